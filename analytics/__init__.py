@@ -1,0 +1,1 @@
+"""The click side of Touchlink: capture, enrichment, ingest and reports."""

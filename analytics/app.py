@@ -1,0 +1,36 @@
+"""Wires the click side into the app: the sink the redirect uses, and the analytics commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from analytics import cli
+from analytics.enrich import CountryLookup, Enricher
+from analytics.sinks import BufferedSQLSink, RedisStreamSink
+from shortener.clicks import ClickSink
+from shortener.runtime import Runtime
+from shortener.settings import Settings
+
+
+def make_enricher(settings: Settings) -> Enricher:
+    return Enricher(CountryLookup(settings.geoip_mmdb))
+
+
+def make_sink(rt: Runtime) -> ClickSink:
+    """Redis stream when TOUCHLINK_REDIS_URL is set; otherwise the in-process buffer to SQL."""
+    settings = rt.settings
+    if rt.fast_redis is not None:
+        return RedisStreamSink(
+            rt.fast_redis,
+            settings.stream,
+            spool_dir=Path(settings.spool_dir),
+            interval=settings.flush_interval,
+            strict=settings.strict_capture,
+        )
+    return BufferedSQLSink(rt.sessions, lambda: make_enricher(settings))
+
+
+def init_app(app: Flask) -> None:
+    cli.init_app(app)

@@ -1,0 +1,62 @@
+"""The click as it travels through Redis: one compact JSON field per stream entry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shortener.clicks import RawClick
+
+FIELD = b"c"
+
+
+class BadEventError(ValueError):
+    """A stream entry that is not a click we wrote; it goes to the dead-letter stream."""
+
+
+def encode_click(click: RawClick) -> dict[bytes, bytes]:
+    row = [
+        click.click_id,
+        round(click.at, 6),
+        click.link_id,
+        click.touchpoint_id,
+        click.stage_id,
+        click.ip,
+        click.user_agent,
+        click.referrer,
+        click.language,
+        1 if click.via_qr else 0,
+    ]
+    return {FIELD: json.dumps(row, separators=(",", ":")).encode()}
+
+
+def decode_click(fields: dict[Any, Any]) -> RawClick:
+    raw = fields.get(FIELD, fields.get(FIELD.decode()))
+    try:
+        row = json.loads(raw)
+        click_id, at, link_id, touchpoint_id, stage_id, ip, agent, referrer, language, qr = row
+        click = RawClick(
+            click_id=str(click_id),
+            at=float(at),
+            link_id=int(link_id),
+            touchpoint_id=int(touchpoint_id),
+            stage_id=int(stage_id),
+            ip=str(ip),
+            user_agent=str(agent),
+            referrer=str(referrer),
+            language=str(language),
+            via_qr=bool(qr),
+        )
+    except (TypeError, ValueError) as exc:
+        raise BadEventError(f"not a click event: {raw!r:.200}") from exc
+    if not click.click_id or len(click.click_id) > 32:
+        raise BadEventError(f"bad click id: {click.click_id!r:.60}")
+    return click
+
+
+def click_to_json(click: RawClick) -> str:
+    return encode_click(click)[FIELD].decode()
+
+
+def click_from_json(line: str) -> RawClick:
+    return decode_click({FIELD: line.encode()})

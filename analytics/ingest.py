@@ -1,0 +1,176 @@
+"""Raw clicks → enriched rows and rollups, in the caller's transaction, each click at most once."""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from analytics.enrich import Enricher
+from analytics.models import Click, DailyVisitor, LinkHourlyStats, VisitorSalt
+from shortener.clicks import RawClick
+from shortener.models import Link
+
+SALT_RETENTION = timedelta(hours=48)
+
+
+@dataclass(slots=True)
+class StoreResult:
+    inserted: int = 0
+    duplicates: int = 0
+    # Clicks that can never be stored (their link is gone): the caller dead-letters them.
+    rejected: list[RawClick] = field(default_factory=list)
+
+
+def store_clicks(
+    session: Session, clicks: Sequence[RawClick], enricher: Enricher, *, now: datetime
+) -> StoreResult:
+    """Insert the clicks not stored yet and add only those to the rollups; flushes, never commits.
+
+    Replaying a batch (a worker killed between commit and acknowledgement) inserts nothing and
+    changes no rollup: the unique click id decides, in the same transaction as the rollups.
+    """
+    result = StoreResult()
+    if not clicks:
+        return result
+    known = _existing_links(session, {c.link_id for c in clicks})
+    salts = _salts(session, {_day(c.at) for c in clicks}, now=now)
+    rows: list[dict[str, Any]] = []
+    for click in clicks:
+        if click.link_id not in known:
+            result.rejected.append(click)
+            continue
+        info = enricher.enrich(click.ip, click.user_agent, click.referrer, salts[_day(click.at)])
+        rows.append(
+            {
+                "click_id": click.click_id,
+                "occurred_at": datetime.fromtimestamp(click.at, UTC),
+                "link_id": click.link_id,
+                "touchpoint_id": click.touchpoint_id,
+                "stage_id": click.stage_id,
+                "via_qr": click.via_qr,
+                "is_bot": info.is_bot,
+                "bot_reason": info.bot_reason,
+                "device": info.device,
+                "os": info.os[:64],
+                "browser": info.browser[:64],
+                "country": info.country,
+                "referrer_host": info.referrer_host[:255] if info.referrer_host else None,
+                "language": _first_language(click.language),
+                "visitor_id": info.visitor_id,
+            }
+        )
+    if not rows:
+        return result
+
+    table: Table = Click.__table__  # type: ignore[assignment]
+    new_ids = set(
+        session.execute(
+            _insert(session, table)
+            .on_conflict_do_nothing(index_elements=["click_id"])
+            .returning(table.c.click_id),
+            rows,
+        ).scalars()
+    )
+    result.inserted = len(new_ids)
+    result.duplicates = len(rows) - len(new_ids)
+    fresh = [row for row in rows if row["click_id"] in new_ids]
+    if fresh:
+        _add_to_rollups(session, fresh)
+    return result
+
+
+def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
+    humans = [row for row in rows if not row["is_bot"]]
+    new_visitors = _first_visits(session, humans)
+    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for row in rows:
+        hour = row["occurred_at"].replace(minute=0, second=0, microsecond=0)
+        counts = totals[(hour, row["link_id"], row["touchpoint_id"], row["stage_id"])]
+        if row["is_bot"]:
+            counts[2] += 1
+            continue
+        counts[0] += 1
+        counts[1] += row["via_qr"]
+        counts[3] += (row["occurred_at"].date(), row["link_id"], row["visitor_id"]) in new_visitors
+    table: Table = LinkHourlyStats.__table__  # type: ignore[assignment]
+    # Sorted, so that two workers updating the same rows take their locks in the same order.
+    values = [
+        {"hour": k[0], "link_id": k[1], "touchpoint_id": k[2], "stage_id": k[3],
+         "clicks": c[0], "scans": c[1], "bot_clicks": c[2], "visitors": c[3]}
+        for k, c in sorted(totals.items(), key=lambda item: item[0])
+    ]
+    stmt = _insert(session, table)
+    excluded = stmt.excluded
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["hour", "link_id", "touchpoint_id", "stage_id"],
+            set_={
+                name: table.c[name] + excluded[name]
+                for name in ("clicks", "scans", "bot_clicks", "visitors")
+            },
+        ),
+        values,
+    )
+
+
+def _first_visits(session: Session, humans: list[dict[str, Any]]) -> set[tuple[date, int, str]]:
+    """Which (day, link, visitor) triples are seen for the first time, recording them."""
+    if not humans:
+        return set()
+    keys = {(row["occurred_at"].date(), row["link_id"], row["visitor_id"]) for row in humans}
+    table: Table = DailyVisitor.__table__  # type: ignore[assignment]
+    inserted = session.execute(
+        _insert(session, table)
+        .on_conflict_do_nothing()
+        .returning(table.c.day, table.c.link_id, table.c.visitor_id),
+        [{"day": d, "link_id": link, "visitor_id": v} for d, link, v in sorted(keys)],
+    ).all()
+    return {(d, link, v) for d, link, v in inserted}
+
+
+def _existing_links(session: Session, ids: Iterable[int]) -> set[int]:
+    return set(session.scalars(select(Link.id).where(Link.id.in_(list(ids)))))
+
+
+def _salts(session: Session, days: set[date], *, now: datetime) -> dict[date, bytes]:
+    """Each day's visitor salt, created on first use; salts older than 48 hours are deleted."""
+    oldest = (now - SALT_RETENTION).date()
+    session.execute(delete(VisitorSalt).where(VisitorSalt.day < oldest))
+    found = {
+        s.day: s.salt for s in session.scalars(select(VisitorSalt).where(VisitorSalt.day.in_(days)))
+    }
+    missing = days - set(found)
+    if missing:
+        table: Table = VisitorSalt.__table__  # type: ignore[assignment]
+        session.execute(
+            _insert(session, table).on_conflict_do_nothing(),
+            [{"day": d, "salt": secrets.token_bytes(32)} for d in sorted(missing)],
+        )
+        # Another worker may have won the race for a day: read back what is stored.
+        found.update(
+            (s.day, s.salt)
+            for s in session.scalars(select(VisitorSalt).where(VisitorSalt.day.in_(missing)))
+        )
+    return found
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _day(at: float) -> date:
+    return datetime.fromtimestamp(at, UTC).date()
+
+
+def _first_language(header: str) -> str | None:
+    first = header.split(",", 1)[0].split(";", 1)[0].strip()
+    return first[:35] or None

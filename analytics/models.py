@@ -1,0 +1,85 @@
+"""Raw clicks and the rollups that reports read instead of them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shortener.db import Base, UTCDateTime
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Click(Base):
+    """One click as it was at click time; enriched, and never holding the raw IP."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (Index("ix_clicks_link_id_occurred_at", "link_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Assigned at redirect time; the unique index is what makes ingest idempotent.
+    click_id: Mapped[str] = mapped_column(String(32), unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"))
+    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    via_qr: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    is_bot: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    bot_reason: Mapped[str | None] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(16))
+    os: Mapped[str] = mapped_column(String(64))
+    browser: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(2))
+    referrer_host: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str | None] = mapped_column(String(35))
+    visitor_id: Mapped[str] = mapped_column(String(32))
+
+
+class LinkHourlyStats(Base):
+    """Per link per hour, keyed also by the touchpoint and stage the clicks had at click time."""
+
+    __tablename__ = "link_hourly_stats"
+    __table_args__ = (
+        Index("ix_link_hourly_stats_hour_touchpoint_id", "hour", "touchpoint_id"),
+    )
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), primary_key=True)
+    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"), primary_key=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
+    scans: Mapped[int] = mapped_column(Integer, default=0)  # human scans
+    bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    visitors: Mapped[int] = mapped_column(Integer, default=0)  # first human click of the day
+
+
+class DailyVisitor(Base):
+    """Which visitors clicked a link on a day: tells the ingest whether a visitor is new."""
+
+    __tablename__ = "daily_visitors"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), primary_key=True)
+    visitor_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class VisitorSalt(Base):
+    """The day's secret for visitor ids; rows older than 48 hours are deleted."""
+
+    __tablename__ = "visitor_salts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))

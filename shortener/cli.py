@@ -1,0 +1,169 @@
+"""`touchlink keys|links|touchpoints|stages|qr …`: the link side's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
+
+from shortener import keys, links, stages, touchpoints
+from shortener.api import scan_url, short_url
+from shortener.db import utcnow
+from shortener.errors import DomainError
+from shortener.models import Role
+from shortener.qr import QROptions, render_png, render_svg
+from shortener.runtime import runtime
+
+keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
+links_cli = AppGroup("links", help="Create and list short links.")
+touchpoints_cli = AppGroup("touchpoints", help="Create and list touchpoints.")
+stages_cli = AppGroup("stages", help="Show the journey's stages.")
+
+
+def fail(exc: DomainError) -> None:
+    raise click.ClickException(exc.message)
+
+
+@keys_cli.command("create")
+@click.option("--name", required=True, help="Who or what uses the key.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+def create_key(name: str, role: str) -> None:
+    """Create a key and print it once: it is stored only as a hash."""
+    with runtime().sessions.begin() as session:
+        key, raw = keys.create_key(session, name=name, role=Role(role))
+        click.echo(raw)
+        click.echo(f"Created {role} key {key.prefix}… for {name!r}. Keep it now: it is not shown again.", err=True)
+
+
+@keys_cli.command("list")
+def list_keys() -> None:
+    with runtime().sessions() as session:
+        for key in keys.list_keys(session):
+            state = "revoked" if key.revoked_at else "active"
+            used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
+            click.echo(f"{key.id:>4}  {key.prefix}…  {key.role:<8}  {state:<7}  used {used:<16}  {key.name}")
+
+
+@keys_cli.command("revoke")
+@click.argument("key")
+def revoke_key(key: str) -> None:
+    """Revoke KEY, given by its id or its prefix."""
+    try:
+        with runtime().sessions.begin() as session:
+            revoked = keys.revoke_key(session, key, now=utcnow())
+            click.echo(f"Revoked key {revoked.id} ({revoked.prefix}…, {revoked.name}).")
+    except DomainError as exc:
+        fail(exc)
+
+
+@links_cli.command("create")
+@click.argument("url")
+@click.option("--touchpoint", required=True, help="Touchpoint key, e.g. store-flyer-paris.")
+@click.option("--stage", required=True, help="Stage key, e.g. awareness.")
+@click.option("--slug", help="A custom slug; a random one otherwise.")
+@click.option("--campaign")
+@click.option("--title")
+@click.option("--status", "redirect_status", type=click.Choice(["301", "302", "307", "308"]))
+@click.option("--no-utm", is_flag=True, help="Do not append utm_* parameters.")
+def create_link(url: str, touchpoint: str, stage: str, slug: str | None, campaign: str | None,
+                title: str | None, redirect_status: str | None, no_utm: bool) -> None:
+    """Create a short link to URL and print its short URL."""
+    rt = runtime()
+    data: dict[str, object] = {"url": url, "touchpoint": touchpoint, "stage": stage}
+    for name, value in (("slug", slug), ("campaign", campaign), ("title", title)):
+        if value is not None:
+            data[name] = value
+    if redirect_status:
+        data["redirect_status"] = int(redirect_status)
+    if no_utm:
+        data["utm"] = False
+    try:
+        with rt.sessions.begin() as session:
+            link = links.create_link(
+                session,
+                links.LinkInput.from_json(data),
+                domain=rt.settings.short_host,
+                own_hosts=rt.settings.own_hosts,
+                default_status=rt.settings.default_redirect_status,
+            )
+            click.echo(short_url(link))
+    except DomainError as exc:
+        fail(exc)
+    rt.resolver.invalidate(link.domain, link.slug)
+
+
+@links_cli.command("list")
+@click.option("--touchpoint")
+@click.option("--stage")
+@click.option("--campaign")
+@click.option("--limit", default=50, show_default=True)
+def list_links(touchpoint: str | None, stage: str | None, campaign: str | None, limit: int) -> None:
+    where = links.LinkFilter(touchpoint=touchpoint, stage=stage, campaign=campaign)
+    with runtime().sessions() as session:
+        for link in links.list_links(session, where, limit=limit).items:
+            click.echo(f"{link.id:>5}  {short_url(link):<40}  {link.touchpoint.key:<24}  "
+                       f"{link.stage.key:<14}  {link.destination}")
+
+
+@touchpoints_cli.command("create")
+@click.argument("key")
+@click.option("--name", required=True)
+@click.option("--channel", type=click.Choice(["digital", "physical", "human", "hybrid"]), required=True)
+@click.option("--kind")
+@click.option("--exposure", type=int, help="How many people it reached (flyers printed, emails sent).")
+def create_touchpoint(key: str, name: str, channel: str, kind: str | None, exposure: int | None) -> None:
+    data = {"key": key, "name": name, "channel": channel, "kind": kind, "exposure": exposure}
+    try:
+        with runtime().sessions.begin() as session:
+            touchpoints.create_touchpoint(session, touchpoints.TouchpointInput.from_json(data))
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"Created touchpoint {key}.")
+
+
+@touchpoints_cli.command("list")
+def list_touchpoints() -> None:
+    with runtime().sessions() as session:
+        for tp in touchpoints.list_touchpoints(session):
+            click.echo(f"{tp.key:<28}  {tp.channel:<9}  {tp.kind or '':<12}  {tp.name}")
+
+
+@stages_cli.command("list")
+def list_stages() -> None:
+    with runtime().sessions() as session:
+        for stage in stages.list_stages(session):
+            click.echo(f"{stage.position:>2}. {stage.key:<18} {stage.name}")
+
+
+@click.command("qr")
+@click.argument("slug")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FILE.svg (vector, for print) or FILE.png.")
+@click.option("--size", default="1024", show_default=True, help="Pixels, margin included.")
+@click.option("--margin", default="4", show_default=True, help="Quiet zone, in modules.")
+@click.option("--ecc", default="M", show_default=True, help="Error correction: L, M, Q or H.")
+@click.option("--fg", default="#000000", show_default=True)
+@click.option("--bg", default="#ffffff", show_default=True)
+@with_appcontext
+def qr_command(slug: str, output: Path, size: str, margin: str, ecc: str, fg: str, bg: str) -> None:
+    """Write the QR code of the link SLUG to a file."""
+    rt = runtime()
+    suffix = output.suffix.lower()
+    if suffix not in (".svg", ".png"):
+        raise click.BadParameter("the file name must end in .svg or .png", param_hint="--output")
+    try:
+        options = QROptions.from_args({"size": size, "margin": margin, "ecc": ecc, "fg": fg, "bg": bg})
+        with rt.sessions() as session:
+            link = links.find_link_by_slug(session, rt.settings.short_host, slug)
+            data = scan_url(link)
+    except DomainError as exc:
+        fail(exc)
+    output.write_bytes(render_svg(data, options) if suffix == ".svg" else render_png(data, options))
+    click.echo(f"Wrote {output}: {data}")
+
+
+def init_app(app: Flask) -> None:
+    for command in (keys_cli, links_cli, touchpoints_cli, stages_cli, qr_command):
+        app.cli.add_command(command)

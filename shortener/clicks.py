@@ -1,0 +1,73 @@
+"""What the redirect knows about click capture: the raw click and the sink it is handed to."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+# A QR code encodes the short URL with this parameter: the redirect counts the click as a scan.
+SCAN_PARAM = "qr"
+# A click carrying this parameter is redirected but not counted (our own tests, previews, staff).
+OPT_OUT_PARAM = "notrack"
+
+# Crop what customers send before it travels anywhere: a click is small and bounded.
+MAX_USER_AGENT = 512
+MAX_REFERRER = 1024
+MAX_LANGUAGE = 35
+
+
+@dataclass(frozen=True, slots=True)
+class RawClick:
+    """One click as the redirect saw it; enrichment happens later, in the worker."""
+
+    click_id: str
+    at: float  # seconds since the epoch, UTC
+    link_id: int
+    touchpoint_id: int
+    stage_id: int
+    ip: str
+    user_agent: str
+    referrer: str
+    language: str
+    via_qr: bool
+
+
+class ClickSink(Protocol):
+    """Takes clicks from the redirect without waiting on SQL."""
+
+    def emit(self, click: RawClick) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def new_click_id() -> str:
+    """A 32-hex-digit id, time-ordered like UUIDv7, so inserts land near each other in the index."""
+    millis = time.time_ns() // 1_000_000
+    return f"{millis:012x}{os.urandom(10).hex()}"
+
+
+def crop_click(
+    *,
+    link_id: int,
+    touchpoint_id: int,
+    stage_id: int,
+    ip: str,
+    user_agent: str,
+    referrer: str,
+    language: str,
+    via_qr: bool,
+) -> RawClick:
+    return RawClick(
+        click_id=new_click_id(),
+        at=time.time(),
+        link_id=link_id,
+        touchpoint_id=touchpoint_id,
+        stage_id=stage_id,
+        ip=ip[:45],
+        user_agent=user_agent[:MAX_USER_AGENT],
+        referrer=referrer[:MAX_REFERRER],
+        language=language[:MAX_LANGUAGE],
+        via_qr=via_qr,
+    )

@@ -1,0 +1,65 @@
+"""A demo workspace: a dozen touchpoints across channels and stages, each with its links."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shortener.models import Link, Stage, Touchpoint
+
+# key, name, channel, kind, exposure, [(stage, slug, destination, campaign)]
+DEMO: tuple[tuple[str, str, str, str, int | None, tuple[tuple[str, str, str, str | None], ...]], ...] = (
+    ("instagram-bio", "Instagram bio", "digital", "social", None, (
+        ("awareness", "insta", "https://shop.example.com/", "spring-launch"),)),
+    ("facebook-ads", "Facebook ads", "digital", "advertising", 50_000, (
+        ("awareness", "fb-spring", "https://shop.example.com/spring", "spring-launch"),
+        ("consideration", "fb-compare", "https://shop.example.com/compare", "spring-launch"))),
+    ("newsletter", "Monthly newsletter", "digital", "email", 12_000, (
+        ("consideration", "news-nov", "https://shop.example.com/new-in", "november"),
+        ("post-purchase", "news-care", "https://shop.example.com/care-guide", None))),
+    ("follow-up-email", "Order follow-up email", "digital", "email", 3_000, (
+        ("post-purchase", "thanks", "https://shop.example.com/review", None),)),
+    ("website-banner", "Website home banner", "digital", "web", None, (
+        ("decision", "banner", "https://shop.example.com/checkout/offer", "spring-launch"),)),
+    ("store-flyer-paris", "Store flyer, Paris", "physical", "advertising", 5_000, (
+        ("awareness", "flyer-paris", "https://shop.example.com/stores/paris", "spring-launch"),)),
+    ("product-packaging", "Product packaging", "physical", "delivery", 8_000, (
+        ("post-purchase", "box", "https://shop.example.com/register", None),
+        ("support", "box-help", "https://help.example.com/setup", None))),
+    ("shop-window-poster", "Shop window poster", "physical", "signage", None, (
+        ("awareness", "window", "https://shop.example.com/spring", "spring-launch"),)),
+    ("trade-fair-stand", "Trade fair stand", "physical", "event", 1_200, (
+        ("consideration", "fair", "https://shop.example.com/catalogue", None),)),
+    ("help-desk-faq", "Help desk FAQ", "human", "support", None, (
+        ("support", "faq", "https://help.example.com/faq", None),)),
+    ("sales-rep-card", "Sales rep business card", "human", "sales", 500, (
+        ("decision", "rep", "https://shop.example.com/book-a-call", None),)),
+    ("click-and-collect", "Click & collect counter", "hybrid", "checkout", None, (
+        ("decision", "collect", "https://shop.example.com/collect", None),
+        ("post-purchase", "collect-survey", "https://survey.example.com/collect", None))),
+)
+
+
+def seed_demo(session: Session, *, domain: str) -> int:
+    """Add the demo touchpoints and links to an empty workspace; returns how many touchpoints."""
+    if session.scalar(select(func.count()).select_from(Touchpoint)):
+        return 0
+    stages = {s.key: s for s in session.scalars(select(Stage))}
+    for key, name, channel, kind, exposure, links in DEMO:
+        touchpoint = Touchpoint(key=key, name=name, channel=channel, kind=kind, exposure=exposure)
+        session.add(touchpoint)
+        for stage_key, slug, destination, campaign in links:
+            stage = stages.get(stage_key) or next(iter(stages.values()))
+            session.add(
+                Link(
+                    domain=domain,
+                    slug=slug,
+                    destination=destination,
+                    touchpoint=touchpoint,
+                    stage=stage,
+                    campaign=campaign,
+                    title=f"{name} ({stage.name})",
+                )
+            )
+    session.flush()
+    return len(DEMO)

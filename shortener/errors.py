@@ -1,0 +1,98 @@
+"""Domain errors with stable codes, and the one place they become JSON responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A failure the client can act on; `code` is stable, `message` is for people."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class BadRequestError(DomainError):
+    code = "bad_request"
+    status = 400
+
+
+class InvalidParameterError(BadRequestError):
+    """A query-string parameter is malformed (e.g. a QR colour that is not a colour)."""
+
+    code = "invalid_parameter"
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}", details={"parameter": name})
+        self.name = name
+
+
+class InvalidFieldError(DomainError):
+    """One field of the input is missing, of the wrong type or out of range."""
+
+    code = "invalid_field"
+    status = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", details={"field": field})
+        self.field = field
+
+
+class InvalidURLError(InvalidFieldError):
+    code = "invalid_url"
+
+
+class InvalidSlugError(InvalidFieldError):
+    code = "invalid_slug"
+
+
+class UnknownReferenceError(InvalidFieldError):
+    """The input names a touchpoint or stage that does not exist."""
+
+    code = "unknown_reference"
+
+
+class AuthenticationError(DomainError):
+    code = "unauthenticated"
+    status = 401
+
+
+class PermissionDeniedError(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFoundError(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(DomainError):
+    code = "conflict"
+    status = 409
+
+
+class SlugTakenError(ConflictError):
+    code = "slug_taken"
+
+    def __init__(self, slug: str, domain: str) -> None:
+        super().__init__(
+            f"The slug '{slug}' is already used on {domain}.",
+            details={"field": "slug", "slug": slug, "domain": domain},
+        )
+
+
+class GoneError(DomainError):
+    code = "gone"
+    status = 410

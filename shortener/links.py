@@ -1,0 +1,225 @@
+"""Links: create, list, update and archive short links tagged with a touchpoint and a stage."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from shortener import fields
+from shortener.db import add_unique
+from shortener.errors import InvalidParameterError, NotFoundError, SlugTakenError
+from shortener.models import REDIRECT_STATUSES, Link, Stage, Touchpoint
+from shortener.slugs import random_slug, validate_slug
+from shortener.stages import find_stage
+from shortener.touchpoints import find_touchpoint
+from shortener.urls import MAX_URL_LENGTH, validate_destination
+
+FIELDS = frozenset(
+    {"url", "touchpoint", "stage", "slug", "campaign", "title", "redirect_status", "utm",
+     "expires_at", "archived"}
+)
+RANDOM_SLUG_ATTEMPTS = 8
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInput:
+    """Fields of a create (url, touchpoint and stage required) or an update (only those given)."""
+
+    values: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Any, *, partial: bool = False) -> LinkInput:
+        data = fields.json_object(data)
+        fields.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
+        values = {
+            "url": fields.string(data, "url", required=not partial, max_length=MAX_URL_LENGTH),
+            "touchpoint": fields.key(data, "touchpoint", required=not partial),
+            "stage": fields.key(data, "stage", required=not partial),
+            "slug": fields.string(data, "slug", max_length=1000),
+            "campaign": fields.string(data, "campaign"),
+            "title": fields.string(data, "title", max_length=300),
+            "redirect_status": fields.integer(data, "redirect_status", low=100, high=599),
+            "utm": fields.boolean(data, "utm"),
+            "expires_at": fields.timestamp(data, "expires_at"),
+            "archived": fields.boolean(data, "archived"),
+        }
+        status = values["redirect_status"]
+        if status not in (fields.MISSING, None) and status not in REDIRECT_STATUSES:
+            raise fields.InvalidFieldError(
+                "redirect_status", f"must be one of {', '.join(map(str, REDIRECT_STATUSES))}"
+            )
+        for name in ("url", "touchpoint", "stage", "slug", "redirect_status", "utm", "archived"):
+            if values[name] is None:
+                raise fields.InvalidFieldError(name, "must not be null")
+        return cls({k: v for k, v in values.items() if v is not fields.MISSING})
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFilter:
+    touchpoint: str | None = None
+    stage: str | None = None
+    campaign: str | None = None
+    q: str | None = None
+    include_archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: Sequence[Link]
+    next_cursor: str | None
+
+
+def create_link(
+    session: Session,
+    data: LinkInput,
+    *,
+    domain: str,
+    own_hosts: Collection[str],
+    default_status: int = 302,
+) -> Link:
+    """Create a link; a taken custom slug is a 409, a random one is drawn again."""
+    values = data.values
+    link = Link(
+        domain=domain,
+        destination=validate_destination(values["url"], own_hosts=own_hosts),
+        touchpoint=find_touchpoint(session, values["touchpoint"]),
+        stage=find_stage(session, values["stage"]),
+        campaign=values.get("campaign"),
+        title=values.get("title"),
+        redirect_status=values.get("redirect_status", default_status),
+        utm=values.get("utm", True),
+        expires_at=values.get("expires_at"),
+    )
+    if "slug" in values:
+        link.slug = validate_slug(values["slug"])
+        add_unique(session, link, lambda: SlugTakenError(link.slug, domain))
+        return link
+    for _ in range(RANDOM_SLUG_ATTEMPTS):
+        link.slug = random_slug()
+        try:
+            add_unique(session, link, lambda: SlugTakenError(link.slug, domain))
+            return link
+        except SlugTakenError:
+            continue  # the savepoint rolled back and let go of `link`; draw again
+    raise SlugTakenError(link.slug, domain)
+
+
+def get_link(session: Session, link_id: int) -> Link:
+    link = session.get(Link, link_id)
+    if link is None:
+        raise NotFoundError(f"No link with id {link_id}.")
+    return link
+
+
+def find_link_by_slug(session: Session, domain: str, slug: str) -> Link:
+    link = session.scalars(
+        select(Link).where(Link.domain == domain, Link.slug == slug)
+    ).one_or_none()
+    if link is None:
+        raise NotFoundError(f"No link with slug '{slug}' on {domain}.")
+    return link
+
+
+def update_link(
+    session: Session, link_id: int, data: LinkInput, *, own_hosts: Collection[str]
+) -> Link:
+    link = get_link(session, link_id)
+    values = data.values
+    if "url" in values:
+        link.destination = validate_destination(values["url"], own_hosts=own_hosts)
+    if "touchpoint" in values:
+        link.touchpoint = find_touchpoint(session, values["touchpoint"])
+    if "stage" in values:
+        link.stage = find_stage(session, values["stage"])
+    if "slug" in values:
+        link.slug = validate_slug(values["slug"])
+    for name in ("campaign", "title", "redirect_status", "utm", "expires_at", "archived"):
+        if name in values:
+            setattr(link, name, values[name])
+    add_unique(session, link, lambda: SlugTakenError(link.slug, link.domain))
+    return link
+
+
+def archive_link(session: Session, link_id: int) -> Link:
+    link = get_link(session, link_id)
+    link.archived = True
+    session.flush()
+    return link
+
+
+def list_links(
+    session: Session, where: LinkFilter, *, limit: int = 50, cursor: str | None = None
+) -> Page:
+    """Newest first, `limit` at a time; `cursor` is the `next_cursor` of the previous page."""
+    query = select(Link).order_by(Link.id.desc()).limit(limit + 1)
+    if where.touchpoint:
+        query = query.join(Link.touchpoint).where(Touchpoint.key == where.touchpoint)
+    if where.stage:
+        query = query.join(Link.stage).where(Stage.key == where.stage)
+    if where.campaign:
+        query = query.where(Link.campaign == where.campaign)
+    if where.q:
+        pattern = f"%{_escape_like(where.q)}%"
+        query = query.where(
+            or_(
+                Link.slug.ilike(pattern, escape="\\"),
+                Link.destination.ilike(pattern, escape="\\"),
+                Link.title.ilike(pattern, escape="\\"),
+            )
+        )
+    if not where.include_archived:
+        query = query.where(Link.archived.is_(False))
+    if cursor:
+        query = query.where(Link.id < decode_cursor(cursor))
+    rows = session.scalars(query).unique().all()
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items, encode_cursor(items[-1].id) if more else None)
+
+
+def links_of_touchpoint(session: Session, touchpoint_id: int) -> Sequence[Link]:
+    return session.scalars(select(Link).where(Link.touchpoint_id == touchpoint_id)).all()
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "id":
+            raise ValueError(raw)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidParameterError("cursor", "is not a cursor this API returned") from None
+
+
+def parse_limit(raw: str | None, *, default: int = 50) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParameterError("limit", f"must be a whole number, not {raw!r}") from None
+    if not 1 <= value <= MAX_PAGE:
+        raise InvalidParameterError("limit", f"must be between 1 and {MAX_PAGE}")
+    return value
+
+
+def is_expired(link: Link, now: datetime) -> bool:
+    return link.expires_at is not None and link.expires_at <= now
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+

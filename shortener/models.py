@@ -1,0 +1,126 @@
+"""Stages, touchpoints, links and API keys."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shortener.db import Base, UTCDateTime, utcnow
+
+
+class Channel(enum.StrEnum):
+    DIGITAL = "digital"
+    PHYSICAL = "physical"
+    HUMAN = "human"
+    HYBRID = "hybrid"
+
+
+class Role(enum.StrEnum):
+    ANALYST = "analyst"
+    MARKETER = "marketer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+REDIRECT_STATUSES = (301, 302, 307, 308)
+
+
+class Stage(Base):
+    __tablename__ = "stages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+
+class Touchpoint(Base):
+    __tablename__ = "touchpoints"
+    __table_args__ = (
+        CheckConstraint(
+            "channel IN ('digital', 'physical', 'human', 'hybrid')", name="channel_known"
+        ),
+        CheckConstraint("exposure IS NULL OR exposure > 0", name="exposure_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(64))
+    exposure: Mapped[int | None] = mapped_column(Integer)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+
+class Link(Base):
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("domain", "slug"),
+        CheckConstraint("redirect_status IN (301, 302, 307, 308)", name="redirect_status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    slug: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(Text)
+    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"), index=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), index=True)
+    campaign: Mapped[str | None] = mapped_column(String(200), index=True)
+    title: Mapped[str | None] = mapped_column(String(300))
+    redirect_status: Mapped[int] = mapped_column(Integer, default=302, server_default="302")
+    utm: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now(), onupdate=utcnow
+    )
+
+    touchpoint: Mapped[Touchpoint] = relationship(lazy="joined", innerjoin=True)
+    stage: Mapped[Stage] = relationship(lazy="joined", innerjoin=True)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'marketer', 'analyst')", name="role_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

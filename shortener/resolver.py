@@ -1,0 +1,174 @@
+"""Slug → redirect target, through an in-process cache, then Redis, then SQL.
+
+Edits reach every process at once: the editor deletes the Redis entry and publishes the key on a
+channel that each process listens to, dropping its own copy. When Redis or SQL cannot answer, a
+stale in-process entry is served rather than failing a customer's click.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shortener.models import Link
+
+log = logging.getLogger(__name__)
+
+INVALIDATE_CHANNEL = "touchlink:links:invalidate"
+# Edits delete the Redis entry at once; the TTL only bounds the rare race of a reader that
+# loaded the old row from SQL just before the edit committed and stored it just after.
+REDIS_TTL = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Everything the redirect needs about a link, small enough to cache everywhere."""
+
+    link_id: int
+    destination: str
+    touchpoint_id: int
+    touchpoint_key: str
+    channel: str
+    stage_id: int
+    campaign: str | None
+    redirect_status: int
+    utm: bool
+    expires_at: float | None
+    archived: bool
+
+    @classmethod
+    def of(cls, link: Link) -> Target:
+        return cls(
+            link_id=link.id,
+            destination=link.destination,
+            touchpoint_id=link.touchpoint_id,
+            touchpoint_key=link.touchpoint.key,
+            channel=link.touchpoint.channel,
+            stage_id=link.stage_id,
+            campaign=link.campaign,
+            redirect_status=link.redirect_status,
+            utm=link.utm,
+            expires_at=link.expires_at.timestamp() if link.expires_at else None,
+            archived=link.archived,
+        )
+
+    def is_live(self, now: float) -> bool:
+        return not self.archived and (self.expires_at is None or now < self.expires_at)
+
+
+_MISSING = object()
+
+
+class LinkResolver:
+    """Finds the target of `(domain, slug)`; safe to share between the threads of a process."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        redis_client: redis.Redis | None,
+        *,
+        subscriber: redis.Redis | None = None,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._redis = redis_client
+        # Listening blocks on a socket, so it needs a client without the hot path's short timeouts.
+        self._subscriber = subscriber or redis_client
+        self._ttl = ttl
+        self._clock = clock
+        self._local: dict[str, tuple[float, Target | None]] = {}
+        self._listener_pid: int | None = None
+        self._lock = threading.Lock()
+
+    def resolve(self, domain: str, slug: str) -> Target | None:
+        key = f"{domain}/{slug}"
+        entry = self._local.get(key)
+        now = self._clock()
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        self._ensure_listener()
+        try:
+            target = self._load(key, domain, slug)
+        except (redis.RedisError, SQLAlchemyError):
+            if entry is None:
+                raise
+            log.warning("serving a stale cache entry for %s: the stores did not answer", key)
+            return entry[1]
+        self._local[key] = (now + self._ttl, target)
+        return target
+
+    def invalidate(self, domain: str, slug: str) -> None:
+        """Forget `(domain, slug)` here and in every process; call after the edit is committed."""
+        key = f"{domain}/{slug}"
+        self._local.pop(key, None)
+        if self._redis is not None:
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.delete(_redis_key(key))
+                pipe.publish(INVALIDATE_CHANNEL, key)
+                pipe.execute()
+
+    def clear(self) -> None:
+        self._local.clear()
+
+    def _load(self, key: str, domain: str, slug: str) -> Target | None:
+        if self._redis is not None:
+            try:
+                cached = self._redis.get(_redis_key(key))
+            except redis.RedisError:
+                cached = None  # Redis is down: SQL still knows
+            if cached is not None:
+                return Target(**json.loads(cached))
+        with self._sessions() as session:
+            link = session.scalars(
+                select(Link).where(Link.domain == domain, Link.slug == slug)
+            ).one_or_none()
+            target = Target.of(link) if link is not None else None
+        if target is not None and self._redis is not None:
+            try:
+                self._redis.set(_redis_key(key), json.dumps(asdict(target)), ex=REDIS_TTL)
+            except redis.RedisError:
+                pass
+        return target
+
+    def _ensure_listener(self) -> None:
+        # Started lazily, once per process: threads do not survive a pre-forking server's fork.
+        if self._redis is None or self._listener_pid == os.getpid():
+            return
+        with self._lock:
+            if self._listener_pid == os.getpid():
+                return
+            self._listener_pid = os.getpid()
+            threading.Thread(target=self._listen, name="link-invalidations", daemon=True).start()
+
+    def _listen(self) -> None:
+        assert self._subscriber is not None
+        while True:
+            try:
+                pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(INVALIDATE_CHANNEL)
+                # Whatever was published while we were not listening is lost: start afresh.
+                self.clear()
+                for message in pubsub.listen():
+                    self._local.pop(_decode(message.get("data")), None)
+            except redis.RedisError:
+                time.sleep(1.0)
+
+
+def _redis_key(key: str) -> str:
+    return f"touchlink:link:{key}"
+
+
+def _decode(data: Any) -> str:
+    return data.decode() if isinstance(data, bytes) else str(data)

@@ -1,0 +1,220 @@
+"""Every TOUCHLINK_* setting in one inventory, parsed and validated once by the app factory."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from shortener.urls import normalise_host
+
+
+class SettingsError(Exception):
+    """One or more TOUCHLINK_* variables are invalid; the message names each of them."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        lines = "\n".join(f"  {name}: {problem}" for name, problem in problems.items())
+        super().__init__(f"Invalid configuration:\n{lines}")
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The service's configuration; `from_env` is the only way the environment is read."""
+
+    secret_key: str = field(repr=False)
+    database_url: str
+    base_url: str = "http://localhost:5000"
+    redis_url: str | None = None
+    short_domains: tuple[str, ...] = ()
+    cache_ttl: float = 10.0
+    default_redirect_status: int = 302
+    stream: str = "touchlink:clicks"
+    strict_capture: bool = False
+    flush_interval: float = 0.005
+    batch_size: int = 1000
+    reclaim_idle: float = 60.0
+    max_deliveries: int = 5
+    geoip_mmdb: str | None = None
+    spool_dir: str = "spool"
+    proxy_hops: int = 0
+    secure_cookies: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def short_host(self) -> str:
+        """The host of the default short domain, e.g. `go.example.com` or `localhost:5000`."""
+        return urlsplit(self.base_url).netloc
+
+    @property
+    def own_hosts(self) -> tuple[str, ...]:
+        """Every host name that serves our short links; destinations may not point back at them."""
+        return (self.short_host, *self.short_domains)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, instance_path: str | Path) -> Settings:
+        """Read TOUCHLINK_* variables; raise SettingsError naming every bad one at once."""
+        instance = Path(instance_path)
+        problems: dict[str, str] = {}
+        values: dict[str, Any] = {}
+
+        def take(name: str, attr: str, parse: Callable[[str], Any]) -> None:
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                return
+            try:
+                values[attr] = parse(raw)
+            except ValueError as exc:
+                problems[name] = str(exc)
+
+        take("TOUCHLINK_DATABASE_URL", "database_url", _database_url)
+        take("TOUCHLINK_REDIS_URL", "redis_url", _redis_url)
+        take("TOUCHLINK_BASE_URL", "base_url", _base_url)
+        take("TOUCHLINK_SHORT_DOMAINS", "short_domains", _host_list)
+        take("TOUCHLINK_SECRET_KEY", "secret_key", _secret_key)
+        take("TOUCHLINK_CACHE_TTL", "cache_ttl", _number(0, 3600))
+        take("TOUCHLINK_REDIRECT_STATUS", "default_redirect_status", _redirect_status)
+        take("TOUCHLINK_STREAM", "stream", _nonempty)
+        take("TOUCHLINK_STRICT_CAPTURE", "strict_capture", _boolean)
+        take("TOUCHLINK_FLUSH_INTERVAL", "flush_interval", _number(0.001, 1))
+        take("TOUCHLINK_BATCH_SIZE", "batch_size", _integer(1, 100_000))
+        take("TOUCHLINK_RECLAIM_IDLE", "reclaim_idle", _number(1, 86_400))
+        take("TOUCHLINK_MAX_DELIVERIES", "max_deliveries", _integer(1, 1000))
+        take("TOUCHLINK_GEOIP_MMDB", "geoip_mmdb", _existing_file)
+        take("TOUCHLINK_SPOOL_DIR", "spool_dir", _nonempty)
+        take("TOUCHLINK_PROXY_HOPS", "proxy_hops", _integer(0, 10))
+        take("TOUCHLINK_SECURE_COOKIES", "secure_cookies", _boolean)
+        take("TOUCHLINK_LOG_LEVEL", "log_level", _log_level)
+        if problems:
+            raise SettingsError(problems)
+
+        values.setdefault("database_url", f"sqlite:///{instance / 'touchlink.db'}")
+        values.setdefault("spool_dir", str(instance / "spool"))
+        if "secret_key" not in values:
+            values["secret_key"] = _instance_secret(instance)
+        if "secure_cookies" not in values:
+            values["secure_cookies"] = values.get("base_url", "").startswith("https://")
+        return cls(**values)
+
+
+def _instance_secret(instance: Path) -> str:
+    # A self-hosted install should work with no configuration, yet never with a guessable key:
+    # generate one per instance folder on first start and keep it there (readable by us only).
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def _nonempty(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be blank")
+    return raw.strip()
+
+
+def _database_url(raw: str) -> str:
+    scheme = raw.split(":", 1)[0]
+    if not raw.startswith(("sqlite:", "postgresql:", "postgresql+")) or ":" not in raw:
+        raise ValueError(f"must be a sqlite:/// or postgresql:// URL, not {scheme!r}")
+    if raw.startswith("postgresql:") and not raw.startswith("postgresql+"):
+        # SQLAlchemy's plain postgresql:// means psycopg2, which we do not ship; psycopg 3 it is.
+        return "postgresql+psycopg:" + raw[len("postgresql:") :]
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL such as https://go.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be scheme and host only, with no path or query")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _host_list(raw: str) -> tuple[str, ...]:
+    hosts = []
+    for host in (h.strip() for h in raw.split(",") if h.strip()):
+        try:
+            if "/" in host:
+                raise ValueError(host)
+            hosts.append(normalise_host(host))
+        except ValueError:
+            raise ValueError(f"{host!r} is not a host name (write go.example.com)") from None
+    return tuple(hosts)
+
+
+def _secret_key(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters (try: python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    return raw
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, not {raw!r}")
+
+
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"must be a number, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _redirect_status(raw: str) -> int:
+    if raw not in ("301", "302", "307", "308"):
+        raise ValueError("must be one of 301, 302, 307, 308")
+    return int(raw)
+
+
+def _existing_file(raw: str) -> str:
+    if not Path(raw).is_file():
+        raise ValueError(f"no such file: {raw}")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level

@@ -1,0 +1,101 @@
+"""Touchpoints: the places and moments where customers meet the brand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shortener import fields
+from shortener.db import add_unique
+from shortener.errors import ConflictError, InvalidFieldError, NotFoundError, UnknownReferenceError
+from shortener.models import Channel, Touchpoint
+
+FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived"})
+MAX_EXPOSURE = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TouchpointInput:
+    """Fields of a create (all required but kind/exposure) or an update (only those given)."""
+
+    values: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Any, *, partial: bool = False) -> TouchpointInput:
+        data = fields.json_object(data)
+        fields.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
+        values = {
+            "key": fields.key(data, required=not partial),
+            "name": fields.string(data, "name", required=not partial),
+            "channel": fields.string(data, "channel", required=not partial, max_length=16),
+            "kind": fields.string(data, "kind", max_length=64),
+            "exposure": fields.integer(data, "exposure", low=1, high=MAX_EXPOSURE),
+            "archived": fields.boolean(data, "archived"),
+        }
+        channel = values["channel"]
+        if channel is not fields.MISSING and channel not in set(Channel):
+            raise InvalidFieldError(
+                "channel", f"must be one of {', '.join(c.value for c in Channel)}"
+            )
+        for name in ("key", "name", "channel", "archived"):
+            if partial and values[name] is None:
+                raise InvalidFieldError(name, "must not be null")
+        return cls({k: v for k, v in values.items() if v is not fields.MISSING})
+
+
+def list_touchpoints(
+    session: Session, *, channel: str | None = None, include_archived: bool = False
+) -> Sequence[Touchpoint]:
+    query = select(Touchpoint).order_by(Touchpoint.key)
+    if channel:
+        query = query.where(Touchpoint.channel == channel)
+    if not include_archived:
+        query = query.where(Touchpoint.archived.is_(False))
+    return session.scalars(query).all()
+
+
+def get_touchpoint(session: Session, key: str) -> Touchpoint:
+    touchpoint = session.scalars(select(Touchpoint).where(Touchpoint.key == key)).one_or_none()
+    if touchpoint is None:
+        raise NotFoundError(f"No touchpoint with key '{key}'.")
+    return touchpoint
+
+
+def find_touchpoint(session: Session, key: str, *, field: str = "touchpoint") -> Touchpoint:
+    """The touchpoint a request names, or a 422 naming the field."""
+    touchpoint = session.scalars(select(Touchpoint).where(Touchpoint.key == key)).one_or_none()
+    if touchpoint is None:
+        raise UnknownReferenceError(field, f"no touchpoint with key '{key}'")
+    if touchpoint.archived:
+        raise UnknownReferenceError(field, f"touchpoint '{key}' is archived")
+    return touchpoint
+
+
+def create_touchpoint(session: Session, data: TouchpointInput) -> Touchpoint:
+    touchpoint = Touchpoint(**data.values)
+    add_unique(session, touchpoint, lambda: _taken(data.values["key"]))
+    return touchpoint
+
+
+def update_touchpoint(session: Session, key: str, data: TouchpointInput) -> Touchpoint:
+    touchpoint = get_touchpoint(session, key)
+    new_key = data.values.get("key", key)
+    for name, value in data.values.items():
+        setattr(touchpoint, name, value)
+    add_unique(session, touchpoint, lambda: _taken(new_key))
+    return touchpoint
+
+
+def archive_touchpoint(session: Session, key: str) -> Touchpoint:
+    touchpoint = get_touchpoint(session, key)
+    touchpoint.archived = True
+    session.flush()
+    return touchpoint
+
+
+def _taken(key: str) -> ConflictError:
+    return ConflictError(f"A touchpoint with key '{key}' exists already.", details={"field": "key"})

@@ -7,15 +7,10 @@ from pathlib import Path
 from flask import Flask
 
 from analytics import cli
-from analytics.enrich import CountryLookup, Enricher
+from analytics.enrich import make_enricher
 from analytics.sinks import BufferedSQLSink, RedisStreamSink
 from shortener.clicks import ClickSink
 from shortener.runtime import Runtime
-from shortener.settings import Settings
-
-
-def make_enricher(settings: Settings) -> Enricher:
-    return Enricher(CountryLookup(settings.geoip_mmdb))
 
 
 def make_sink(rt: Runtime) -> ClickSink:
@@ -29,7 +24,7 @@ def make_sink(rt: Runtime) -> ClickSink:
             interval=settings.flush_interval,
             strict=settings.strict_capture,
         )
-    return BufferedSQLSink(rt.sessions, lambda: make_enricher(settings))
+    return BufferedSQLSink(rt.sessions, lambda: make_enricher(settings.geoip_mmdb))
 
 
 def init_app(app: Flask) -> None:

@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import socket
+import threading
+from typing import Any
+
 import click
 from flask import Flask
+
+from analytics.enrich import make_enricher
+from analytics.worker import IngestWorker
+from shortener.runtime import runtime
 
 
 @click.command("worker")
 @click.option("--drain", is_flag=True, help="Process until the stream is empty, then exit.")
-def worker_command(drain: bool) -> None:
-    """Move clicks from Redis into SQL (the embedded default needs no worker)."""
-    raise click.ClickException("not built yet")
+@click.option("--consumer", default=socket.gethostname, show_default="the host name",
+              help="This worker's name in the consumer group; give each worker its own.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), help="Clicks per transaction.")
+def worker_command(drain: bool, consumer: str, batch_size: int | None) -> None:
+    """Move clicks from the Redis stream into SQL (the embedded default needs no worker)."""
+    rt = runtime()
+    settings = rt.settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if rt.redis is None:
+        click.echo("TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself, "
+                   "no worker is needed.")
+        return
+    stop = threading.Event()
+
+    def finish_batch_then_exit(signum: int, _frame: Any) -> None:
+        logging.getLogger(__name__).info("signal %d: finishing the batch in hand", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, finish_batch_then_exit)
+    signal.signal(signal.SIGINT, finish_batch_then_exit)
+    worker = IngestWorker(
+        rt.redis,
+        rt.sessions,
+        make_enricher(settings.geoip_mmdb),
+        stream=settings.stream,
+        consumer=consumer,
+        batch_size=batch_size or settings.batch_size,
+        reclaim_idle=settings.reclaim_idle,
+        max_deliveries=settings.max_deliveries,
+    )
+    stats = worker.run(drain=drain, should_stop=stop.is_set).totals
+    click.echo(
+        f"worker {consumer}: {stats.inserted} clicks stored, {stats.duplicates} duplicates "
+        f"skipped, {stats.dead_lettered} dead-lettered"
+    )
 
 
 def init_app(app: Flask) -> None:

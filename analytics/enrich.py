@@ -309,3 +309,8 @@ class Enricher:
             referrer_host=referrer_host(referrer),
             visitor_id=visitor_id(salt, ip, user_agent),
         )
+
+
+def make_enricher(mmdb_path: str | None = None) -> Enricher:
+    """An enricher over the bundled country data, or over a MaxMind file when one is configured."""
+    return Enricher(CountryLookup(mmdb_path))

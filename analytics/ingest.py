@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ SALT_RETENTION = timedelta(hours=48)
 class StoreResult:
     inserted: int = 0
     duplicates: int = 0
+    enrich_seconds: float = 0.0
     # Clicks that can never be stored (their link is gone): the caller dead-letters them.
     rejected: list[RawClick] = field(default_factory=list)
 
@@ -43,6 +45,7 @@ def store_clicks(
     known = _existing_links(session, {c.link_id for c in clicks})
     salts = _salts(session, {_day(c.at) for c in clicks}, now=now)
     rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
     for click in clicks:
         if click.link_id not in known:
             result.rejected.append(click)
@@ -67,6 +70,7 @@ def store_clicks(
                 "visitor_id": info.visitor_id,
             }
         )
+    result.enrich_seconds = time.perf_counter() - started
     if not rows:
         return result
 
@@ -99,7 +103,10 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
             continue
         counts[0] += 1
         counts[1] += row["via_qr"]
-        counts[3] += (row["occurred_at"].date(), row["link_id"], row["visitor_id"]) in new_visitors
+        visit = (row["occurred_at"].date(), row["link_id"], row["visitor_id"])
+        if visit in new_visitors:
+            new_visitors.discard(visit)  # counted once, on the visitor's first click of the day
+            counts[3] += 1
     table: Table = LinkHourlyStats.__table__  # type: ignore[assignment]
     # Sorted, so that two workers updating the same rows take their locks in the same order.
     values = [

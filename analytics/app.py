@@ -6,7 +6,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from analytics import cli
+from analytics import api, cli
+from analytics.report_cli import report_cli
 from analytics.enrich import make_enricher
 from analytics.sinks import BufferedSQLSink, RedisStreamSink
 from shortener.clicks import ClickSink
@@ -28,4 +29,6 @@ def make_sink(rt: Runtime) -> ClickSink:
 
 
 def init_app(app: Flask) -> None:
+    app.register_blueprint(api.bp)
+    app.cli.add_command(report_cli)
     cli.init_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 
 from flask import Flask
@@ -17,15 +18,20 @@ from shortener.runtime import Runtime
 def make_sink(rt: Runtime) -> ClickSink:
     """Redis stream when TOUCHLINK_REDIS_URL is set; otherwise the in-process buffer to SQL."""
     settings = rt.settings
+    sink: RedisStreamSink | BufferedSQLSink
     if rt.fast_redis is not None:
-        return RedisStreamSink(
+        sink = RedisStreamSink(
             rt.fast_redis,
             settings.stream,
             spool_dir=Path(settings.spool_dir),
             interval=settings.flush_interval,
             strict=settings.strict_capture,
         )
-    return BufferedSQLSink(rt.sessions, lambda: make_enricher(settings.geoip_mmdb))
+    else:
+        sink = BufferedSQLSink(rt.sessions, lambda: make_enricher(settings.geoip_mmdb))
+    # Clicks queued in memory are handed on when the process exits normally (SIGTERM included).
+    atexit.register(sink.close)
+    return sink
 
 
 def init_app(app: Flask) -> None:

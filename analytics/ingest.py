@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -95,12 +95,16 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
     humans = [row for row in rows if not row["is_bot"]]
     new_visitors = _first_visits(session, humans)
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    latest: dict[tuple[Any, ...], datetime] = {}
     for row in rows:
         hour = row["occurred_at"].replace(minute=0, second=0, microsecond=0)
-        counts = totals[(hour, row["link_id"], row["touchpoint_id"], row["stage_id"])]
+        key = (hour, row["link_id"], row["touchpoint_id"], row["stage_id"])
+        counts = totals[key]
         if row["is_bot"]:
             counts[2] += 1
             continue
+        if key not in latest or row["occurred_at"] > latest[key]:
+            latest[key] = row["occurred_at"]
         counts[0] += 1
         counts[1] += row["via_qr"]
         visit = (row["occurred_at"].date(), row["link_id"], row["visitor_id"])
@@ -111,7 +115,8 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
     # Sorted, so that two workers updating the same rows take their locks in the same order.
     values = [
         {"hour": k[0], "link_id": k[1], "touchpoint_id": k[2], "stage_id": k[3],
-         "clicks": c[0], "scans": c[1], "bot_clicks": c[2], "visitors": c[3]}
+         "clicks": c[0], "scans": c[1], "bot_clicks": c[2], "visitors": c[3],
+         "last_click_at": latest.get(k)}
         for k, c in sorted(totals.items(), key=lambda item: item[0])
     ]
     stmt = _insert(session, table)
@@ -120,8 +125,11 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
         stmt.on_conflict_do_update(
             index_elements=["hour", "link_id", "touchpoint_id", "stage_id"],
             set_={
-                name: table.c[name] + excluded[name]
-                for name in ("clicks", "scans", "bot_clicks", "visitors")
+                **{
+                    name: table.c[name] + excluded[name]
+                    for name in ("clicks", "scans", "bot_clicks", "visitors")
+                },
+                "last_click_at": _later(session, table.c.last_click_at, excluded.last_click_at),
             },
         ),
         values,
@@ -141,6 +149,13 @@ def _first_visits(session: Session, humans: list[dict[str, Any]]) -> set[tuple[d
         [{"day": d, "link_id": link, "visitor_id": v} for d, link, v in sorted(keys)],
     ).all()
     return {(d, link, v) for d, link, v in inserted}
+
+
+def _later(session: Session, current: Any, new: Any) -> Any:
+    """The later of two nullable times, in the dialect's words (NULL when both are)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.greatest(current, new)  # GREATEST ignores NULLs
+    return func.coalesce(func.max(current, new), current, new)  # SQLite's max() of 2 is scalar
 
 
 def _existing_links(session: Session, ids: Iterable[int]) -> set[int]:

@@ -64,6 +64,7 @@ class LinkHourlyStats(Base):
     scans: Mapped[int] = mapped_column(Integer, default=0)  # human scans
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
     visitors: Mapped[int] = mapped_column(Integer, default=0)  # first human click of the day
+    last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # latest human click
 
 
 class DailyVisitor(Base):

@@ -75,6 +75,11 @@ class _Flusher:
     def _drain(self) -> None:
         raise NotImplementedError
 
+    def flush(self) -> None:
+        """Hand on everything queued now, in the caller's thread."""
+        with self._lock:
+            self._drain()
+
     def close(self) -> None:
         """Flush what is queued; called at shutdown."""
         self._closing = True
@@ -183,11 +188,6 @@ class BufferedSQLSink(_Flusher):
         if result.rejected:
             log.warning("dropped %d clicks of deleted links", len(result.rejected))
 
-    def flush(self) -> None:
-        """Store everything buffered now (tests and `touchlink worker --drain` use this)."""
-        with self._lock:
-            self._drain()
-
 
 class Spool:
     """Clicks Redis could not take, as JSON lines: one file per process, fsynced per write.
@@ -233,7 +233,14 @@ class Spool:
     def count(self) -> int:
         if not self._dir.is_dir():
             return 0
-        return sum(sum(1 for _ in p.open(encoding="utf-8")) for p in self._dir.glob("clicks-*"))
+        total = 0
+        for path in self._dir.glob("clicks-*"):
+            try:
+                with path.open(encoding="utf-8") as lines:
+                    total += sum(1 for _ in lines)
+            except FileNotFoundError:
+                continue  # replayed and deleted meanwhile
+        return total
 
     def _own(self) -> Path:
         return self._dir / f"clicks-{os.getpid()}.jsonl"

@@ -319,7 +319,10 @@ class IngestWorker:
                 }
                 pipe.xadd(dead_letter_stream(self.stream), payload)  # type: ignore[arg-type]
             pipe.execute()
-        log.error("moved %d entries to %s", len(entries), dead_letter_stream(self.stream))
+        log.error(
+            "moved %d entries to %s (first: %s)",
+            len(entries), dead_letter_stream(self.stream), entries[0].error,
+        )
 
     # --- trimming ------------------------------------------------------------------------------
 

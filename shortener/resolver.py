@@ -114,10 +114,15 @@ class LinkResolver:
         key = f"{domain}/{slug}"
         self._local.pop(key, None)
         if self._redis is not None:
-            with self._redis.pipeline(transaction=False) as pipe:
-                pipe.delete(_redis_key(key))
-                pipe.publish(INVALIDATE_CHANNEL, key)
-                pipe.execute()
+            try:
+                with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.delete(_redis_key(key))
+                    pipe.publish(INVALIDATE_CHANNEL, key)
+                    pipe.execute()
+            except redis.RedisError:
+                # Other processes learn of the edit when their entry expires (TOUCHLINK_CACHE_TTL),
+                # and each listener clears its cache when it reconnects to Redis.
+                log.warning("could not publish the edit of %s: Redis is not answering", key)
 
     def clear(self) -> None:
         self._local.clear()

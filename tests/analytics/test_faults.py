@@ -1,0 +1,104 @@
+"""Faults of the services around the pipeline delay clicks; they never lose or double them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, func, select
+
+from analytics.models import Click
+from shortener.runtime import runtime
+from shortener.settings import Settings
+from tests.analytics.test_worker import click_many, stored, worker_env
+from tests.conftest import _build_app
+from tests.faults import RedisServer, TcpProxy, run_worker, worker_process
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_redis_app(settings: Settings, engine: Engine, private_redis: RedisServer) -> Iterator[Flask]:
+    yield from _build_app(replace(settings, redis_url=private_redis.url), engine)
+
+
+def make_link(app: Flask) -> None:
+    from shortener.keys import create_key
+    from shortener.models import Role
+
+    with runtime(app).sessions.begin() as session:
+        _, raw = create_key(session, name="t", role=Role.MARKETER)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert client.post("/api/v1/touchpoints", headers=headers, json={
+        "key": "flyer", "name": "Flyer", "channel": "physical"}).status_code == 201
+    assert client.post("/api/v1/links", headers=headers, json={
+        "url": "https://shop.example.com/", "touchpoint": "flyer", "stage": "awareness",
+        "slug": "flyer"}).status_code == 201
+
+
+def test_clicks_taken_while_redis_is_down_are_spooled_and_arrive_after_it_returns(
+    private_redis_app: Flask, private_redis: RedisServer, settings: Settings, tmp_path: Path,
+) -> None:
+    app = private_redis_app
+    make_link(app)
+    client = app.test_client()
+    sink = runtime(app).sink
+    env = worker_env(settings, tmp_path, TOUCHLINK_REDIS_URL=private_redis.url)
+
+    click_many(client, "flyer", 40)
+    sink.flush()  # type: ignore[attr-defined]
+    code, output = run_worker(env, "--drain", "--consumer", "w1")
+    assert code == 0 and "40 clicks stored" in output, output
+
+    private_redis.stop()
+    click_many(client, "flyer", 60)  # every redirect still answers 302
+    sink.flush()  # type: ignore[attr-defined]
+    assert sink.spooled() == 60  # type: ignore[attr-defined]
+
+    private_redis.start()  # empty: Redis kept nothing while it was down
+    sink.flush()  # type: ignore[attr-defined]  # replays the spool into the stream
+    assert sink.spooled() == 0  # type: ignore[attr-defined]
+    code, output = run_worker(env, "--drain", "--consumer", "w1")
+    assert code == 0, output
+    with runtime(app).sessions() as session:
+        assert stored(session) == (100, 100)
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_sql_taken_away_for_a_while_delays_ingest_and_loses_nothing(
+    redis_app: Flask, settings: Settings, tmp_path: Path, engine: Engine,
+) -> None:
+    make_link(redis_app)
+    client = redis_app.test_client()
+    click_many(client, "flyer", 300)
+    runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
+
+    proxy = TcpProxy(engine.url.port or 5432)
+    proxy.start()
+    through_proxy = engine.url.set(port=proxy.port).render_as_string(hide_password=False)
+    proxy.cut()  # SQL is away before the worker starts, and for a while after
+    process = worker_process(
+        worker_env(settings, tmp_path, TOUCHLINK_DATABASE_URL=through_proxy),
+        "--drain", "--consumer", "w1",
+    )
+    time.sleep(3)
+    assert process.poll() is None, process.communicate()[0]  # still waiting for SQL
+    proxy.start()
+    output, _ = process.communicate(timeout=60)
+    proxy.cut()
+    assert process.returncode == 0, output
+    assert "SQL is not answering" in output
+    with runtime(redis_app).sessions() as session:
+        assert stored(session) == (300, 300)
+        assert session.scalar(select(func.count(func.distinct(Click.click_id)))) == 300

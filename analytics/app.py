@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from analytics import api, cli
+from analytics import api, cli, health
 from analytics.report_cli import report_cli
 from analytics.enrich import make_enricher
 from analytics.sinks import BufferedSQLSink, RedisStreamSink
@@ -36,5 +36,6 @@ def make_sink(rt: Runtime) -> ClickSink:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     app.cli.add_command(report_cli)
     cli.init_app(app)

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import click
+import prometheus_client
 from flask import Flask
 
 from analytics.enrich import make_enricher
@@ -21,7 +22,10 @@ from shortener.runtime import runtime
 @click.option("--consumer", default=socket.gethostname, show_default="the host name",
               help="This worker's name in the consumer group; give each worker its own.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), help="Clicks per transaction.")
-def worker_command(drain: bool, consumer: str, batch_size: int | None) -> None:
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve this worker's Prometheus metrics on this port.")
+def worker_command(drain: bool, consumer: str, batch_size: int | None,
+                   metrics_port: int | None) -> None:
     """Move clicks from the Redis stream into SQL (the embedded default needs no worker)."""
     rt = runtime()
     settings = rt.settings
@@ -30,6 +34,8 @@ def worker_command(drain: bool, consumer: str, batch_size: int | None) -> None:
         click.echo("TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself, "
                    "no worker is needed.")
         return
+    if metrics_port:
+        prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
     stop = threading.Event()
 
     def finish_batch_then_exit(signum: int, _frame: Any) -> None:

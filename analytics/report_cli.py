@@ -99,7 +99,7 @@ def _as_usage_errors() -> Iterator[None]:
         yield
     except InvalidParameterError as exc:
         reason = exc.message.removeprefix(f"{exc.name}: ")
-        raise click.BadParameter(reason, param_hint=f"--{exc.name}") from None
+        raise click.BadParameter(reason, param_hint=f"'--{exc.name}'") from None
 
 
 def _emit(report: Report, fmt: str, table: Callable[[Any], list[str]]) -> None:

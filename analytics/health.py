@@ -1,0 +1,89 @@
+"""`/healthz` (can we take and store clicks, and how far behind is ingest) and `/metrics`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from analytics.worker import GROUP
+from shortener.runtime import runtime
+
+bp = Blueprint("health", __name__)
+
+# Ingest this far behind is reported as degraded: reports are missing recent clicks.
+LAG_SECONDS = 60
+BACKLOG = 100_000
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, Any], int]:
+    rt = runtime()
+    checks: dict[str, Any] = {"sql": _check_sql()}
+    problems = [] if checks["sql"]["ok"] else ["sql"]
+    if rt.redis is not None:
+        checks["redis"] = _check_redis(rt.redis, rt.settings.stream)
+        if not checks["redis"]["ok"]:
+            problems.append("redis")
+        elif checks["redis"]["oldest_pending_seconds"] > LAG_SECONDS or (
+            checks["redis"]["stream_length"] > BACKLOG
+        ):
+            problems.append("ingest_lag")
+    spooled = getattr(rt.sink, "spooled", None)
+    if callable(spooled):
+        checks["spool"] = {"clicks": spooled()}
+        if checks["spool"]["clicks"]:
+            problems.append("spool")
+    if "sql" in problems:
+        status, code = "failing", 503
+    elif problems:
+        status, code = "degraded", 200  # redirects still answer and no click is lost
+    else:
+        status, code = "ok", 200
+    return {"status": status, "problems": problems, "checks": checks}, code
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _check_sql() -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        with runtime().engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _check_redis(client: redis.Redis, stream: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            pipe.ping()
+            pipe.xlen(stream)
+            results = pipe.execute()
+        length = int(results[1])
+        try:
+            summary = client.xpending(stream, GROUP)
+        except redis.ResponseError:  # no stream or no group yet
+            summary = {"pending": 0, "min": None}
+    except redis.RedisError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    oldest = 0.0
+    if summary["pending"] and summary["min"]:
+        oldest = max(0.0, time.time() - int(summary["min"].split(b"-")[0]) / 1000)
+    return {
+        "ok": True,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "stream_length": length,
+        "pending": int(summary["pending"]),
+        "oldest_pending_seconds": round(oldest, 1),
+    }

@@ -34,7 +34,7 @@ def period_options(command: F) -> F:
         click.option("--to", "end", metavar="DATE",
                      help="Last day, included (YYYY-MM-DD), or hour, excluded; default: now."),
         click.option("--channel", type=click.Choice([c.value for c in Channel])),
-        click.option("--campaign"),
+        click.option("--campaign", help="Only the links of this campaign."),
         click.option("--bots", is_flag=True, help="Count bot clicks too."),
         click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
                      default="table", show_default=True),
@@ -45,21 +45,21 @@ def period_options(command: F) -> F:
 
 
 @report_cli.command("touchpoints")
-@period_options
 @click.option("--least", is_flag=True, help="Least engaged first (touchpoints without clicks too).")
 @click.option("--stage", help="Only clicks at this stage (a stage key).")
 @click.option("--limit", type=click.IntRange(1, reports.MAX_LIMIT),
               default=reports.DEFAULT_LIMIT, show_default=True)
+@period_options
 def touchpoints_command(
+    least: bool,
+    stage: str | None,
+    limit: int,
     start: str | None,
     end: str | None,
     channel: str | None,
     campaign: str | None,
     bots: bool,
     fmt: str,
-    least: bool,
-    stage: str | None,
-    limit: int,
 ) -> None:
     """Engagement per touchpoint: clicks, scans, visitors, share and change."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
@@ -148,7 +148,10 @@ def _stage_table(report: StageReport) -> list[str]:
     return [title, "", *_columns(header, rows, numeric=(0, 3, 4, 5, 6, 7))]
 
 
-def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int]) -> list[str]:
+def _columns(
+    header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int]
+) -> list[str]:
+    """Aligned lines: numbers to the right, text to the left."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:

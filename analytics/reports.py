@@ -15,12 +15,12 @@ import csv
 import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import ColumnElement, Select, asc, case, desc, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from analytics.models import LinkHourlyStats as Stats
 from shortener.errors import InvalidParameterError
@@ -33,7 +33,7 @@ MAX_DAYS = 400
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 HOUR = timedelta(hours=1)
-# Far enough apart for any click, near enough that the previous period stays a valid datetime.
+# Bounds for `from` and `to` that keep the previous period a valid datetime.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -115,6 +115,7 @@ def parse_limit(args: Mapping[str, str], *, default: int = DEFAULT_LIMIT) -> int
 
 
 # --- results -----------------------------------------------------------------------------------
+# Field order is the order of the JSON objects and of the CSV columns.
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,27 +131,12 @@ class TouchpointRow:
     clicks: int
     scans: int
     visitors: int
-    links: int
+    links: int  # live links that match the stage and campaign filters
     share: float  # of the clicks of every matching touchpoint, 4 places
     previous_clicks: int
     change: float | None  # relative to previous_clicks, 4 places; None when that is 0
     last_click_at: datetime | None  # latest human click in the period
     engagement_rate: float | None  # visitors / exposure, 6 places; None without an exposure
-
-    def to_json(self) -> dict[str, Any]:
-        tp = self.touchpoint
-        return {
-            "touchpoint": {"key": tp.key, "name": tp.name, "channel": tp.channel},
-            "clicks": self.clicks,
-            "scans": self.scans,
-            "visitors": self.visitors,
-            "links": self.links,
-            "share": self.share,
-            "previous_clicks": self.previous_clicks,
-            "change": self.change,
-            "last_click_at": self.last_click_at.isoformat() if self.last_click_at else None,
-            "engagement_rate": self.engagement_rate,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +152,7 @@ class TouchpointReport:
     rows: tuple[TouchpointRow, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {**_head(self.query), "order": self.order, "rows": [r.to_json() for r in self.rows]}
-
-    def csv_rows(self) -> list[list[Any]]:
-        return [
-            [r.touchpoint.key, r.touchpoint.name, r.touchpoint.channel, r.clicks, r.scans,
-             r.visitors, r.links, r.share, r.previous_clicks, r.change, r.last_click_at,
-             r.engagement_rate]
-            for r in self.rows
-        ]
+        return {**_head(self.query), "order": self.order, "rows": [_json(r) for r in self.rows]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +171,6 @@ class StageRow:
     touchpoints: int
     drop_to_next: float | None
 
-    def to_json(self) -> dict[str, Any]:
-        stage = self.stage
-        return {
-            "stage": {"key": stage.key, "name": stage.name, "position": stage.position},
-            "clicks": self.clicks,
-            "scans": self.scans,
-            "visitors": self.visitors,
-            "touchpoints": self.touchpoints,
-            "drop_to_next": self.drop_to_next,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class StageReport:
@@ -217,14 +184,7 @@ class StageReport:
     rows: tuple[StageRow, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {**_head(self.query), "rows": [r.to_json() for r in self.rows]}
-
-    def csv_rows(self) -> list[list[Any]]:
-        return [
-            [r.stage.key, r.stage.name, r.stage.position, r.clicks, r.scans, r.visitors,
-             r.touchpoints, r.drop_to_next]
-            for r in self.rows
-        ]
+        return {**_head(self.query), "rows": [_json(r) for r in self.rows]}
 
 
 Report = TouchpointReport | StageReport
@@ -329,7 +289,7 @@ def stage_report(session: Session, query: ReportQuery) -> StageReport:
     if query.stage is not None:
         raise InvalidParameterError("stage", "the stage report covers every stage; leave it out")
     counted = _counted_clicks(query)
-    totals = _matching(
+    matching = _matching(
         select(
             Stats.stage_id.label("stage_id"),
             func.sum(counted).label("clicks"),
@@ -341,8 +301,10 @@ def stage_report(session: Session, query: ReportQuery) -> StageReport:
         .where(Touchpoint.archived.is_(False), Stats.hour >= query.start, Stats.hour < query.end),
         query,
         None,
-        touchpoint_joined=True,
-    ).group_by(Stats.stage_id).subquery()
+    )
+    if query.channel is not None:
+        matching = matching.where(Touchpoint.channel == query.channel)
+    totals = matching.group_by(Stats.stage_id).subquery()
     stmt = (
         select(
             Stage,
@@ -358,14 +320,17 @@ def stage_report(session: Session, query: ReportQuery) -> StageReport:
         (StageRef(stage.key, stage.name, stage.position), int(c), int(s), int(v), int(t))
         for stage, c, s, v, t in session.execute(stmt)
     ]
-    rows = []
-    for i, (ref, clicks, scans, visitors, touchpoints) in enumerate(found):
-        following = found[i + 1][3] if i + 1 < len(found) else None
-        drop = None
-        if following is not None and visitors:
-            drop = round((visitors - following) / visitors, 4)
-        rows.append(StageRow(ref, clicks, scans, visitors, touchpoints, drop))
-    return StageReport(query=query, rows=tuple(rows))
+    rows = tuple(
+        StageRow(ref, c, s, v, t, _drop(v, found[i + 1][3] if i + 1 < len(found) else None))
+        for i, (ref, c, s, v, t) in enumerate(found)
+    )
+    return StageReport(query=query, rows=rows)
+
+
+def _drop(visitors: int, following: int | None) -> float | None:
+    if following is None or not visitors:
+        return None
+    return round((visitors - following) / visitors, 4)
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -377,7 +342,7 @@ def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(report.csv_header)
-    writer.writerows([_csv_cell(value) for value in row] for row in report.csv_rows())
+    writer.writerows([_csv_cell(value) for value in _flat(row)] for row in report.rows)
     return out.getvalue()
 
 
@@ -385,6 +350,23 @@ def csv_filename(report: Report) -> str:
     """`touchpoints-2026-10-24-2026-11-23.csv`: the first and the last day the report covers."""
     last_day = (report.query.end - timedelta(microseconds=1)).date()
     return f"{report.kind}-{report.query.start.date()}-{last_day}.csv"
+
+
+def _flat(row: Any) -> list[Any]:
+    """A row's values in field order, the nested touchpoint or stage spread out in place."""
+    values: list[Any] = []
+    for f in fields(row):
+        value = getattr(row, f.name)
+        values.extend(_flat(value) if is_dataclass(value) else [value])
+    return values
+
+
+def _json(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _csv_cell(value: Any) -> str:
@@ -409,21 +391,17 @@ def _head(query: ReportQuery) -> dict[str, Any]:
     }
 
 
-def _counted_clicks(query: ReportQuery) -> ColumnElement[int]:
+def _counted_clicks(query: ReportQuery) -> ColumnElement[int] | InstrumentedAttribute[int]:
     return Stats.clicks + Stats.bot_clicks if query.bots else Stats.clicks
 
 
-def _matching(
-    stmt: Select[Any], query: ReportQuery, stage_id: int | None, *, touchpoint_joined: bool = False
-) -> Select[Any]:
-    """Narrow a select over the rollups to the query's stage, campaign and channel."""
+def _matching(stmt: Select[Any], query: ReportQuery, stage_id: int | None) -> Select[Any]:
+    """Narrow a select over the rollups to the query's stage and campaign."""
     if stage_id is not None:
         stmt = stmt.where(Stats.stage_id == stage_id)
     if query.campaign is not None:
         # The campaign is the link's; a stage, by contrast, is the one the click had.
         stmt = stmt.join(Link, Link.id == Stats.link_id).where(Link.campaign == query.campaign)
-    if query.channel is not None and touchpoint_joined:
-        stmt = stmt.where(Touchpoint.channel == query.channel)
     return stmt
 
 
@@ -436,7 +414,7 @@ def _stage_id(session: Session, key: str | None) -> int | None:
     return found
 
 
-def _by_key(session: Session) -> ColumnElement[str]:
+def _by_key(session: Session) -> ColumnElement[str] | InstrumentedAttribute[str]:
     # Byte order on both databases, whatever collation PostgreSQL was initialised with.
     if session.get_bind().dialect.name == "postgresql":
         return Touchpoint.key.collate("C")

@@ -19,7 +19,7 @@ import analytics.app
 import migrations
 import shortener.app
 from shortener import demo, stages
-from shortener.runtime import runtime
+from shortener.runtime import Runtime, runtime
 from shortener.settings import Settings, SettingsError
 
 
@@ -78,8 +78,14 @@ def _init(preset: str, with_demo: bool) -> None:
 
 
 @click.command("init")
-@click.option("--stages", "preset", default="classic", show_default=True,
-              type=click.Choice(sorted(stages.PRESETS)), help="The journey's stage model.")
+@click.option(
+    "--stages",
+    "preset",
+    default="classic",
+    show_default=True,
+    type=click.Choice(sorted(stages.PRESETS)),
+    help="The journey's stage model.",
+)
 @click.option("--demo", "with_demo", is_flag=True, help="Add demo touchpoints and links.")
 def init_command(preset: str, with_demo: bool) -> None:
     """Migrate the database and create the stage model (and, with --demo, a demo workspace)."""
@@ -89,8 +95,13 @@ def init_command(preset: str, with_demo: bool) -> None:
 @click.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--demo/--no-demo", "with_demo", default=True, show_default=True,
-              help="Seed the demo workspace if the database has no touchpoints yet.")
+@click.option(
+    "--demo/--no-demo",
+    "with_demo",
+    default=True,
+    show_default=True,
+    help="Seed the demo workspace if the database has no touchpoints yet.",
+)
 def run_command(host: str, port: int, with_demo: bool) -> None:
     """Migrate, seed, and serve Touchlink (for production, see the README: granian)."""
     from flask import current_app
@@ -99,14 +110,15 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
     _init(stages.DEFAULT_PRESET, with_demo)
     rt = runtime()
     click.echo(f"Touchlink is running at {rt.settings.base_url}  (database: {_safe_url(rt)})")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        run_simple(host, port, app, threaded=True)
     finally:
         rt.sink.close()
 
 
-def _safe_url(rt: shortener.app.Runtime) -> str:
-    return rt.engine.url.render_as_string(hide_password=True)
+def _safe_url(rt: Runtime) -> str:
+    return str(rt.engine.url.render_as_string(hide_password=True))
 
 
 def main() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from flask import Flask
 
 from analytics import api, cli, health
-from analytics.report_cli import report_cli
 from analytics.enrich import make_enricher
+from analytics.report_cli import report_cli
 from analytics.sinks import BufferedSQLSink, RedisStreamSink
 from shortener.clicks import ClickSink
 from shortener.runtime import Runtime

@@ -19,20 +19,32 @@ from shortener.runtime import runtime
 
 @click.command("worker")
 @click.option("--drain", is_flag=True, help="Process until the stream is empty, then exit.")
-@click.option("--consumer", default=socket.gethostname, show_default="the host name",
-              help="This worker's name in the consumer group; give each worker its own.")
+@click.option(
+    "--consumer",
+    default=socket.gethostname,
+    show_default="the host name",
+    help="This worker's name in the consumer group; give each worker its own.",
+)
 @click.option("--batch-size", type=click.IntRange(1, 100_000), help="Clicks per transaction.")
-@click.option("--metrics-port", type=click.IntRange(1, 65535),
-              help="Serve this worker's Prometheus metrics on this port.")
-def worker_command(drain: bool, consumer: str, batch_size: int | None,
-                   metrics_port: int | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's Prometheus metrics on this port.",
+)
+def worker_command(
+    drain: bool, consumer: str, batch_size: int | None, metrics_port: int | None
+) -> None:
     """Move clicks from the Redis stream into SQL (the embedded default needs no worker)."""
     rt = runtime()
     settings = rt.settings
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if rt.redis is None:
-        click.echo("TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself, "
-                   "no worker is needed.")
+        click.echo(
+            "TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself, "
+            "no worker is needed."
+        )
         return
     if metrics_port:
         prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")

@@ -31,7 +31,7 @@ def encode_click(click: RawClick) -> dict[bytes, bytes]:
 
 
 def decode_click(fields: dict[Any, Any]) -> RawClick:
-    raw = fields.get(FIELD, fields.get(FIELD.decode()))
+    raw: Any = fields.get(FIELD, fields.get(FIELD.decode()))
     try:
         row = json.loads(raw)
         click_id, at, link_id, touchpoint_id, stage_id, ip, agent, referrer, language, qr = row

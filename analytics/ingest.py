@@ -114,9 +114,17 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
     table: Table = LinkHourlyStats.__table__  # type: ignore[assignment]
     # Sorted, so that two workers updating the same rows take their locks in the same order.
     values = [
-        {"hour": k[0], "link_id": k[1], "touchpoint_id": k[2], "stage_id": k[3],
-         "clicks": c[0], "scans": c[1], "bot_clicks": c[2], "visitors": c[3],
-         "last_click_at": latest.get(k)}
+        {
+            "hour": k[0],
+            "link_id": k[1],
+            "touchpoint_id": k[2],
+            "stage_id": k[3],
+            "clicks": c[0],
+            "scans": c[1],
+            "bot_clicks": c[2],
+            "visitors": c[3],
+            "last_click_at": latest.get(k),
+        }
         for k, c in sorted(totals.items(), key=lambda item: item[0])
     ]
     stmt = _insert(session, table)

@@ -52,9 +52,7 @@ class LinkHourlyStats(Base):
     """Per link per hour, keyed also by the touchpoint and stage the clicks had at click time."""
 
     __tablename__ = "link_hourly_stats"
-    __table_args__ = (
-        Index("ix_link_hourly_stats_hour_touchpoint_id", "hour", "touchpoint_id"),
-    )
+    __table_args__ = (Index("ix_link_hourly_stats_hour_touchpoint_id", "hour", "touchpoint_id"),)
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), primary_key=True)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, asc, case, desc, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -25,6 +25,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from analytics.models import LinkHourlyStats as Stats
 from shortener.errors import InvalidParameterError
 from shortener.models import Channel, Link, Stage, Touchpoint
+
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 Order = Literal["most", "least"]
 
@@ -395,7 +397,7 @@ def _counted_clicks(query: ReportQuery) -> ColumnElement[int] | InstrumentedAttr
     return Stats.clicks + Stats.bot_clicks if query.bots else Stats.clicks
 
 
-def _matching(stmt: Select[Any], query: ReportQuery, stage_id: int | None) -> Select[Any]:
+def _matching(stmt: SelectT, query: ReportQuery, stage_id: int | None) -> SelectT:
     """Narrow a select over the rollups to the query's stage and campaign."""
     if stage_id is not None:
         stmt = stmt.where(Stats.stage_id == stage_id)

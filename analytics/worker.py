@@ -107,8 +107,13 @@ class IngestWorker:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def run(self, *, drain: bool = False, should_stop: Callable[[], bool] = lambda: False,
-            block_ms: int = 1000) -> WorkerStats:
+    def run(
+        self,
+        *,
+        drain: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
+        block_ms: int = 1000,
+    ) -> WorkerStats:
         """Consume until `should_stop()`; with `drain`, stop once nothing is left to read."""
         self.ensure_group()
         backoff = 0.5
@@ -146,7 +151,7 @@ class IngestWorker:
                 raise
 
     def consume_batch(self, *, block_ms: int = 0) -> BatchResult:
-        """Read one batch (own pending first, then reclaimed, then new), store it, acknowledge it."""
+        """Read a batch (own pending, reclaimed, then new entries), store it, acknowledge it."""
         result = BatchResult()
         started = time.perf_counter()
         entries, redelivered = self._read(block_ms)
@@ -178,8 +183,9 @@ class IngestWorker:
         result.ack_seconds = time.perf_counter() - started
         result.dead_lettered = len(bad)
         metrics.DEAD_LETTERED.inc(len(bad))
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started + result.read_seconds
-                                      + result.store_seconds)
+        metrics.BATCH_SECONDS.observe(
+            time.perf_counter() - started + result.read_seconds + result.store_seconds
+        )
         return result
 
     # --- reading -------------------------------------------------------------------------------
@@ -201,7 +207,7 @@ class IngestWorker:
 
     def _xreadgroup(self, from_id: str, *, block_ms: int | None) -> list[_Entry]:
         try:
-            reply = self.client.xreadgroup(
+            reply: Any = self.client.xreadgroup(
                 GROUP, self.consumer, {self.stream: from_id}, count=self.batch_size, block=block_ms
             )
         except redis.ResponseError as exc:
@@ -212,7 +218,8 @@ class IngestWorker:
                 "Recreating it from the start of the stream; clicks already stored are skipped. "
                 "Clicks that were only in the lost stream cannot be recovered: give Redis "
                 "persistence (appendonly yes) in production.",
-                GROUP, self.stream,
+                GROUP,
+                self.stream,
             )
             self.ensure_group()
             self._pending_from = None
@@ -225,8 +232,13 @@ class IngestWorker:
     def _reclaim(self) -> list[_Entry]:
         """Take over entries that another (dead) consumer left pending for too long."""
         try:
-            reply = self.client.xautoclaim(
-                self.stream, GROUP, self.consumer, self.reclaim_idle_ms, "0-0", count=self.batch_size
+            reply: Any = self.client.xautoclaim(
+                self.stream,
+                GROUP,
+                self.consumer,
+                self.reclaim_idle_ms,
+                "0-0",
+                count=self.batch_size,
             )
         except redis.ResponseError as exc:
             if "NOGROUP" in str(exc):
@@ -239,7 +251,9 @@ class IngestWorker:
 
     def _delivery_counts(self, ids: list[bytes]) -> dict[bytes, int]:
         low, high = min(ids), max(ids)
-        rows = self.client.xpending_range(self.stream, GROUP, min=low, max=high, count=len(ids) * 2)
+        rows: Any = self.client.xpending_range(
+            self.stream, GROUP, min=low, max=high, count=len(ids) * 2
+        )
         return {row["message_id"]: row["times_delivered"] for row in rows}
 
     @staticmethod
@@ -268,7 +282,9 @@ class IngestWorker:
         try:
             with self.sessions.begin() as session:
                 outcome = store_clicks(
-                    session, [e.click for e in entries if e.click], self.enricher,
+                    session,
+                    [e.click for e in entries if e.click],
+                    self.enricher,
                     now=datetime.now(UTC),
                 )
         except Exception as exc:
@@ -314,14 +330,18 @@ class IngestWorker:
                 payload = {
                     b"entry_id": entry.entry_id,
                     b"error": (entry.error or "failed too often").encode(),
-                    **{k if isinstance(k, bytes) else str(k).encode(): v
-                       for k, v in (entry.fields or {}).items()},
+                    **{
+                        k if isinstance(k, bytes) else str(k).encode(): v
+                        for k, v in (entry.fields or {}).items()
+                    },
                 }
                 pipe.xadd(dead_letter_stream(self.stream), payload)  # type: ignore[arg-type]
             pipe.execute()
         log.error(
             "moved %d entries to %s (first: %s)",
-            len(entries), dead_letter_stream(self.stream), entries[0].error,
+            len(entries),
+            dead_letter_stream(self.stream),
+            entries[0].error,
         )
 
     # --- trimming ------------------------------------------------------------------------------
@@ -352,8 +372,8 @@ def trim_below(client: redis.Redis, stream: str) -> int:
         floor = candidate if floor is None else min(floor, candidate, key=_entry_key)
     if floor is None:
         return 0
-    trimmed: int = client.xtrim(stream, minid=floor)  # type: ignore[arg-type]
-    return trimmed
+    trimmed: Any = client.xtrim(stream, minid=floor)
+    return int(trimmed)
 
 
 def _entry_key(entry_id: bytes) -> tuple[int, int]:

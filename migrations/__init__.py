@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def alembic_config(bind: Any) -> Config:
-    """An Alembic config that runs on `bind` (an Engine or Connection), with no alembic.ini needed."""
+    """An Alembic config running on `bind` (an Engine or Connection); no alembic.ini needed."""
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.attributes["connection"] = bind

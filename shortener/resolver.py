@@ -161,7 +161,7 @@ class LinkResolver:
         assert self._subscriber is not None
         while True:
             try:
-                pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 pubsub.subscribe(INVALIDATE_CHANNEL)
                 # Whatever was published while we were not listening is lost: start afresh.
                 self.clear()

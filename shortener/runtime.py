@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-from flask import Flask, current_app, g
+from redis import Redis
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shortener.clicks import ClickSink
+from shortener.db import write_session
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings
 
 EXTENSION = "touchlink"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(slots=True)
@@ -23,8 +25,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    redis: redis.Redis | None
-    fast_redis: redis.Redis | None
+    redis: Redis | None
+    fast_redis: Redis | None
     resolver: LinkResolver
     sink: ClickSink
 
@@ -35,8 +37,13 @@ def runtime(app: Flask | None = None) -> Runtime:
 
 
 def db_session() -> Session:
-    """The request's session, opened on first use and closed when the request ends."""
+    """The request's session, opened on first use and closed when the request ends.
+
+    A request that may change data gets a write session (see `shortener.db.write_session`).
+    """
     if "db_session" not in g:
-        g.db_session = runtime().sessions()
+        sessions = runtime().sessions
+        reads_only = has_request_context() and request.method in SAFE_METHODS
+        g.db_session = sessions() if reads_only else write_session(sessions)
     session: Session = g.db_session
     return session

@@ -53,7 +53,9 @@ def _migrated_postgres() -> Engine:
 
 
 @pytest.fixture(scope="session", params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     if request.param == "postgresql":
         engine = _migrated_postgres()
     else:
@@ -71,7 +73,7 @@ def empty_tables(engine: Engine) -> None:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
+                conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (our table names)
 
 
 @pytest.fixture
@@ -88,9 +90,8 @@ def settings(engine: Engine, tmp_path: Path) -> Settings:
 def _build_app(settings: Settings, engine: Engine) -> Iterator[Flask]:
     app = create_app(settings, bind=engine)
     app.config["TESTING"] = True
-    with app.app_context():
-        with runtime(app).sessions.begin() as session:
-            apply_preset(session, "classic")
+    with app.app_context(), runtime(app).sessions.begin() as session:
+        apply_preset(session, "classic")
     try:
         yield app
     finally:
@@ -184,7 +185,9 @@ def touchpoint(client: FlaskClient, marketer: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def link(client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any]) -> dict[str, Any]:
+def link(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any]
+) -> dict[str, Any]:
     response = client.post(
         "/api/v1/links",
         json={

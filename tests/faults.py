@@ -42,8 +42,19 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -153,11 +164,10 @@ worker.store_clicks = store_clicks
 """
 
 
-def worker_process(
-    env: Mapping[str, str], *args: str, inject: str = ""
-) -> subprocess.Popen[str]:
+def worker_process(env: Mapping[str, str], *args: str, inject: str = "") -> subprocess.Popen[str]:
     """`touchlink worker ARGS` in a process of its own, optionally with a fault injected first."""
-    code = f"{inject}\nimport sys\nfrom wsgi import main\nsys.argv = ['touchlink', 'worker', *{list(args)!r}]\nmain()\n"
+    argv = ["touchlink", "worker", *args]
+    code = f"{inject}\nimport sys\nfrom wsgi import main\nsys.argv = {argv!r}\nmain()\n"
     return subprocess.Popen(
         [sys.executable, "-c", code],
         env={**os.environ, **env},
@@ -168,7 +178,9 @@ def worker_process(
     )
 
 
-def run_worker(env: Mapping[str, str], *args: str, inject: str = "", timeout: float = 60) -> tuple[int, str]:
+def run_worker(
+    env: Mapping[str, str], *args: str, inject: str = "", timeout: float = 60
+) -> tuple[int, str]:
     process = worker_process(env, *args, inject=inject)
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output

@@ -123,6 +123,7 @@ def upgrade() -> None:
     sa.Column('scans', sa.Integer(), nullable=False),
     sa.Column('bot_clicks', sa.Integer(), nullable=False),
     sa.Column('visitors', sa.Integer(), nullable=False),
+    sa.Column('last_click_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['link_id'], ['links.id'], name=op.f('fk_link_hourly_stats_link_id_links')),
     sa.ForeignKeyConstraint(['stage_id'], ['stages.id'], name=op.f('fk_link_hourly_stats_stage_id_stages')),
     sa.ForeignKeyConstraint(['touchpoint_id'], ['touchpoints.id'], name=op.f('fk_link_hourly_stats_touchpoint_id_touchpoints')),

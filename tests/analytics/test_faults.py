@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 from analytics.models import Click
 from shortener.runtime import runtime
 from shortener.settings import Settings
-from tests.analytics.test_worker import click_many, stored, worker_env
+from tests.analytics.pipeline import click_many, make_link, stored, worker_env
 from tests.conftest import _build_app
 from tests.faults import RedisServer, TcpProxy, run_worker, worker_process
 
@@ -28,27 +28,17 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def private_redis_app(settings: Settings, engine: Engine, private_redis: RedisServer) -> Iterator[Flask]:
+def private_redis_app(
+    settings: Settings, engine: Engine, private_redis: RedisServer
+) -> Iterator[Flask]:
     yield from _build_app(replace(settings, redis_url=private_redis.url), engine)
 
 
-def make_link(app: Flask) -> None:
-    from shortener.keys import create_key
-    from shortener.models import Role
-
-    with runtime(app).sessions.begin() as session:
-        _, raw = create_key(session, name="t", role=Role.MARKETER)
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {raw}"}
-    assert client.post("/api/v1/touchpoints", headers=headers, json={
-        "key": "flyer", "name": "Flyer", "channel": "physical"}).status_code == 201
-    assert client.post("/api/v1/links", headers=headers, json={
-        "url": "https://shop.example.com/", "touchpoint": "flyer", "stage": "awareness",
-        "slug": "flyer"}).status_code == 201
-
-
 def test_clicks_taken_while_redis_is_down_are_spooled_and_arrive_after_it_returns(
-    private_redis_app: Flask, private_redis: RedisServer, settings: Settings, tmp_path: Path,
+    private_redis_app: Flask,
+    private_redis: RedisServer,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     app = private_redis_app
     make_link(app)
@@ -77,7 +67,10 @@ def test_clicks_taken_while_redis_is_down_are_spooled_and_arrive_after_it_return
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 def test_sql_taken_away_for_a_while_delays_ingest_and_loses_nothing(
-    redis_app: Flask, settings: Settings, tmp_path: Path, engine: Engine,
+    redis_app: Flask,
+    settings: Settings,
+    tmp_path: Path,
+    engine: Engine,
 ) -> None:
     make_link(redis_app)
     client = redis_app.test_client()
@@ -90,7 +83,9 @@ def test_sql_taken_away_for_a_while_delays_ingest_and_loses_nothing(
     proxy.cut()  # SQL is away before the worker starts, and for a while after
     process = worker_process(
         worker_env(settings, tmp_path, TOUCHLINK_DATABASE_URL=through_proxy),
-        "--drain", "--consumer", "w1",
+        "--drain",
+        "--consumer",
+        "w1",
     )
     time.sleep(3)
     assert process.poll() is None, process.communicate()[0]  # still waiting for SQL

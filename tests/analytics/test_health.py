@@ -13,8 +13,7 @@ from sqlalchemy import Engine
 
 from shortener.runtime import runtime
 from shortener.settings import Settings
-from tests.analytics.test_faults import make_link
-from tests.analytics.test_worker import click_many
+from tests.analytics.pipeline import click_many, make_link
 from tests.conftest import _build_app
 from tests.faults import RedisServer
 
@@ -59,7 +58,7 @@ def test_redis_down_is_degraded_not_failing_and_clicks_are_spooled(down_redis_ap
 def test_metrics_count_captured_clicks(client: FlaskClient, link: dict[str, object]) -> None:
     def captured() -> float:
         text = client.get("/metrics").get_data(as_text=True)
-        line = next(l for l in text.splitlines() if l.startswith("touchlink_clicks_captured_total"))
+        line = next(x for x in text.splitlines() if x.startswith("touchlink_clicks_captured_total"))
         return float(line.split()[-1])
 
     before = captured()

@@ -6,21 +6,19 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from analytics.enrich import make_enricher
 from analytics.models import Click, LinkHourlyStats
 from analytics.worker import GROUP, IngestWorker, dead_letter_stream
 from shortener.runtime import runtime
 from shortener.settings import Settings
-from tests.conftest import REDIS_URL
+from tests.analytics.pipeline import click_many, make_link, stored, worker_env
 from tests.faults import KILL_AFTER_COMMIT, KILL_BEFORE_COMMIT, run_worker, worker_process
 
 BROWSER = (
@@ -35,68 +33,23 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 
 
-def click_many(client: FlaskClient, slug: str, count: int, *, agent: str = BROWSER,
-               qr: bool = False) -> None:
-    path = f"/{slug}?qr=1" if qr else f"/{slug}"
-    for i in range(count):
-        response = client.get(
-            path, headers={"User-Agent": agent},
-            environ_base={"REMOTE_ADDR": f"198.51.100.{i % 250}"},
-        )
-        assert response.status_code == 302
-
-
-def stored(session: Session) -> tuple[int, int]:
-    """(clicks rows, human clicks + bot clicks in the rollups)."""
-    session.expire_all()
-    rows = session.scalar(select(func.count()).select_from(Click)) or 0
-    rolled = session.execute(
-        select(func.coalesce(func.sum(LinkHourlyStats.clicks + LinkHourlyStats.bot_clicks), 0))
-    ).scalar_one()
-    return rows, int(rolled)
-
-
-def worker_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        "TOUCHLINK_DATABASE_URL": settings.database_url,
-        "TOUCHLINK_REDIS_URL": REDIS_URL,
-        "TOUCHLINK_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TOUCHLINK_BASE_URL": settings.base_url,
-        "TOUCHLINK_BATCH_SIZE": "100",
-        **extra,
-    }
-
-
 @pytest.fixture
 def redis_client_app(redis_app: Flask) -> FlaskClient:
     return redis_app.test_client()
 
 
 @pytest.fixture
-def redis_link(redis_client_app: FlaskClient, redis_app: Flask) -> dict[str, Any]:
-    from tests.conftest import auth
-
-    from shortener.keys import create_key
-    from shortener.models import Role
-
-    with runtime(redis_app).sessions.begin() as session:
-        _, raw = create_key(session, name="t", role=Role.MARKETER)
-    headers = auth(raw)
-    tp = redis_client_app.post("/api/v1/touchpoints", headers=headers,
-                               json={"key": "flyer", "name": "Flyer", "channel": "physical"})
-    assert tp.status_code == 201
-    response = redis_client_app.post(
-        "/api/v1/links", headers=headers,
-        json={"url": "https://shop.example.com/", "touchpoint": "flyer", "stage": "awareness",
-              "slug": "flyer"},
-    )
-    assert response.status_code == 201
-    return response.json  # type: ignore[return-value]
+def redis_link(redis_app: Flask) -> None:
+    make_link(redis_app)
 
 
 def test_worker_drains_the_stream_into_sql_with_enrichment(
-    redis_app: Flask, redis_client_app: FlaskClient, redis_link: dict[str, Any],
-    redis_client: redis.Redis, settings: Settings, tmp_path: Path,
+    redis_app: Flask,
+    redis_client_app: FlaskClient,
+    redis_link: None,
+    redis_client: redis.Redis,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     click_many(redis_client_app, "flyer", 30, agent=IPHONE)
     click_many(redis_client_app, "flyer", 10, agent=IPHONE, qr=True)
@@ -112,12 +65,17 @@ def test_worker_drains_the_stream_into_sql_with_enrichment(
     with runtime(redis_app).sessions() as session:
         assert stored(session) == (48, 48)
         stats = session.execute(
-            select(func.sum(LinkHourlyStats.clicks), func.sum(LinkHourlyStats.scans),
-                   func.sum(LinkHourlyStats.bot_clicks), func.sum(LinkHourlyStats.visitors))
+            select(
+                func.sum(LinkHourlyStats.clicks),
+                func.sum(LinkHourlyStats.scans),
+                func.sum(LinkHourlyStats.bot_clicks),
+                func.sum(LinkHourlyStats.visitors),
+            )
         ).one()
         assert tuple(stats) == (40, 10, 8, 30)  # 30 distinct IPs with one iPhone agent
-        devices = dict(session.execute(
-            select(Click.device, func.count()).group_by(Click.device)).all())
+        devices = dict(
+            session.execute(select(Click.device, func.count()).group_by(Click.device)).all()
+        )
         assert devices == {"mobile": 40, "bot": 8}
         reasons = {r for (r,) in session.execute(select(Click.bot_reason).where(Click.is_bot))}
         assert reasons == {"ua:Googlebot", "preview:Slackbot"}
@@ -126,11 +84,17 @@ def test_worker_drains_the_stream_into_sql_with_enrichment(
     assert redis_client.xlen(settings.stream) == 0
 
 
-@pytest.mark.parametrize("inject", [KILL_AFTER_COMMIT, KILL_BEFORE_COMMIT],
-                         ids=["between-commit-and-ack", "mid-batch"])
+@pytest.mark.parametrize(
+    "inject", [KILL_AFTER_COMMIT, KILL_BEFORE_COMMIT], ids=["between-commit-and-ack", "mid-batch"]
+)
 def test_worker_killed_by_sigkill_loses_nothing_and_counts_nothing_twice(
-    inject: str, redis_app: Flask, redis_client_app: FlaskClient, redis_link: dict[str, Any],
-    redis_client: redis.Redis, settings: Settings, tmp_path: Path,
+    inject: str,
+    redis_app: Flask,
+    redis_client_app: FlaskClient,
+    redis_link: None,
+    redis_client: redis.Redis,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     click_many(redis_client_app, "flyer", 250)
     runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
@@ -152,8 +116,12 @@ def test_worker_killed_by_sigkill_loses_nothing_and_counts_nothing_twice(
 
 
 def test_entries_of_a_dead_consumer_are_reclaimed_by_another(
-    redis_app: Flask, redis_client_app: FlaskClient, redis_link: dict[str, Any],
-    redis_client: redis.Redis, settings: Settings, tmp_path: Path,
+    redis_app: Flask,
+    redis_client_app: FlaskClient,
+    redis_link: None,
+    redis_client: redis.Redis,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     click_many(redis_client_app, "flyer", 120)
     runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
@@ -169,8 +137,12 @@ def test_entries_of_a_dead_consumer_are_reclaimed_by_another(
 
 
 def test_sigterm_finishes_the_batch_in_hand_and_exits_cleanly(
-    redis_app: Flask, redis_client_app: FlaskClient, redis_link: dict[str, Any],
-    redis_client: redis.Redis, settings: Settings, tmp_path: Path,
+    redis_app: Flask,
+    redis_client_app: FlaskClient,
+    redis_link: None,
+    redis_client: redis.Redis,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     process = worker_process(worker_env(settings, tmp_path), "--consumer", "w1")
     click_many(redis_client_app, "flyer", 50)
@@ -188,8 +160,11 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_cleanly(
 
 
 def test_poison_entries_go_to_the_dead_letter_stream_and_the_rest_is_stored(
-    redis_app: Flask, redis_client_app: FlaskClient, redis_link: dict[str, Any],
-    redis_client: redis.Redis, settings: Settings,
+    redis_app: Flask,
+    redis_client_app: FlaskClient,
+    redis_link: None,
+    redis_client: redis.Redis,
+    settings: Settings,
 ) -> None:
     click_many(redis_client_app, "flyer", 5)
     runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
@@ -199,8 +174,13 @@ def test_poison_entries_go_to_the_dead_letter_stream_and_the_rest_is_stored(
     runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
 
     rt = runtime(redis_app)
-    worker = IngestWorker(rt.redis, rt.sessions, make_enricher(), stream=settings.stream,  # type: ignore[arg-type]
-                          consumer="w1")
+    worker = IngestWorker(
+        rt.redis,
+        rt.sessions,
+        make_enricher(),
+        stream=settings.stream,  # type: ignore[arg-type]
+        consumer="w1",
+    )
     stats = worker.run(drain=True).totals
     assert (stats.inserted, stats.dead_lettered) == (10, 2)
     dead = redis_client.xrange(dead_letter_stream(settings.stream))
@@ -212,12 +192,21 @@ def test_poison_entries_go_to_the_dead_letter_stream_and_the_rest_is_stored(
 
 
 def test_a_vanished_consumer_group_is_recreated_loudly(
-    redis_app: Flask, redis_client_app: FlaskClient, redis_link: dict[str, Any],
-    redis_client: redis.Redis, settings: Settings, caplog: pytest.LogCaptureFixture,
+    redis_app: Flask,
+    redis_client_app: FlaskClient,
+    redis_link: None,
+    redis_client: redis.Redis,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     rt = runtime(redis_app)
-    worker = IngestWorker(rt.redis, rt.sessions, make_enricher(), stream=settings.stream,  # type: ignore[arg-type]
-                          consumer="w1")
+    worker = IngestWorker(
+        rt.redis,
+        rt.sessions,
+        make_enricher(),
+        stream=settings.stream,  # type: ignore[arg-type]
+        consumer="w1",
+    )
     worker.ensure_group()
     click_many(redis_client_app, "flyer", 7)
     rt.sink.flush()  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ importing this module connects to nothing and reads no environment.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,9 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
     rt = runtime()
     click.echo(f"Touchlink is running at {rt.settings.base_url}  (database: {_safe_url(rt)})")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # SIGTERM's default action ends the process on the spot; exit through `finally` instead, so
+    # that the clicks still queued in this process are handed on.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         run_simple(host, port, app, threaded=True)
     finally:

@@ -1,0 +1,327 @@
+"""Redirect-and-log throughput against the bare-Flask ceiling, on the same server, in the same run.
+
+Starts Touchlink (PostgreSQL + Redis, one ingest worker) under a production WSGI server, seeds
+many links, and drives it with wrk on loopback: Zipf-like slug popularity, a mix of phone, desktop,
+crawler and link-preview user agents, some scans. Then the same server with the same settings
+serves a bare Flask app answering 302 with no I/O. Prints req/s, p50 and p99 of both and their
+ratio; afterwards stops the server (which flushes), drains the worker, and checks that SQL holds
+every click that was served.
+
+    python bench/redirect.py                         # granian, 3 runs of 15 s
+    python bench/redirect.py --server gunicorn --strict --runs 1
+    python bench/redirect.py --smoke                 # seconds, tiny sizes (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import AGENTS, free_port, fresh_postgres, fresh_redis, touchlink, wait_for_http  # noqa: E402
+
+WORKERS = 2
+THREADS = 8
+
+
+def server_command(server: str, target: str, port: int) -> list[str]:
+    if server == "granian":
+        return [
+            shutil.which("granian") or "granian",
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(WORKERS),
+            "--blocking-threads",
+            str(THREADS),
+            "--port",
+            str(port),
+            "--no-log",
+            target,
+        ]
+    if server == "gunicorn":
+        return [
+            shutil.which("gunicorn") or "gunicorn",
+            "-w",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            target,
+        ]
+    raise SystemExit(f"unknown server {server}")
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is missing; installing it from Debian's packages")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return shutil.which("wrk") or "wrk"
+
+
+def seed_links(env: dict[str, str], count: int) -> list[str]:
+    """`count` links over 200 touchpoints, through the services; returns their slugs."""
+    code = f"""
+import os, random
+from wsgi import create_app
+from shortener.runtime import runtime
+from shortener.models import Link, Touchpoint, Stage
+app = create_app()
+rt = runtime(app)
+with rt.sessions.begin() as s:
+    stages = s.query(Stage).all()
+    tps = [Touchpoint(key=f"tp-{{i}}", name=f"Touchpoint {{i}}", channel=("digital","physical","human","hybrid")[i % 4]) for i in range(200)]
+    s.add_all(tps)
+    s.flush()
+    s.add_all([Link(domain=rt.settings.short_host, slug=f"s{{i}}", destination=f"https://shop.example.com/p/{{i}}?ref=bench",
+                    touchpoint=tps[i % 200], stage=stages[i % len(stages)], campaign="bench" if i % 3 == 0 else None)
+               for i in range({count})])
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    return [f"s{i}" for i in range(count)]
+
+
+def wrk_script(path: Path, slugs: list[str]) -> None:
+    """A Lua script for wrk: Zipf-like slug popularity, weighted user agents, 15% scans."""
+    rng = random.Random(1)
+    picks = [slugs[min(int(rng.paretovariate(1.1)) - 1, len(slugs) - 1)] for _ in range(20_000)]
+    agents = [a for _, a, weight in AGENTS for _ in range(weight)]
+    lua_list = lambda items: "{" + ",".join(json.dumps(i) for i in items) + "}"  # noqa: E731
+    path.write_text(f"""
+local slugs = {lua_list(picks)}
+local agents = {lua_list(agents)}
+math.randomseed(os.time())
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) found = 0 end
+response = function(status, headers, body) if status == 302 then found = found + 1 end end
+done = function(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("found") end
+  print("redirects: " .. n)
+end
+request = function()
+  local slug = slugs[math.random(#slugs)]
+  local suffix = ""
+  if math.random() < 0.15 then suffix = "?qr=1" end
+  local ip = "198.51." .. math.random(0, 255) .. "." .. math.random(1, 254)
+  return wrk.format("GET", "/" .. slug .. suffix, {{["User-Agent"] = agents[math.random(#agents)], ["X-Forwarded-For"] = ip}})
+end
+""")
+
+
+def run_wrk(wrk: str, port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            wrk,
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"redirects: (\d+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "requests": total,
+        "p50_ms": _latency(out, "50%"),
+        "p99_ms": _latency(out, "99%"),
+        "bad": int(errors.group(1)) if errors else 0,
+        "socket_errors": sock.group(1) if sock else "",
+    }  # type: ignore[dict-item]
+
+
+def _latency(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def peak_rss_mb(parent: int) -> float:
+    """The largest peak RSS among the server's processes (each worker is one)."""
+    pids = [parent]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+    peak = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            peak = max(peak, int(match.group(1)))
+    return peak / 1024
+
+
+def serve(server: str, target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        server_command(server, target, port),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_http(port, "/s0" if target == "wsgi:app" else "/x")
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def count_clicks(env: dict[str, str]) -> tuple[int, int]:
+    code = """
+from sqlalchemy import func, select
+from wsgi import create_app
+from shortener.runtime import runtime
+from analytics.models import Click
+rt = runtime(create_app())
+with rt.sessions() as s:
+    print(s.scalar(select(func.count()).select_from(Click)), s.scalar(select(func.count()).select_from(Click).where(Click.is_bot.is_(False))))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--links", type=int, default=10_000)
+    parser.add_argument("--strict", action="store_true", help="also measure strict capture")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one short run")
+    args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.seconds, args.links, args.connections = 1, 2, 200, 10
+
+    wrk = ensure_wrk()
+    workdir = Path(tempfile.mkdtemp(prefix="touchlink-bench-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "TOUCHLINK_INSTANCE_PATH": str(workdir / "instance"),
+        "TOUCHLINK_BASE_URL": f"http://127.0.0.1:{port}",
+        "TOUCHLINK_DATABASE_URL": fresh_postgres("touchlink_bench"),
+        "TOUCHLINK_REDIS_URL": fresh_redis(3),
+        "TOUCHLINK_PROXY_HOPS": "1",
+        "TOUCHLINK_LOG_LEVEL": "WARNING",
+    }
+    touchlink(env, "init")
+    slugs = seed_links(env, args.links)
+    script = workdir / "mix.lua"
+    wrk_script(script, slugs)
+    ingest = subprocess.Popen(
+        [sys.executable, "-c", "from wsgi import main; main()", "worker", "--consumer", "bench"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    modes = [("touchlink", env)]
+    if args.strict:
+        modes.append(("touchlink-strict", {**env, "TOUCHLINK_STRICT_CAPTURE": "true"}))
+    results: dict[str, list[dict[str, float]]] = {"bare": []}
+    rss: dict[str, float] = {}
+    served = 0
+    for run in range(args.runs):
+        for name, mode_env in [("bare", env), *modes]:
+            target = "bench.bare_app:app" if name == "bare" else "wsgi:app"
+            process = serve(args.server, target, port, mode_env)
+            warmup = run_wrk(wrk, port, script, 1, args.connections)
+            figures = run_wrk(wrk, port, script, args.seconds, args.connections)
+            rss[name] = max(rss.get(name, 0), peak_rss_mb(process.pid))
+            stop(process)
+            results.setdefault(name, []).append(figures)
+            if name != "bare":
+                served += int(figures["requests"] + warmup["requests"])
+            print(
+                f"run {run + 1} {name:>16}: {figures['rps']:>8.0f} req/s  p50 {figures['p50_ms']:.2f} ms"
+                f"  p99 {figures['p99_ms']:.2f} ms  bad {figures['bad']:.0f}",
+                flush=True,
+            )
+
+    ingest_rss = peak_rss_mb(ingest.pid)
+    time.sleep(1)
+    touchlink(env, "worker", "--drain", "--consumer", "bench")
+    stop(ingest)
+    stored, human = count_clicks(env)
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    summary = {"bench": "redirect", "server": args.server, "runs": args.runs}
+    base = med("bare", "rps")
+    for name, _ in modes:
+        ratio = med(name, "rps") / base
+        spread = [
+            round(r["rps"] / b["rps"], 3)
+            for r, b in zip(results[name], results["bare"], strict=True)
+        ]
+        print(
+            f"{name}: median {med(name, 'rps'):.0f} req/s vs bare {base:.0f} req/s = ratio {ratio:.2f} "
+            f"(per run {spread}); p50 {med(name, 'p50_ms'):.2f} ms, p99 {med(name, 'p99_ms'):.2f} ms"
+        )
+        key = "strict_" if name.endswith("strict") else ""
+        summary |= {
+            f"{key}ratio": round(ratio, 3),
+            f"{key}rps": round(med(name, "rps")),
+            f"{key}p50_ms": med(name, "p50_ms"),
+            f"{key}p99_ms": med(name, "p99_ms"),
+        }
+    summary |= {
+        "baseline_rps": round(base),
+        "baseline_p99_ms": med("bare", "p99_ms"),
+        "web_rss_mb": round(max(v for k, v in rss.items() if k != "bare"), 1),
+        "ingest_rss_mb": round(ingest_rss, 1),
+        "served_measured": served,
+        "clicks_stored": stored,
+        "human_clicks": human,
+        "lost": max(0, served - stored),
+        "in_flight_extra": max(0, stored - served),
+    }
+    # wrk stops with requests in flight: the server answered (and logged) them, wrk never read
+    # the answer. So SQL may hold up to `connections` more per run, never fewer.
+    print(f"clicks in SQL: {stored} ({human} human); redirects received by wrk: {served}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 import click
@@ -66,10 +67,14 @@ def worker_command(
         reclaim_idle=settings.reclaim_idle,
         max_deliveries=settings.max_deliveries,
     )
+    started = time.perf_counter()
     stats = worker.run(drain=drain, should_stop=stop.is_set).totals
+    elapsed = time.perf_counter() - started
     click.echo(
         f"worker {consumer}: {stats.inserted} clicks stored, {stats.duplicates} duplicates "
-        f"skipped, {stats.dead_lettered} dead-lettered"
+        f"skipped, {stats.dead_lettered} dead-lettered in {elapsed:.1f}s (read "
+        f"{stats.read_seconds:.1f}s, enrich {stats.enrich_seconds:.1f}s, write "
+        f"{stats.store_seconds - stats.enrich_seconds:.1f}s, ack {stats.ack_seconds:.1f}s)"
     )
 
 

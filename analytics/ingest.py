@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from analytics.bulk import add_counts, insert_new
 from analytics.enrich import Enricher
 from analytics.models import Click, DailyVisitor, LinkHourlyStats, VisitorSalt
 from shortener.clicks import RawClick
@@ -74,15 +75,8 @@ def store_clicks(
     if not rows:
         return result
 
-    table: Table = Click.__table__  # type: ignore[assignment]
-    new_ids = set(
-        session.execute(
-            _insert(session, table)
-            .on_conflict_do_nothing(index_elements=["click_id"])
-            .returning(table.c.click_id),
-            rows,
-        ).scalars()
-    )
+    inserted = insert_new(session, _table(Click), rows, keys=["click_id"], returning=["click_id"])
+    new_ids = {click_id for (click_id,) in inserted}
     result.inserted = len(new_ids)
     result.duplicates = len(rows) - len(new_ids)
     fresh = [row for row in rows if row["click_id"] in new_ids]
@@ -111,7 +105,6 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
         if visit in new_visitors:
             new_visitors.discard(visit)  # counted once, on the visitor's first click of the day
             counts[3] += 1
-    table: Table = LinkHourlyStats.__table__  # type: ignore[assignment]
     # Sorted, so that two workers updating the same rows take their locks in the same order.
     values = [
         {
@@ -127,20 +120,13 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
         }
         for k, c in sorted(totals.items(), key=lambda item: item[0])
     ]
-    stmt = _insert(session, table)
-    excluded = stmt.excluded
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["hour", "link_id", "touchpoint_id", "stage_id"],
-            set_={
-                **{
-                    name: table.c[name] + excluded[name]
-                    for name in ("clicks", "scans", "bot_clicks", "visitors")
-                },
-                "last_click_at": _later(session, table.c.last_click_at, excluded.last_click_at),
-            },
-        ),
+    add_counts(
+        session,
+        _table(LinkHourlyStats),
         values,
+        keys=["hour", "link_id", "touchpoint_id", "stage_id"],
+        counters=["clicks", "scans", "bot_clicks", "visitors"],
+        latest="last_click_at",
     )
 
 
@@ -149,21 +135,15 @@ def _first_visits(session: Session, humans: list[dict[str, Any]]) -> set[tuple[d
     if not humans:
         return set()
     keys = {(row["occurred_at"].date(), row["link_id"], row["visitor_id"]) for row in humans}
-    table: Table = DailyVisitor.__table__  # type: ignore[assignment]
-    inserted = session.execute(
-        _insert(session, table)
-        .on_conflict_do_nothing()
-        .returning(table.c.day, table.c.link_id, table.c.visitor_id),
-        [{"day": d, "link_id": link, "visitor_id": v} for d, link, v in sorted(keys)],
-    ).all()
+    columns = ["day", "link_id", "visitor_id"]
+    inserted = insert_new(
+        session,
+        _table(DailyVisitor),
+        [dict(zip(columns, key, strict=True)) for key in sorted(keys)],
+        keys=columns,
+        returning=columns,
+    )
     return {(d, link, v) for d, link, v in inserted}
-
-
-def _later(session: Session, current: Any, new: Any) -> Any:
-    """The later of two nullable times, in the dialect's words (NULL when both are)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.greatest(current, new)  # GREATEST ignores NULLs
-    return func.coalesce(func.max(current, new), current, new)  # SQLite's max() of 2 is scalar
 
 
 def _existing_links(session: Session, ids: Iterable[int]) -> set[int]:
@@ -190,6 +170,11 @@ def _salts(session: Session, days: set[date], *, now: datetime) -> dict[date, by
             for s in session.scalars(select(VisitorSalt).where(VisitorSalt.day.in_(missing)))
         )
     return found
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
 
 
 def _insert(session: Session, table: Table) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -19,23 +18,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shortener.db import Base, UTCDateTime
 
-# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
 
 class Click(Base):
-    """One click as it was at click time; enriched, and never holding the raw IP."""
+    """One click as it was at click time; enriched, and never holding the raw IP.
+
+    An append-only table written at ingest speed: keyed by the click id made at redirect time
+    (time-ordered, so inserts land at the right edge of the index; unique, which is what makes
+    ingest idempotent), with no other index and no foreign keys to check on every row; ingest
+    checks the link exists, and links, touchpoints and stages are archived, never deleted.
+    """
 
     __tablename__ = "clicks"
-    __table_args__ = (Index("ix_clicks_link_id_occurred_at", "link_id", "occurred_at"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # Assigned at redirect time; the unique index is what makes ingest idempotent.
-    click_id: Mapped[str] = mapped_column(String(32), unique=True)
+    click_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"))
-    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"))
-    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    link_id: Mapped[int] = mapped_column(Integer)
+    touchpoint_id: Mapped[int] = mapped_column(Integer)
+    stage_id: Mapped[int] = mapped_column(Integer)
     via_qr: Mapped[bool] = mapped_column(Boolean, server_default=false())
     is_bot: Mapped[bool] = mapped_column(Boolean, server_default=false())
     bot_reason: Mapped[str | None] = mapped_column(String(64))
@@ -71,7 +70,7 @@ class DailyVisitor(Base):
     __tablename__ = "daily_visitors"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), primary_key=True)
+    link_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     visitor_id: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 

@@ -105,3 +105,27 @@ def wait_for_http(port: int, path: str = "/healthz", timeout: float = 30) -> Non
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing answered on port {port}")
+
+
+def seed_links(env: dict[str, str], count: int) -> list[str]:
+    """`count` links (slugs s0, s1, …) over 200 touchpoints, ids 1..count in order."""
+    code = f"""
+import os, random
+from wsgi import create_app
+from shortener.runtime import runtime
+from shortener.models import Link, Touchpoint, Stage
+app = create_app()
+rt = runtime(app)
+with rt.sessions.begin() as s:
+    stages = s.query(Stage).all()
+    tps = [Touchpoint(key=f"tp-{{i}}", name=f"Touchpoint {{i}}", channel=("digital","physical","human","hybrid")[i % 4]) for i in range(200)]
+    s.add_all(tps)
+    s.flush()
+    s.add_all([Link(domain=rt.settings.short_host, slug=f"s{{i}}", destination=f"https://shop.example.com/p/{{i}}?ref=bench",
+                    touchpoint=tps[i % 200], stage=stages[i % len(stages)], campaign="bench" if i % 3 == 0 else None)
+               for i in range({count})])
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    return [f"s{i}" for i in range(count)]
+
+

@@ -32,7 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import AGENTS, free_port, fresh_postgres, fresh_redis, touchlink, wait_for_http  # noqa: E402
+from bench.common import (  # noqa: E402
+    AGENTS,
+    free_port,
+    fresh_postgres,
+    fresh_redis,
+    seed_links,
+    touchlink,
+    wait_for_http,
+)
 
 WORKERS = 2
 THREADS = 8
@@ -76,28 +84,6 @@ def ensure_wrk() -> str:
     print("wrk is missing; installing it from Debian's packages")
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     return shutil.which("wrk") or "wrk"
-
-
-def seed_links(env: dict[str, str], count: int) -> list[str]:
-    """`count` links over 200 touchpoints, through the services; returns their slugs."""
-    code = f"""
-import os, random
-from wsgi import create_app
-from shortener.runtime import runtime
-from shortener.models import Link, Touchpoint, Stage
-app = create_app()
-rt = runtime(app)
-with rt.sessions.begin() as s:
-    stages = s.query(Stage).all()
-    tps = [Touchpoint(key=f"tp-{{i}}", name=f"Touchpoint {{i}}", channel=("digital","physical","human","hybrid")[i % 4]) for i in range(200)]
-    s.add_all(tps)
-    s.flush()
-    s.add_all([Link(domain=rt.settings.short_host, slug=f"s{{i}}", destination=f"https://shop.example.com/p/{{i}}?ref=bench",
-                    touchpoint=tps[i % 200], stage=stages[i % len(stages)], campaign="bench" if i % 3 == 0 else None)
-               for i in range({count})])
-"""
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
-    return [f"s{i}" for i in range(count)]
 
 
 def wrk_script(path: Path, slugs: list[str]) -> None:

@@ -84,7 +84,6 @@ def upgrade() -> None:
     op.create_index(op.f('ix_links_stage_id'), 'links', ['stage_id'], unique=False)
     op.create_index(op.f('ix_links_touchpoint_id'), 'links', ['touchpoint_id'], unique=False)
     op.create_table('clicks',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('click_id', sa.String(length=32), nullable=False),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('link_id', sa.Integer(), nullable=False),
@@ -100,18 +99,12 @@ def upgrade() -> None:
     sa.Column('referrer_host', sa.String(length=255), nullable=True),
     sa.Column('language', sa.String(length=35), nullable=True),
     sa.Column('visitor_id', sa.String(length=32), nullable=False),
-    sa.ForeignKeyConstraint(['link_id'], ['links.id'], name=op.f('fk_clicks_link_id_links')),
-    sa.ForeignKeyConstraint(['stage_id'], ['stages.id'], name=op.f('fk_clicks_stage_id_stages')),
-    sa.ForeignKeyConstraint(['touchpoint_id'], ['touchpoints.id'], name=op.f('fk_clicks_touchpoint_id_touchpoints')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_clicks')),
-    sa.UniqueConstraint('click_id', name=op.f('uq_clicks_click_id'))
+    sa.PrimaryKeyConstraint('click_id', name=op.f('pk_clicks'))
     )
-    op.create_index('ix_clicks_link_id_occurred_at', 'clicks', ['link_id', 'occurred_at'], unique=False)
     op.create_table('daily_visitors',
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('link_id', sa.Integer(), nullable=False),
     sa.Column('visitor_id', sa.String(length=32), nullable=False),
-    sa.ForeignKeyConstraint(['link_id'], ['links.id'], name=op.f('fk_daily_visitors_link_id_links')),
     sa.PrimaryKeyConstraint('day', 'link_id', 'visitor_id', name=op.f('pk_daily_visitors'))
     )
     op.create_table('link_hourly_stats',
@@ -136,7 +129,6 @@ def downgrade() -> None:
     op.drop_index('ix_link_hourly_stats_hour_touchpoint_id', table_name='link_hourly_stats')
     op.drop_table('link_hourly_stats')
     op.drop_table('daily_visitors')
-    op.drop_index('ix_clicks_link_id_occurred_at', table_name='clicks')
     op.drop_table('clicks')
     op.drop_index(op.f('ix_links_touchpoint_id'), table_name='links')
     op.drop_index(op.f('ix_links_stage_id'), table_name='links')

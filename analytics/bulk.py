@@ -1,0 +1,88 @@
+"""Set-at-a-time INSERT … ON CONFLICT for the ingest batch, in each backend's fastest form.
+
+On PostgreSQL a batch travels as one JSON document that json_populate_recordset() turns into
+rows of the table's own types: one short statement whatever the batch size, encoded by the C JSON
+encoder, instead of a thousand-row VALUES list (or per-value array adaptation) in Python.
+SQLite takes the same rows through SQLAlchemy's executemany.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, func, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_new(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    keys: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Insert the rows whose `keys` are new; the `returning` columns of those inserted."""
+    if not rows:
+        return []
+    if _is_postgres(session):
+        suffix = f"ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING {', '.join(returning)}"
+        return [tuple(r) for r in _json_insert(session, table, rows, suffix)]
+    stmt = (
+        sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*(table.c[name] for name in returning))
+    )
+    return [tuple(r) for r in session.execute(stmt, rows)]
+
+
+def add_counts(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    latest: str,
+) -> None:
+    """Upsert: add `counters` to the stored row of the same `keys`, keep the later `latest`."""
+    if not rows:
+        return
+    if _is_postgres(session):
+        updates = [f"{c} = {table.name}.{c} + excluded.{c}" for c in counters]
+        # GREATEST ignores NULLs, so a row of bot clicks alone keeps the stored time.
+        updates.append(f"{latest} = GREATEST({table.name}.{latest}, excluded.{latest})")
+        suffix = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
+        _json_insert(session, table, rows, suffix)
+        return
+    stmt = sqlite.insert(table)
+    current, new = table.c[latest], stmt.excluded[latest]
+    set_: dict[str, Any] = {c: table.c[c] + stmt.excluded[c] for c in counters}
+    # SQLite's two-argument max() is NULL if either side is: fall back to the other.
+    set_[latest] = func.coalesce(func.max(current, new), current, new)
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=set_), rows)
+
+
+def _json_insert(session: Session, table: Table, rows: list[dict[str, Any]], suffix: str) -> Any:
+    columns = ", ".join(rows[0])
+    # Table and column names come from our own metadata, never from input.
+    sql = (
+        f"INSERT INTO {table.name} ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json)) "
+        f"{suffix}"
+    )
+    return session.execute(text(sql), {"rows": json.dumps(rows, default=_iso)})
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

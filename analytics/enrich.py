@@ -13,6 +13,7 @@ import importlib.resources
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -65,6 +66,22 @@ _PREVIEW_FETCHERS: tuple[tuple[str, str], ...] = (
 )
 
 _HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # ASCII digits only: \d is Unicode
+_DOTTED_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+# IPv4 ranges that are not globally routable (what ipaddress' is_global and is_multicast say),
+# as (network, mask) integers.
+_NOT_GLOBAL_V4: tuple[tuple[int, int], ...] = tuple(
+    (int(net.network_address), int(net.netmask))
+    for net in map(
+        ipaddress.IPv4Network,
+        (
+            "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+            "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+            "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        ),
+    )
+)
 
 # The bundled file that also covers IPv6; the default geoip2fast file is IPv4 only.
 _GEOIP2FAST_DATA_FILE = "geoip2fast-ipv6.dat.gz"
@@ -160,8 +177,15 @@ class CountryLookup:
         return self._cached(ip)
 
     def _country_uncached(self, ip: str) -> str | None:
+        ip = ip.strip()
+        if _DOTTED_QUAD.fullmatch(ip):
+            # The common case, about twice as fast as ipaddress' parse and is_global checks.
+            number = int.from_bytes(socket.inet_aton(ip), "big")
+            if any(number & mask == network for network, mask in _NOT_GLOBAL_V4):
+                return None
+            return self._checked(self._resolve(ip))
         try:
-            address = ipaddress.ip_address(ip.strip())
+            address = ipaddress.ip_address(ip)
         except ValueError:
             return None
         # Dual-stack sockets report IPv4 clients as ::ffff:a.b.c.d.
@@ -169,7 +193,10 @@ class CountryLookup:
             address = address.ipv4_mapped
         if not address.is_global or address.is_multicast:
             return None
-        code = self._resolve(str(address))
+        return self._checked(self._resolve(str(address)))
+
+    @staticmethod
+    def _checked(code: str | None) -> str | None:
         if code is None or len(code) != 2 or not code.isascii() or not code.isalpha():
             return None
         return code.upper()

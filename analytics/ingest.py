@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,8 +32,26 @@ class StoreResult:
     rejected: list[RawClick] = field(default_factory=list)
 
 
+class KnownLinks:
+    """Link ids seen to exist: links are archived, never deleted, so a hit needs no query."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+
+    def existing(self, session: Session, ids: set[int]) -> set[int]:
+        missing = ids - self._ids
+        if missing:
+            self._ids.update(session.scalars(select(Link.id).where(Link.id.in_(missing))))
+        return ids & self._ids
+
+
 def store_clicks(
-    session: Session, clicks: Sequence[RawClick], enricher: Enricher, *, now: datetime
+    session: Session,
+    clicks: Sequence[RawClick],
+    enricher: Enricher,
+    *,
+    now: datetime,
+    known_links: KnownLinks | None = None,
 ) -> StoreResult:
     """Insert the clicks not stored yet and add only those to the rollups; flushes, never commits.
 
@@ -43,7 +61,7 @@ def store_clicks(
     result = StoreResult()
     if not clicks:
         return result
-    known = _existing_links(session, {c.link_id for c in clicks})
+    known = (known_links or KnownLinks()).existing(session, {c.link_id for c in clicks})
     salts = _salts(session, {_day(c.at) for c in clicks}, now=now)
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -144,10 +162,6 @@ def _first_visits(session: Session, humans: list[dict[str, Any]]) -> set[tuple[d
         returning=columns,
     )
     return {(d, link, v) for d, link, v in inserted}
-
-
-def _existing_links(session: Session, ids: Iterable[int]) -> set[int]:
-    return set(session.scalars(select(Link.id).where(Link.id.in_(list(ids)))))
 
 
 def _salts(session: Session, days: set[date], *, now: datetime) -> dict[date, bytes]:

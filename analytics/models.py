@@ -7,7 +7,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     Date,
-    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -54,9 +53,10 @@ class LinkHourlyStats(Base):
     __table_args__ = (Index("ix_link_hourly_stats_hour_touchpoint_id", "hour", "touchpoint_id"),)
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), primary_key=True)
-    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"), primary_key=True)
-    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), primary_key=True)
+    # No foreign keys: checking three per row would double the cost of each ingest upsert.
+    link_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    touchpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
     scans: Mapped[int] = mapped_column(Integer, default=0)  # human scans
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics import metrics
 from analytics.enrich import Enricher
 from analytics.events import click_from_json, click_to_json, encode_click
-from analytics.ingest import store_clicks
+from analytics.ingest import KnownLinks, store_clicks
 from shortener.clicks import RawClick
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ class BufferedSQLSink(_Flusher):
         self._sessions = sessions
         self._make_enricher = make_enricher
         self._enricher: Enricher | None = None
+        self._known_links = KnownLinks()
 
     def emit(self, click: RawClick) -> None:
         metrics.CLICKS_CAPTURED.inc()
@@ -178,7 +179,13 @@ class BufferedSQLSink(_Flusher):
             self._enricher = self._make_enricher()
         try:
             with self._sessions.begin() as session:
-                result = store_clicks(session, clicks, self._enricher, now=datetime.now(UTC))
+                result = store_clicks(
+                    session,
+                    clicks,
+                    self._enricher,
+                    now=datetime.now(UTC),
+                    known_links=self._known_links,
+                )
         except SQLAlchemyError:
             log.exception("could not store %d clicks; keeping them for the next try", len(clicks))
             self._queue.extendleft(reversed(clicks))

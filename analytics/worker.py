@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics import metrics
 from analytics.enrich import Enricher
 from analytics.events import BadEventError, decode_click
-from analytics.ingest import store_clicks
+from analytics.ingest import KnownLinks, store_clicks
 from shortener.clicks import RawClick
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ class IngestWorker:
         self._next_reclaim = 0.0
         self._next_trim = 0.0
         self.stats = WorkerStats()
+        self._known_links = KnownLinks()
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -286,6 +287,7 @@ class IngestWorker:
                     [e.click for e in entries if e.click],
                     self.enricher,
                     now=datetime.now(UTC),
+                    known_links=self._known_links,
                 )
         except Exception as exc:
             if _transient(exc):

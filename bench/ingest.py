@@ -41,6 +41,12 @@ def fill_stream(url: str, stream: str, clicks: int, links: int) -> float:
     """XADD `clicks` realistic raw clicks; returns the seconds it took."""
     rng = random.Random(42)
     agents = [a for _, a, weight in AGENTS for _ in range(weight)]
+    # 200,000 visitors: a few very active, most seen a few times, as on real links.
+    visitors = [
+        f"{rng.choice((81, 92, 176, 203, 24, 66, 2, 31))}.{rng.randrange(256)}."
+        f"{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        for _ in range(200_000)
+    ]
     client = redis.Redis.from_url(url)
     started = time.perf_counter()
     now = time.time()
@@ -53,7 +59,11 @@ def fill_stream(url: str, stream: str, clicks: int, links: int) -> float:
             link_id=link,
             touchpoint_id=(link - 1) % 200 + 1,
             stage_id=(link - 1) % 5 + 1,
-            ip=f"{rng.choice((81, 92, 176, 203, 24, 66))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+            ip=visitors[
+                rng.randrange(len(visitors))
+                if rng.random() < 0.6
+                else min(int(rng.paretovariate(1.0)) - 1, len(visitors) - 1)
+            ],
             user_agent=rng.choice(agents),
             referrer=rng.choice(REFERRERS),
             language=rng.choice(("en-US,en;q=0.9", "fr-FR,fr;q=0.8", "de-DE", "")),

@@ -117,9 +117,6 @@ def upgrade() -> None:
     sa.Column('bot_clicks', sa.Integer(), nullable=False),
     sa.Column('visitors', sa.Integer(), nullable=False),
     sa.Column('last_click_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['link_id'], ['links.id'], name=op.f('fk_link_hourly_stats_link_id_links')),
-    sa.ForeignKeyConstraint(['stage_id'], ['stages.id'], name=op.f('fk_link_hourly_stats_stage_id_stages')),
-    sa.ForeignKeyConstraint(['touchpoint_id'], ['touchpoints.id'], name=op.f('fk_link_hourly_stats_touchpoint_id_touchpoints')),
     sa.PrimaryKeyConstraint('hour', 'link_id', 'touchpoint_id', 'stage_id', name=op.f('pk_link_hourly_stats'))
     )
     op.create_index('ix_link_hourly_stats_hour_touchpoint_id', 'link_hourly_stats', ['hour', 'touchpoint_id'], unique=False)

@@ -14,13 +14,14 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import analytics.app
 import migrations
 import shortener.app
 from shortener import demo, stages
+from shortener.db import write_session
 from shortener.runtime import Runtime, runtime
 from shortener.settings import Settings, SettingsError
 
@@ -60,6 +61,7 @@ db_cli = click.Group("db", help="The database schema.")
 
 @db_cli.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
+@with_appcontext
 def db_upgrade(revision: str) -> None:
     """Migrate the schema to the latest version (SQLite or PostgreSQL)."""
     from flask import current_app
@@ -71,7 +73,7 @@ def db_upgrade(revision: str) -> None:
 def _init(preset: str, with_demo: bool) -> None:
     rt = runtime()
     migrations.upgrade(rt.engine)
-    with rt.sessions.begin() as session:
+    with write_session(rt.sessions) as session, session.begin():
         stages.apply_preset(session, preset)
         if with_demo:
             created = demo.seed_demo(session, domain=rt.settings.short_host)
@@ -89,6 +91,7 @@ def _init(preset: str, with_demo: bool) -> None:
     help="The journey's stage model.",
 )
 @click.option("--demo", "with_demo", is_flag=True, help="Add demo touchpoints and links.")
+@with_appcontext
 def init_command(preset: str, with_demo: bool) -> None:
     """Migrate the database and create the stage model (and, with --demo, a demo workspace)."""
     _init(preset, with_demo)

@@ -26,6 +26,7 @@ from analytics.enrich import Enricher
 from analytics.events import click_from_json, click_to_json, encode_click
 from analytics.ingest import KnownLinks, store_clicks
 from shortener.clicks import RawClick
+from shortener.db import write_session
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class BufferedSQLSink(_Flusher):
         if self._enricher is None:
             self._enricher = self._make_enricher()
         try:
-            with self._sessions.begin() as session:
+            with write_session(self._sessions) as session, session.begin():
                 result = store_clicks(
                     session,
                     clicks,

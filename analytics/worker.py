@@ -25,6 +25,7 @@ from analytics.enrich import Enricher
 from analytics.events import BadEventError, decode_click
 from analytics.ingest import KnownLinks, store_clicks
 from shortener.clicks import RawClick
+from shortener.db import write_session
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,7 @@ class IngestWorker:
             return [], [], []
         started = time.perf_counter()
         try:
-            with self.sessions.begin() as session:
+            with write_session(self.sessions) as session, session.begin():
                 outcome = store_clicks(
                     session,
                     [e.click for e in entries if e.click],

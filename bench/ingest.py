@@ -145,7 +145,7 @@ def main() -> None:
     print(f"baseline: plain INSERT of {baseline_rows:,} enriched rows: {base_rate:,.0f} rows/s; "
           f"ratio {rate / base_rate:.2f}")
     split = re.search(r"read ([\d.]+)s, enrich ([\d.]+)s, write ([\d.]+)s, ack ([\d.]+)s", worker.stdout)
-    stats = dict(zip(("read_s", "enrich_s", "write_s", "ack_s"), map(float, split.groups()))) if split else {}
+    stats = dict(zip(("read_s", "enrich_s", "write_s", "ack_s"), map(float, split.groups()), strict=True)) if split else {}
     print(json.dumps({
         "bench": "ingest", "clicks": args.clicks, "rate": round(rate), "seconds": round(seconds, 1),
         "baseline_rate": round(base_rate), "ratio": round(rate / base_rate, 3),

@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, request
 
-from shortener import links, stages, touchpoints
+from shortener import fields, links, stages, touchpoints
 from shortener.clicks import SCAN_PARAM
 from shortener.db import utcnow
 from shortener.errors import BadRequestError, PermissionDeniedError
-from shortener.keys import authenticate
+from shortener.keys import authenticate, record_use
 from shortener.models import Link, Role, Stage, Touchpoint
 from shortener.qr import QROptions, render_png, render_svg
 from shortener.runtime import db_session, runtime
@@ -27,8 +27,10 @@ def requires(role: Role) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            session = db_session()
-            key = authenticate(session, request.headers.get("Authorization"), now=utcnow())
+            session, now = db_session(), utcnow()
+            key = authenticate(session, request.headers.get("Authorization"), now=now)
+            session.commit()  # the stamp below then starts its own transaction, with a write
+            record_use(session, key, now=now)
             session.commit()  # keeps last_used_at even when the view fails
             if not Role(key.role).allows(role):
                 raise PermissionDeniedError(
@@ -43,10 +45,9 @@ def requires(role: Role) -> Callable[[F], F]:
 
 
 def body() -> Any:
-    data = request.get_json(silent=True)
-    if data is None:
+    if not request.is_json:
         raise BadRequestError("The request body must be JSON (Content-Type: application/json).")
-    return data
+    return fields.parse_json(request.get_data())
 
 
 # --- serialisers -------------------------------------------------------------------------------
@@ -120,8 +121,7 @@ def create_stage() -> Any:
 @requires(Role.ADMIN)
 def reorder_stages() -> Any:
     session = db_session()
-    data = body()
-    ordered = stages.reorder_stages(session, data.get("keys") if isinstance(data, dict) else data)
+    ordered = stages.reorder_stages(session, stages.order_from_json(body()))
     session.commit()
     return {"items": [stage_json(s) for s in ordered]}
 
@@ -134,7 +134,7 @@ def reorder_stages() -> Any:
 def list_touchpoints() -> Any:
     found = touchpoints.list_touchpoints(
         db_session(),
-        channel=request.args.get("channel"),
+        channel=fields.text_param(request.args, "channel", max_length=16),
         include_archived=request.args.get("archived") == "include",
     )
     return {"items": [touchpoint_json(tp) for tp in found]}
@@ -182,13 +182,7 @@ def archive_touchpoint(key: str) -> Any:
 @requires(Role.ANALYST)
 def list_links() -> Any:
     args = request.args
-    where = links.LinkFilter(
-        touchpoint=args.get("touchpoint"),
-        stage=args.get("stage"),
-        campaign=args.get("campaign"),
-        q=args.get("q"),
-        include_archived=args.get("archived") == "include",
-    )
+    where = links.LinkFilter.from_args(args)
     page = links.list_links(
         db_session(), where, limit=links.parse_limit(args.get("limit")), cursor=args.get("cursor")
     )

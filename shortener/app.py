@@ -9,12 +9,11 @@ from typing import Any
 import redis
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Response
 
 from shortener import api, cli, redirect
 from shortener.clicks import ClickSink
 from shortener.db import make_engine, make_sessionmaker
-from shortener.errors import DomainError
+from shortener.errors import DomainError, error_body
 from shortener.pages import render_error_page
 from shortener.resolver import LinkResolver
 from shortener.runtime import EXTENSION, Runtime
@@ -49,7 +48,9 @@ def create_app(
     sessions = make_sessionmaker(bind if bind is not None else engine)
     client = fast = None
     if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5
+        )
         fast = redis.Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=HOT_PATH_REDIS_TIMEOUT,
@@ -93,10 +94,11 @@ def _wants_json() -> bool:
 
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def domain_error(exc: DomainError) -> tuple[Any, int]:
+    def domain_error(exc: DomainError) -> tuple[Any, int, dict[str, str]]:
         if _wants_json():
-            return exc.to_json(), exc.status
-        return render_error_page(exc.status, exc.message), exc.status
+            return exc.to_json(), exc.status, exc.headers()
+        page, status = render_error_page(exc.status, exc.message)
+        return page, status, exc.headers()
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -108,16 +110,14 @@ def _register_error_handlers(app: Flask) -> None:
             message = f"The request body is larger than {MAX_BODY // 1024} KiB."
         else:
             message = exc.description or exc.name
-        response = Response(status=status, mimetype="application/json")
-        response.set_data(
-            current_app.json.dumps({"error": {"code": code, "message": message}})
-        )
+        response = exc.get_response()  # keeps headers such as Allow on a 405
+        response.set_data(current_app.json.dumps(error_body(code, message)))
+        response.mimetype = "application/json"
         return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json():
-            body = {"error": {"code": "internal_error", "message": "Something went wrong."}}
-            return body, 500
+            return error_body("internal_error", "Something went wrong."), 500
         return render_error_page(500, "Something went wrong.")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.orm import Session
 
 from shortener import keys, links, stages, touchpoints
 from shortener.api import scan_url, short_url
-from shortener.db import utcnow
+from shortener.db import utcnow, write_session
 from shortener.errors import DomainError
-from shortener.models import Role
+from shortener.models import Channel, Role
 from shortener.qr import QROptions, render_png, render_svg
 from shortener.runtime import runtime
 
@@ -22,8 +25,24 @@ touchpoints_cli = AppGroup("touchpoints", help="Create and list touchpoints.")
 stages_cli = AppGroup("stages", help="Show the journey's stages.")
 
 
-def fail(exc: DomainError) -> None:
-    raise click.ClickException(exc.message)
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A session for a command that only reads; a domain error ends it with a clear message."""
+    try:
+        with runtime().sessions() as session:
+            yield session
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """One transaction for a command that writes, committed at the end of the block."""
+    try:
+        with write_session(runtime().sessions) as session, session.begin():
+            yield session
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @keys_cli.command("create")
@@ -31,31 +50,35 @@ def fail(exc: DomainError) -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 def create_key(name: str, role: str) -> None:
     """Create a key and print it once: it is stored only as a hash."""
-    with runtime().sessions.begin() as session:
+    with writing() as session:
         key, raw = keys.create_key(session, name=name, role=Role(role))
-        click.echo(raw)
-        click.echo(f"Created {role} key {key.prefix}… for {name!r}. Keep it now: it is not shown again.", err=True)
+    click.echo(raw)
+    click.echo(
+        f"Created {role} key {key.prefix}… for {key.name!r}. "
+        "Keep it now: it is not shown again.",
+        err=True,
+    )
 
 
 @keys_cli.command("list")
 def list_keys() -> None:
-    with runtime().sessions() as session:
+    with reading() as session:
         for key in keys.list_keys(session):
             state = "revoked" if key.revoked_at else "active"
             used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
-            click.echo(f"{key.id:>4}  {key.prefix}…  {key.role:<8}  {state:<7}  used {used:<16}  {key.name}")
+            click.echo(
+                f"{key.id:>4}  {key.prefix}…  {key.role:<8}  {state:<7}  "
+                f"used {used:<16}  {key.name}"
+            )
 
 
 @keys_cli.command("revoke")
 @click.argument("key")
 def revoke_key(key: str) -> None:
     """Revoke KEY, given by its id or its prefix."""
-    try:
-        with runtime().sessions.begin() as session:
-            revoked = keys.revoke_key(session, key, now=utcnow())
-            click.echo(f"Revoked key {revoked.id} ({revoked.prefix}…, {revoked.name}).")
-    except DomainError as exc:
-        fail(exc)
+    with writing() as session:
+        revoked = keys.revoke_key(session, key, now=utcnow())
+    click.echo(f"Revoked key {revoked.id} ({revoked.prefix}…, {revoked.name}).")
 
 
 @links_cli.command("create")
@@ -67,8 +90,16 @@ def revoke_key(key: str) -> None:
 @click.option("--title")
 @click.option("--status", "redirect_status", type=click.Choice(["301", "302", "307", "308"]))
 @click.option("--no-utm", is_flag=True, help="Do not append utm_* parameters.")
-def create_link(url: str, touchpoint: str, stage: str, slug: str | None, campaign: str | None,
-                title: str | None, redirect_status: str | None, no_utm: bool) -> None:
+def create_link(
+    url: str,
+    touchpoint: str,
+    stage: str,
+    slug: str | None,
+    campaign: str | None,
+    title: str | None,
+    redirect_status: str | None,
+    no_utm: bool,
+) -> None:
     """Create a short link to URL and print its short URL."""
     rt = runtime()
     data: dict[str, object] = {"url": url, "touchpoint": touchpoint, "stage": stage}
@@ -79,60 +110,60 @@ def create_link(url: str, touchpoint: str, stage: str, slug: str | None, campaig
         data["redirect_status"] = int(redirect_status)
     if no_utm:
         data["utm"] = False
-    try:
-        with rt.sessions.begin() as session:
-            link = links.create_link(
-                session,
-                links.LinkInput.from_json(data),
-                domain=rt.settings.short_host,
-                own_hosts=rt.settings.own_hosts,
-                default_status=rt.settings.default_redirect_status,
-            )
-            click.echo(short_url(link))
-    except DomainError as exc:
-        fail(exc)
-    rt.resolver.invalidate(link.domain, link.slug)
+    with writing() as session:
+        link = links.create_link(
+            session,
+            links.LinkInput.from_json(data),
+            domain=rt.settings.short_host,
+            own_hosts=rt.settings.own_hosts,
+            default_status=rt.settings.default_redirect_status,
+        )
+    rt.resolver.invalidate(link.domain, link.slug)  # a cached "not found" may linger
+    click.echo(short_url(link))
 
 
 @links_cli.command("list")
 @click.option("--touchpoint")
 @click.option("--stage")
 @click.option("--campaign")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, links.MAX_PAGE), default=50, show_default=True)
 def list_links(touchpoint: str | None, stage: str | None, campaign: str | None, limit: int) -> None:
-    where = links.LinkFilter(touchpoint=touchpoint, stage=stage, campaign=campaign)
-    with runtime().sessions() as session:
+    with reading() as session:
+        where = links.LinkFilter.from_args(
+            {"touchpoint": touchpoint or "", "stage": stage or "", "campaign": campaign or ""}
+        )
         for link in links.list_links(session, where, limit=limit).items:
-            click.echo(f"{link.id:>5}  {short_url(link):<40}  {link.touchpoint.key:<24}  "
-                       f"{link.stage.key:<14}  {link.destination}")
+            click.echo(
+                f"{link.id:>5}  {short_url(link):<40}  {link.touchpoint.key:<24}  "
+                f"{link.stage.key:<14}  {link.destination}"
+            )
 
 
 @touchpoints_cli.command("create")
 @click.argument("key")
 @click.option("--name", required=True)
-@click.option("--channel", type=click.Choice(["digital", "physical", "human", "hybrid"]), required=True)
+@click.option("--channel", type=click.Choice([c.value for c in Channel]), required=True)
 @click.option("--kind")
-@click.option("--exposure", type=int, help="How many people it reached (flyers printed, emails sent).")
-def create_touchpoint(key: str, name: str, channel: str, kind: str | None, exposure: int | None) -> None:
+@click.option("--exposure", type=int, help="How many people it reached (flyers printed, …).")
+def create_touchpoint(
+    key: str, name: str, channel: str, kind: str | None, exposure: int | None
+) -> None:
     data = {"key": key, "name": name, "channel": channel, "kind": kind, "exposure": exposure}
-    try:
-        with runtime().sessions.begin() as session:
-            touchpoints.create_touchpoint(session, touchpoints.TouchpointInput.from_json(data))
-    except DomainError as exc:
-        fail(exc)
+    with writing() as session:
+        touchpoints.create_touchpoint(session, touchpoints.TouchpointInput.from_json(data))
     click.echo(f"Created touchpoint {key}.")
 
 
 @touchpoints_cli.command("list")
 def list_touchpoints() -> None:
-    with runtime().sessions() as session:
+    with reading() as session:
         for tp in touchpoints.list_touchpoints(session):
             click.echo(f"{tp.key:<28}  {tp.channel:<9}  {tp.kind or '':<12}  {tp.name}")
 
 
 @stages_cli.command("list")
 def list_stages() -> None:
-    with runtime().sessions() as session:
+    with reading() as session:
         for stage in stages.list_stages(session):
             click.echo(f"{stage.position:>2}. {stage.key:<18} {stage.name}")
 
@@ -147,20 +178,23 @@ def list_stages() -> None:
 @click.option("--fg", default="#000000", show_default=True)
 @click.option("--bg", default="#ffffff", show_default=True)
 @with_appcontext
-def qr_command(slug: str, output: Path, size: str, margin: str, ecc: str, fg: str, bg: str) -> None:
+def qr_command(
+    slug: str, output: Path, size: str, margin: str, ecc: str, fg: str, bg: str
+) -> None:
     """Write the QR code of the link SLUG to a file."""
     rt = runtime()
     suffix = output.suffix.lower()
     if suffix not in (".svg", ".png"):
         raise click.BadParameter("the file name must end in .svg or .png", param_hint="--output")
+    with reading() as session:
+        args = {"size": size, "margin": margin, "ecc": ecc, "fg": fg, "bg": bg}
+        options = QROptions.from_args(args)
+        data = scan_url(links.find_link_by_slug(session, rt.settings.short_host, slug))
+    image = render_svg(data, options) if suffix == ".svg" else render_png(data, options)
     try:
-        options = QROptions.from_args({"size": size, "margin": margin, "ecc": ecc, "fg": fg, "bg": bg})
-        with rt.sessions() as session:
-            link = links.find_link_by_slug(session, rt.settings.short_host, slug)
-            data = scan_url(link)
-    except DomainError as exc:
-        fail(exc)
-    output.write_bytes(render_svg(data, options) if suffix == ".svg" else render_png(data, options))
+        output.write_bytes(image)
+    except OSError as exc:
+        raise click.FileError(str(output), hint=exc.strerror or str(exc)) from None
     click.echo(f"Wrote {output}: {data}")
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
@@ -49,6 +50,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A connection option marking a unit of work that will write (see `write_session`).
+WRITE_OPTION = "touchlink_write"
+
+
 def make_engine(url: str, **options: Any) -> Engine:
     """An engine tuned for the backend: WAL and foreign keys on SQLite, pre-ping on PostgreSQL."""
     if url.startswith("sqlite"):
@@ -71,17 +76,41 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # In WAL mode a transaction that has read cannot start writing once another connection has
+    # committed since its read: SQLite answers "database is locked" at once, without waiting. A unit
+    # of work that will write therefore takes the write lock up front (waiting its turn); readers
+    # stay concurrent.
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def add_unique(session: Session, obj: Any, conflict: Callable[[], Exception]) -> None:
-    """Insert `obj`, letting the unique index (not a prior check) decide races: `conflict()` if taken."""
+def write_session(sessions: sessionmaker[Session]) -> Session:
+    """A session for a unit of work that writes; on SQLite it waits for the write lock first."""
+    bind = sessions.kw.get("bind")
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        return sessions(bind=bind.execution_options(**{WRITE_OPTION: True}))
+    return sessions()
+
+
+@contextmanager
+def unique_or(session: Session, conflict: Callable[[], Exception]) -> Iterator[None]:
+    """Run the block's changes in a savepoint and flush them; a unique index refusing them (a race
+    included) rolls back just the savepoint and raises `conflict()`.
+
+    Make the changes inside the block: the savepoint flushes whatever is pending before it starts.
+    """
     try:
         with session.begin_nested():
-            session.add(obj)
+            yield
             session.flush()
     except IntegrityError:
         raise conflict() from None
+
+
+def add_unique(session: Session, obj: Any, conflict: Callable[[], Exception]) -> None:
+    """Insert `obj`; the unique index (not a prior check) decides races: `conflict()` if taken."""
+    with unique_or(session, conflict):
+        session.add(obj)
 
 
 def make_sessionmaker(bind: Any) -> sessionmaker[Session]:

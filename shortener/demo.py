@@ -7,8 +7,12 @@ from sqlalchemy.orm import Session
 
 from shortener.models import Link, Stage, Touchpoint
 
-# key, name, channel, kind, exposure, [(stage, slug, destination, campaign)]
-DEMO: tuple[tuple[str, str, str, str, int | None, tuple[tuple[str, str, str, str | None], ...]], ...] = (
+# (stage, slug, destination, campaign)
+DemoLink = tuple[str, str, str, str | None]
+# key, name, channel, kind, exposure, links
+DemoTouchpoint = tuple[str, str, str, str, int | None, tuple[DemoLink, ...]]
+
+DEMO: tuple[DemoTouchpoint, ...] = (
     ("instagram-bio", "Instagram bio", "digital", "social", None, (
         ("awareness", "insta", "https://shop.example.com/", "spring-launch"),)),
     ("facebook-ads", "Facebook ads", "digital", "advertising", 50_000, (

@@ -17,10 +17,16 @@ class DomainError(Exception):
         self.details = details or {}
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
-            body["details"] = self.details
-        return {"error": body}
+        return error_body(self.code, self.message, self.details)
+
+    def headers(self) -> dict[str, str]:
+        """Response headers the status calls for."""
+        return {}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one JSON shape of every error; `details` is always there, if only empty."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
 class BadRequestError(DomainError):
@@ -66,6 +72,9 @@ class UnknownReferenceError(InvalidFieldError):
 class AuthenticationError(DomainError):
     code = "unauthenticated"
     status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}  # a 401 must say which scheme it wants
 
 
 class PermissionDeniedError(DomainError):

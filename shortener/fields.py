@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from shortener.errors import BadRequestError, InvalidFieldError
+from shortener.errors import BadRequestError, InvalidFieldError, InvalidParameterError
 
 MISSING: Any = object()
+MIN_YEAR = 1970
+MAX_YEAR = 9998
+
+# Names, campaigns and keys are shown in pages, CSV exports and terminals, and PostgreSQL refuses
+# NUL outright: no control characters (tab and newline included) in any text field.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def parse_json(data: bytes) -> Any:
+    """A request body as JSON, strictly (no NaN or Infinity); a 400 when it is not JSON."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequestError("The request body is JSON nested too deeply.") from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise BadRequestError(f"The request body is not valid JSON ({exc}).") from None
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def json_object(data: Any) -> dict[str, Any]:
@@ -32,11 +54,20 @@ def string(
         return None
     if not isinstance(value, str):
         raise InvalidFieldError(name, f"must be a string, not {_type_name(value)}")
-    value = value.strip() if name != "url" else value
+    if name == "url":
+        # Left exactly as sent: the URL rules explain what is wrong with it far better.
+        if not value:
+            raise InvalidFieldError(name, "must not be blank")
+        if len(value) > max_length:
+            raise InvalidFieldError(name, f"must be at most {max_length} characters")
+        return value
+    value = value.strip()
     if not value:
         raise InvalidFieldError(name, "must not be blank")
     if len(value) > max_length:
         raise InvalidFieldError(name, f"must be at most {max_length} characters")
+    if _CONTROL.search(value):
+        raise InvalidFieldError(name, "must not contain control characters or line breaks")
     return value
 
 
@@ -73,15 +104,34 @@ def timestamp(data: dict[str, Any], name: str) -> Any:
         raise InvalidFieldError(name, f"must be an ISO 8601 time, not {_type_name(value)}")
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        in_utc = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidFieldError(name, f"must be an ISO 8601 time, not {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # Both databases and every client must be able to hold and read it back.
+    if not MIN_YEAR <= in_utc.year <= MAX_YEAR:
+        raise InvalidFieldError(name, f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return parsed
 
 
 def reject_unknown(data: dict[str, Any], known: frozenset[str]) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
-        raise InvalidFieldError(unknown[0], f"is not a known field (known: {', '.join(sorted(known))})")
+        known_list = ", ".join(sorted(known))
+        raise InvalidFieldError(unknown[0], f"is not a known field (known: {known_list})")
+
+
+def text_param(args: Mapping[str, str], name: str, *, max_length: int = 200) -> str | None:
+    """A query-string filter value, None when absent or blank; a 400 naming it when malformed."""
+    value = args.get(name, "").strip()
+    if not value:
+        return None
+    if len(value) > max_length:
+        raise InvalidParameterError(name, f"must be at most {max_length} characters")
+    if _CONTROL.search(value):
+        raise InvalidParameterError(name, "must not contain control characters")
+    return value
 
 
 def _type_name(value: Any) -> str:

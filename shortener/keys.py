@@ -7,11 +7,17 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from shortener.errors import AuthenticationError, InvalidFieldError, NotFoundError
-from shortener.models import ApiKey, Role
+from shortener import fields
+from shortener.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidFieldError,
+    NotFoundError,
+)
+from shortener.models import MAX_ID, ApiKey, Role
 
 KEY_PREFIX = "tl_"
 # Writing last_used_at on every request would turn each read into a write.
@@ -27,15 +33,15 @@ def parse_role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise InvalidFieldError("role", f"must be one of {', '.join(r.value for r in Role)}") from None
+        roles = ", ".join(role.value for role in Role)
+        raise InvalidFieldError("role", f"must be one of {roles}") from None
 
 
 def create_key(session: Session, *, name: str, role: Role) -> tuple[ApiKey, str]:
     """A new key and its raw value, which is never stored and cannot be shown again."""
-    if not name.strip():
-        raise InvalidFieldError("name", "must not be blank")
+    name = fields.string({"name": name}, "name", required=True)
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(name=name.strip(), role=role.value, prefix=raw[:10], key_hash=hash_key(raw))
+    key = ApiKey(name=name, role=role.value, prefix=raw[:10], key_hash=hash_key(raw))
     session.add(key)
     session.flush()
     return key, raw
@@ -46,14 +52,22 @@ def list_keys(session: Session) -> Sequence[ApiKey]:
 
 
 def revoke_key(session: Session, key_id_or_prefix: str, *, now: datetime) -> ApiKey:
+    """Revoke the key with this id or prefix (or the whole key, which starts with its prefix)."""
     query = select(ApiKey)
-    if key_id_or_prefix.isdigit():
-        query = query.where(ApiKey.id == int(key_id_or_prefix))
+    if key_id_or_prefix.isascii() and key_id_or_prefix.isdigit():
+        key_id = int(key_id_or_prefix) if len(key_id_or_prefix) <= 10 else 0
+        query = query.where(ApiKey.id == (key_id if key_id <= MAX_ID else 0))
     else:
         query = query.where(ApiKey.prefix == key_id_or_prefix[:10])
-    key = session.scalars(query).first()
-    if key is None:
+    found = session.scalars(query.limit(2)).all()
+    if not found:
         raise NotFoundError(f"No API key {key_id_or_prefix!r}.")
+    if len(found) > 1:
+        # Prefixes are short and random: two keys may share one. Never guess which to revoke.
+        raise ConflictError(
+            f"More than one key starts with {key_id_or_prefix[:10]!r}; revoke it by its id."
+        )
+    [key] = found
     if key.revoked_at is None:
         key.revoked_at = now
         session.flush()
@@ -68,7 +82,23 @@ def authenticate(session: Session, authorization: str | None, *, now: datetime) 
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(raw.strip()))).first()
     if key is None or key.revoked_at is not None:
         raise AuthenticationError("This API key is not valid or has been revoked.")
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        key.last_used_at = now
-        session.flush()
     return key
+
+
+def record_use(session: Session, key: ApiKey, *, now: datetime) -> None:
+    """Stamp `last_used_at`, at most once per LAST_USED_RESOLUTION.
+
+    One conditional UPDATE and nothing read before it in its transaction, so that concurrent
+    requests with the same key neither wait on each other for long nor fail on SQLite.
+    """
+    if key.last_used_at is not None and now - key.last_used_at <= LAST_USED_RESOLUTION:
+        return
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key.id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )

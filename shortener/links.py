@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,10 +13,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from shortener import fields
-from shortener.db import add_unique
-from shortener.errors import InvalidParameterError, NotFoundError, SlugTakenError
-from shortener.models import REDIRECT_STATUSES, Link, Stage, Touchpoint
-from shortener.slugs import random_slug, validate_slug
+from shortener.db import add_unique, unique_or
+from shortener.errors import (
+    InvalidFieldError,
+    InvalidParameterError,
+    NotFoundError,
+    SlugTakenError,
+)
+from shortener.models import MAX_ID, REDIRECT_STATUSES, Link, Stage, Touchpoint
+from shortener.slugs import looks_like_slug, random_slug, validate_slug
 from shortener.stages import find_stage
 from shortener.touchpoints import find_touchpoint
 from shortener.urls import MAX_URL_LENGTH, validate_destination
@@ -53,12 +58,12 @@ class LinkInput:
         }
         status = values["redirect_status"]
         if status not in (fields.MISSING, None) and status not in REDIRECT_STATUSES:
-            raise fields.InvalidFieldError(
+            raise InvalidFieldError(
                 "redirect_status", f"must be one of {', '.join(map(str, REDIRECT_STATUSES))}"
             )
         for name in ("url", "touchpoint", "stage", "slug", "redirect_status", "utm", "archived"):
             if values[name] is None:
-                raise fields.InvalidFieldError(name, "must not be null")
+                raise InvalidFieldError(name, "must not be null")
         return cls({k: v for k, v in values.items() if v is not fields.MISSING})
 
 
@@ -69,6 +74,17 @@ class LinkFilter:
     campaign: str | None = None
     q: str | None = None
     include_archived: bool = False
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> LinkFilter:
+        """The filters of a list request's query string; a 400 naming a malformed one."""
+        return cls(
+            touchpoint=fields.text_param(args, "touchpoint", max_length=64),
+            stage=fields.text_param(args, "stage", max_length=64),
+            campaign=fields.text_param(args, "campaign"),
+            q=fields.text_param(args, "q"),
+            include_archived=args.get("archived") == "include",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +115,8 @@ def create_link(
         expires_at=values.get("expires_at"),
     )
     if "slug" in values:
-        link.slug = validate_slug(values["slug"])
-        add_unique(session, link, lambda: SlugTakenError(link.slug, domain))
+        slug = link.slug = validate_slug(values["slug"])
+        add_unique(session, link, lambda: SlugTakenError(slug, domain))
         return link
     for _ in range(RANDOM_SLUG_ATTEMPTS):
         link.slug = random_slug()
@@ -113,16 +129,19 @@ def create_link(
 
 
 def get_link(session: Session, link_id: int) -> Link:
-    link = session.get(Link, link_id)
+    # An id past the column's range would make the database itself complain.
+    link = session.get(Link, link_id) if 0 < link_id <= MAX_ID else None
     if link is None:
         raise NotFoundError(f"No link with id {link_id}.")
     return link
 
 
 def find_link_by_slug(session: Session, domain: str, slug: str) -> Link:
-    link = session.scalars(
-        select(Link).where(Link.domain == domain, Link.slug == slug)
-    ).one_or_none()
+    link = None
+    if looks_like_slug(slug):
+        link = session.scalars(
+            select(Link).where(Link.domain == domain, Link.slug == slug)
+        ).one_or_none()
     if link is None:
         raise NotFoundError(f"No link with slug '{slug}' on {domain}.")
     return link
@@ -131,20 +150,22 @@ def find_link_by_slug(session: Session, domain: str, slug: str) -> Link:
 def update_link(
     session: Session, link_id: int, data: LinkInput, *, own_hosts: Collection[str]
 ) -> Link:
+    """Change the fields given; a slug another link holds is a 409 and nothing changes."""
     link = get_link(session, link_id)
-    values = data.values
+    values = dict(data.values)
+    # Everything is checked before anything changes, so a refusal leaves the link as it was.
     if "url" in values:
-        link.destination = validate_destination(values["url"], own_hosts=own_hosts)
+        values["destination"] = validate_destination(values.pop("url"), own_hosts=own_hosts)
     if "touchpoint" in values:
-        link.touchpoint = find_touchpoint(session, values["touchpoint"])
+        values["touchpoint"] = find_touchpoint(session, values["touchpoint"])
     if "stage" in values:
-        link.stage = find_stage(session, values["stage"])
+        values["stage"] = find_stage(session, values["stage"])
     if "slug" in values:
-        link.slug = validate_slug(values["slug"])
-    for name in ("campaign", "title", "redirect_status", "utm", "expires_at", "archived"):
-        if name in values:
-            setattr(link, name, values[name])
-    add_unique(session, link, lambda: SlugTakenError(link.slug, link.domain))
+        values["slug"] = validate_slug(values["slug"])
+    slug, domain = values.get("slug", link.slug), link.domain
+    with unique_or(session, lambda: SlugTakenError(slug, domain)):
+        for name, value in values.items():
+            setattr(link, name, value)
     return link
 
 
@@ -197,9 +218,12 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "id":
+        if prefix != "id" or not value.isascii() or not value.isdigit() or len(value) > 10:
             raise ValueError(raw)
-        return int(value)
+        last_id = int(value)
+        if not 0 < last_id <= MAX_ID:
+            raise ValueError(raw)
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidParameterError("cursor", "is not a cursor this API returned") from None
 

@@ -43,6 +43,8 @@ class Role(enum.StrEnum):
 
 
 REDIRECT_STATUSES = (301, 302, 307, 308)
+# Ids are INTEGER columns; a larger number in a URL or cursor cannot name a row.
+MAX_ID = 2**31 - 1
 
 
 class Stage(Base):

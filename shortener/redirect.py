@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from shortener.clicks import OPT_OUT_PARAM, SCAN_PARAM, crop_click
 from shortener.pages import render_error_page
 from shortener.runtime import runtime
+from shortener.slugs import looks_like_slug
 from shortener.urls import build_location, is_safe_redirect_target, normalise_host
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,9 @@ _MARKERS = (SCAN_PARAM, OPT_OUT_PARAM)
 
 def follow(slug: str) -> Response | tuple[str, int]:
     rt = runtime()
+    if not looks_like_slug(slug):
+        # Never a link, and never worth a cache entry or a query (PostgreSQL refuses NUL outright).
+        return render_error_page(404, "There is no link at this address.")
     domain = _link_domain(request.host)
     target = rt.resolver.resolve(domain, slug)
     if target is None:

@@ -7,6 +7,7 @@ stale in-process entry is served rather than failing a customer's click.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +30,9 @@ INVALIDATE_CHANNEL = "touchlink:links:invalidate"
 # Edits delete the Redis entry at once; the TTL only bounds the rare race of a reader that
 # loaded the old row from SQL just before the edit committed and stored it just after.
 REDIS_TTL = 300
+# Unknown slugs are cached too (as None), so the in-process cache must be bounded: otherwise
+# requests for random slugs would grow it without end.
+MAX_LOCAL_ENTRIES = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ class LinkResolver:
         subscriber: redis.Redis | None = None,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
+        max_entries: int = MAX_LOCAL_ENTRIES,
     ) -> None:
         self._sessions = sessions
         self._redis = redis_client
@@ -89,6 +94,7 @@ class LinkResolver:
         self._ttl = ttl
         self._clock = clock
         self._local: dict[str, tuple[float, Target | None]] = {}
+        self._max_entries = max_entries
         self._listener_pid: int | None = None
         self._lock = threading.Lock()
 
@@ -106,6 +112,8 @@ class LinkResolver:
                 raise
             log.warning("serving a stale cache entry for %s: the stores did not answer", key)
             return entry[1]
+        if len(self._local) >= self._max_entries:
+            self._evict(now)
         self._local[key] = (now + self._ttl, target)
         return target
 
@@ -127,6 +135,15 @@ class LinkResolver:
     def clear(self) -> None:
         self._local.clear()
 
+    def _evict(self, now: float) -> None:
+        """Drop expired entries, and if that is not enough, the oldest quarter."""
+        entries = list(self._local.items())  # a snapshot: other threads keep resolving
+        stale = [key for key, (expires, _) in entries if expires <= now]
+        if len(entries) - len(stale) >= self._max_entries:
+            stale.extend(key for key, _ in entries[: self._max_entries // 4 + 1])
+        for key in stale:
+            self._local.pop(key, None)
+
     def _load(self, key: str, domain: str, slug: str) -> Target | None:
         if self._redis is not None:
             try:
@@ -141,10 +158,8 @@ class LinkResolver:
             ).one_or_none()
             target = Target.of(link) if link is not None else None
         if target is not None and self._redis is not None:
-            try:
+            with contextlib.suppress(redis.RedisError):
                 self._redis.set(_redis_key(key), json.dumps(asdict(target)), ex=REDIS_TTL)
-            except redis.RedisError:
-                pass
         return target
 
     def _ensure_listener(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from shortener.urls import normalise_host
+from shortener.urls import normalise_host, split_authority
 
 
 class SettingsError(Exception):
@@ -95,10 +96,13 @@ class Settings:
         if problems:
             raise SettingsError(problems)
 
+        if "secret_key" not in values:
+            try:
+                values["secret_key"] = _instance_secret(instance)
+            except (OSError, ValueError) as exc:
+                raise SettingsError({"TOUCHLINK_SECRET_KEY": str(exc)}) from exc
         values.setdefault("database_url", f"sqlite:///{instance / 'touchlink.db'}")
         values.setdefault("spool_dir", str(instance / "spool"))
-        if "secret_key" not in values:
-            values["secret_key"] = _instance_secret(instance)
         if "secure_cookies" not in values:
             values["secure_cookies"] = values.get("base_url", "").startswith("https://")
         return cls(**values)
@@ -108,12 +112,25 @@ def _instance_secret(instance: Path) -> str:
     # A self-hosted install should work with no configuration, yet never with a guessable key:
     # generate one per instance folder on first start and keep it there (readable by us only).
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(key)
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        draft = instance / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            # A link appears whole and never replaces a file: when several processes start at
+            # once, the first key wins and every process reads that same one below.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ValueError(
+            f"is not set, and {path} holds no usable key; remove that file to have one generated"
+        )
     return key
 
 
@@ -124,12 +141,17 @@ def _nonempty(raw: str) -> str:
 
 
 def _database_url(raw: str) -> str:
-    scheme = raw.split(":", 1)[0]
-    if not raw.startswith(("sqlite:", "postgresql:", "postgresql+")) or ":" not in raw:
-        raise ValueError(f"must be a sqlite:/// or postgresql:// URL, not {scheme!r}")
-    if raw.startswith("postgresql:") and not raw.startswith("postgresql+"):
+    scheme, colon, rest = raw.partition(":")
+    if not colon:
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    if scheme in ("postgresql", "postgres"):
         # SQLAlchemy's plain postgresql:// means psycopg2, which we do not ship; psycopg 3 it is.
-        return "postgresql+psycopg:" + raw[len("postgresql:") :]
+        # postgres:// is what many hosting platforms hand out for the same thing.
+        return f"postgresql+psycopg:{rest}"
+    if scheme not in ("sqlite", "postgresql+psycopg"):
+        raise ValueError(
+            f"must be a sqlite:/// or postgresql:// URL (driver psycopg), not {scheme!r}"
+        )
     return raw
 
 
@@ -140,12 +162,26 @@ def _redis_url(raw: str) -> str:
 
 
 def _base_url(raw: str) -> str:
-    parts = urlsplit(raw)
+    parts = urlsplit(raw.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL such as https://go.example.com")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("must be scheme and host only, with no path or query")
-    return f"{parts.scheme}://{parts.netloc}"
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold a user name or password")
+    try:
+        name, port = split_authority(parts.netloc)
+        # Links are stored under this host: one spelling, whatever case or form it was given in.
+        host = normalise_host(name)
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(port)
+    except ValueError:
+        raise ValueError(
+            f"{parts.netloc!r} is not a host name with an optional port (write go.example.com)"
+        ) from None
+    default_port = "443" if parts.scheme == "https" else "80"
+    authority = host if port in (None, "", default_port) else f"{host}:{int(port)}"
+    return f"{parts.scheme}://{authority}"
 
 
 def _host_list(raw: str) -> tuple[str, ...]:
@@ -162,7 +198,10 @@ def _host_list(raw: str) -> tuple[str, ...]:
 
 def _secret_key(raw: str) -> str:
     if len(raw) < 32:
-        raise ValueError("must be at least 32 characters (try: python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        raise ValueError(
+            "must be at least 32 characters "
+            "(try: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
     return raw
 
 

@@ -88,6 +88,11 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
+def looks_like_slug(text: str) -> bool:
+    """Tell whether `text` could be a slug at all (reserved or not), before asking any store."""
+    return len(text) <= SLUG_MAX_LENGTH and _SLUG_PATTERN.fullmatch(text) is not None
+
+
 def random_slug(length: int = RANDOM_SLUG_LENGTH) -> str:
     """Draw an unguessable slug from ALPHABET; never a reserved word."""
     if not 1 <= length <= SLUG_MAX_LENGTH:

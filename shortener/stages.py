@@ -79,10 +79,18 @@ def create_stage(session: Session, data: StageInput) -> Stage:
     return stage
 
 
-def reorder_stages(session: Session, keys: Any) -> Sequence[Stage]:
-    """Set the journey order; `keys` must name every stage exactly once."""
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+def order_from_json(data: Any) -> list[str]:
+    """The stage keys of a reorder request: `{"keys": [...]}` or the bare list."""
+    if isinstance(data, dict):
+        fields.reject_unknown(data, frozenset({"keys"}))
+        data = data.get("keys")
+    if not isinstance(data, list) or not all(isinstance(key, str) for key in data):
         raise InvalidFieldError("keys", "must be a list of stage keys")
+    return data
+
+
+def reorder_stages(session: Session, keys: list[str]) -> Sequence[Stage]:
+    """Set the journey order; `keys` must name every stage exactly once."""
     stages = {stage.key: stage for stage in list_stages(session)}
     if sorted(keys) != sorted(stages):
         raise InvalidFieldError(

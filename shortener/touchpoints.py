@@ -10,12 +10,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shortener import fields
-from shortener.db import add_unique
-from shortener.errors import ConflictError, InvalidFieldError, NotFoundError, UnknownReferenceError
+from shortener.db import add_unique, unique_or
+from shortener.errors import (
+    ConflictError,
+    InvalidFieldError,
+    InvalidParameterError,
+    NotFoundError,
+    UnknownReferenceError,
+)
 from shortener.models import Channel, Touchpoint
 
 FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived"})
 MAX_EXPOSURE = 2_000_000_000
+_CHANNELS = ", ".join(channel.value for channel in Channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +45,7 @@ class TouchpointInput:
         }
         channel = values["channel"]
         if channel is not fields.MISSING and channel not in set(Channel):
-            raise InvalidFieldError(
-                "channel", f"must be one of {', '.join(c.value for c in Channel)}"
-            )
+            raise InvalidFieldError("channel", f"must be one of {_CHANNELS}")
         for name in ("key", "name", "channel", "archived"):
             if partial and values[name] is None:
                 raise InvalidFieldError(name, "must not be null")
@@ -51,7 +56,9 @@ def list_touchpoints(
     session: Session, *, channel: str | None = None, include_archived: bool = False
 ) -> Sequence[Touchpoint]:
     query = select(Touchpoint).order_by(Touchpoint.key)
-    if channel:
+    if channel is not None:
+        if channel not in set(Channel):
+            raise InvalidParameterError("channel", f"must be one of {_CHANNELS}")
         query = query.where(Touchpoint.channel == channel)
     if not include_archived:
         query = query.where(Touchpoint.archived.is_(False))
@@ -59,7 +66,11 @@ def list_touchpoints(
 
 
 def get_touchpoint(session: Session, key: str) -> Touchpoint:
-    touchpoint = session.scalars(select(Touchpoint).where(Touchpoint.key == key)).one_or_none()
+    touchpoint = None
+    if fields.KEY_PATTERN.fullmatch(key):
+        touchpoint = session.scalars(
+            select(Touchpoint).where(Touchpoint.key == key)
+        ).one_or_none()
     if touchpoint is None:
         raise NotFoundError(f"No touchpoint with key '{key}'.")
     return touchpoint
@@ -82,11 +93,12 @@ def create_touchpoint(session: Session, data: TouchpointInput) -> Touchpoint:
 
 
 def update_touchpoint(session: Session, key: str, data: TouchpointInput) -> Touchpoint:
+    """Change the fields given; a key another touchpoint holds is a 409 and nothing changes."""
     touchpoint = get_touchpoint(session, key)
     new_key = data.values.get("key", key)
-    for name, value in data.values.items():
-        setattr(touchpoint, name, value)
-    add_unique(session, touchpoint, lambda: _taken(new_key))
+    with unique_or(session, lambda: _taken(new_key)):
+        for name, value in data.values.items():
+            setattr(touchpoint, name, value)
     return touchpoint
 
 

@@ -90,6 +90,11 @@ def normalise_host(host: str) -> str:
     return _normalise_hostname(name)
 
 
+def split_authority(authority: str) -> tuple[str, str | None]:
+    """Split `host[:port]` or `[v6][:port]`; the port is None when there is no colon."""
+    return _split_authority(authority)
+
+
 def is_safe_redirect_target(url: str) -> bool:
     """Tell whether `url` is still an absolute http(s) URL without characters browsers rewrite."""
     head = url[:8].lower()

@@ -12,7 +12,9 @@ from analytics.models import Click
 from shortener.runtime import Runtime
 
 
-def test_redirect_answers_302_with_utm_tags_and_no_store(client: FlaskClient, link: dict[str, Any]) -> None:
+def test_redirect_answers_302_with_utm_tags_and_no_store(
+    client: FlaskClient, link: dict[str, Any]
+) -> None:
     response = client.get("/spring")
     assert response.status_code == 302
     assert response.headers["Location"] == (
@@ -42,7 +44,9 @@ def test_unknown_slug_is_an_html_404(client: FlaskClient) -> None:
     assert b"Link not found" in response.data
 
 
-def test_archived_link_is_gone(client: FlaskClient, link: dict[str, Any], marketer: dict[str, str]) -> None:
+def test_archived_link_is_gone(
+    client: FlaskClient, link: dict[str, Any], marketer: dict[str, str]
+) -> None:
     assert client.get("/spring").status_code == 302
     assert client.delete(f"/api/v1/links/{link['id']}", headers=marketer).status_code == 200
     assert client.get("/spring").status_code == 410
@@ -55,3 +59,10 @@ def test_head_is_answered_but_not_counted(
     assert client.get("/spring?notrack=1").status_code == 302
     rt.sink.flush()  # type: ignore[attr-defined]
     assert session.scalar(select(func.count()).select_from(Click)) == 0
+
+
+def test_a_path_that_cannot_be_a_slug_is_a_404_page(client: FlaskClient) -> None:
+    for path in ("/" + "a" * 65, "/a.b", "/%00", "/sp%20ring", "/caf%C3%A9"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.mimetype == "text/html"

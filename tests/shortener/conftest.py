@@ -1,0 +1,74 @@
+"""Fixtures for the link side's API tests: keys of every role, links made through the API, and one
+check of the JSON error shape that every failure must have."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+ErrorCheck = Callable[..., dict[str, Any]]
+LinkMaker = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def admin(make_key: Callable[[str], str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_key('admin')}"}
+
+
+@pytest.fixture
+def expect_error() -> ErrorCheck:
+    """Assert a JSON error of `status` (and `code`) that names `field` or `parameter`."""
+
+    def check(
+        response: TestResponse,
+        status: int,
+        code: str | None = None,
+        *,
+        field: str | None = None,
+        parameter: str | None = None,
+    ) -> dict[str, Any]:
+        assert response.status_code == status, response.get_data(as_text=True)[:500]
+        assert response.mimetype == "application/json"
+        body = response.get_json()
+        assert set(body) == {"error"}
+        error: dict[str, Any] = body["error"]
+        assert set(error) == {"code", "message", "details"}
+        assert isinstance(error["code"], str) and error["code"]
+        assert isinstance(error["message"], str) and error["message"]
+        assert isinstance(error["details"], dict)
+        if code is not None:
+            assert error["code"] == code, error
+        if field is not None:
+            assert error["details"].get("field") == field, error
+            assert field in error["message"]
+        if parameter is not None:
+            assert error["details"].get("parameter") == parameter, error
+            assert parameter in error["message"]
+        return error
+
+    return check
+
+
+@pytest.fixture
+def new_link(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any]
+) -> LinkMaker:
+    """Create a link through the API (defaults: the store flyer, awareness) and return its JSON."""
+
+    def create(**fields: Any) -> dict[str, Any]:
+        body = {
+            "url": "https://shop.example.com/",
+            "touchpoint": touchpoint["key"],
+            "stage": "awareness",
+            **fields,
+        }
+        response = client.post("/api/v1/links", json=body, headers=marketer)
+        assert response.status_code == 201, response.get_json()
+        created: dict[str, Any] = response.get_json()
+        return created
+
+    return create

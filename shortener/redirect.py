@@ -1,82 +1,102 @@
-"""The public redirect: resolve the slug (cached), hand the click to the sink, answer 30x."""
+"""The public redirect: resolve the slug (cached), hand the click to the sink, answer 30x.
+
+This is the hot path: for a cached link it makes no network round trip at all, reads the WSGI
+environ directly, and answers with a Location worked out when the link was cached whenever the
+click carries no query string of its own.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
-from flask import Flask, request
-from werkzeug.wrappers import Response
+from flask import Flask, Response, request
 
 from shortener.clicks import OPT_OUT_PARAM, SCAN_PARAM, crop_click
 from shortener.pages import render_error_page
-from shortener.runtime import runtime
+from shortener.runtime import Runtime, runtime
 from shortener.slugs import looks_like_slug
-from shortener.urls import build_location, is_safe_redirect_target, normalise_host
+from shortener.urls import build_location, normalise_host
 
 log = logging.getLogger(__name__)
 
 _MARKERS = (SCAN_PARAM, OPT_OUT_PARAM)
+# no-store: a browser that caches the redirect skips us on the next click, which goes uncounted.
+_CACHE_CONTROL = "private, no-store"
 
 
-def follow(slug: str) -> Response | tuple[str, int]:
-    rt = runtime()
-    if not looks_like_slug(slug):
-        # Never a link, and never worth a cache entry or a query (PostgreSQL refuses NUL outright).
-        return render_error_page(404, "There is no link at this address.")
-    domain = _link_domain(request.host)
-    target = rt.resolver.resolve(domain, slug)
-    if target is None:
-        return render_error_page(404, "There is no link at this address.")
-    if not target.is_live(time.time()):
-        return render_error_page(410, "This link has been retired by its owner.")
-    if not is_safe_redirect_target(target.destination):
-        # Stored destinations were validated on the way in; this guards rows written by hand.
-        log.error("link %s has an unsafe destination; refusing to redirect", target.link_id)
-        return render_error_page(410, "This link has been retired by its owner.")
+class _Redirect(Response):
+    """A body-less redirect whose Location is already ASCII (destinations are stored in that
+    form and what we append is URL-encoded), so werkzeug's per-response IRI pass is skipped."""
 
-    args = request.args
-    forwarded = [(k, v) for k, v in args.items(multi=True) if k not in _MARKERS] if args else []
-    utm = None
-    if target.utm:
-        utm = {"utm_source": target.touchpoint_key, "utm_medium": target.channel}
-        if target.campaign:
-            utm["utm_campaign"] = target.campaign
-    location = build_location(target.destination, forwarded, utm)
+    def get_wsgi_headers(self, environ: Any) -> Any:
+        return self.headers
 
-    if request.method == "GET" and OPT_OUT_PARAM not in args:
-        headers = request.headers
-        rt.sink.emit(
-            crop_click(
-                link_id=target.link_id,
-                touchpoint_id=target.touchpoint_id,
-                stage_id=target.stage_id,
-                ip=request.remote_addr or "",
-                user_agent=headers.get("User-Agent", ""),
-                referrer=headers.get("Referer", ""),
-                language=headers.get("Accept-Language", ""),
-                via_qr=SCAN_PARAM in args,
+
+def make_follow(rt: Runtime) -> Callable[[str], Response | tuple[str, int]]:
+    settings = rt.settings
+    resolver = rt.resolver
+    default_domain = settings.short_host
+
+    def follow(slug: str) -> Response | tuple[str, int]:
+        if not looks_like_slug(slug):
+            # Never a link, and never worth a cache entry or a query (PostgreSQL refuses NUL).
+            return render_error_page(404, "There is no link at this address.")
+        environ = request.environ
+        domain = default_domain
+        if settings.short_domains:
+            domain = _branded_domain(environ.get("HTTP_HOST", ""), settings.short_domains, domain)
+        target = resolver.resolve(domain, slug)
+        if target is None:
+            return render_error_page(404, "There is no link at this address.")
+        if not target.is_live(time.time()):
+            return render_error_page(410, "This link has been retired by its owner.")
+        if not target.safe:
+            log.error("link %s has an unsafe destination; refusing to redirect", target.link_id)
+            return render_error_page(410, "This link has been retired by its owner.")
+
+        via_qr = counted = False
+        location = target.location
+        if environ.get("QUERY_STRING"):
+            args = request.args
+            via_qr, counted = SCAN_PARAM in args, OPT_OUT_PARAM not in args
+            forwarded = [(k, v) for k, v in args.items(multi=True) if k not in _MARKERS]
+            if forwarded:
+                location = build_location(target.destination, forwarded, target.utm_params)
+        else:
+            counted = True
+        if counted and environ["REQUEST_METHOD"] == "GET":
+            rt.sink.emit(
+                crop_click(
+                    link_id=target.link_id,
+                    touchpoint_id=target.touchpoint_id,
+                    stage_id=target.stage_id,
+                    ip=environ.get("REMOTE_ADDR") or "",
+                    user_agent=environ.get("HTTP_USER_AGENT", ""),
+                    referrer=environ.get("HTTP_REFERER", ""),
+                    language=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
+                    via_qr=via_qr,
+                )
             )
+        response = _Redirect if location.isascii() else Response
+        return response(
+            status=target.redirect_status,
+            headers={"Location": location, "Cache-Control": _CACHE_CONTROL, "Content-Length": "0"},
         )
-    # no-store: a browser that caches the redirect skips us on the next click, which goes uncounted.
-    return Response(
-        status=target.redirect_status,
-        headers={"Location": location, "Cache-Control": "private, no-store"},
-    )
+
+    return follow
 
 
-def _link_domain(host: str) -> str:
-    settings = runtime().settings
-    if settings.short_domains:
-        try:
-            name = normalise_host(host)
-        except ValueError:
-            return settings.short_host  # a Host header no browser would send
-        if name in settings.short_domains:
-            return name
-    return settings.short_host
+def _branded_domain(host: str, branded: tuple[str, ...], default: str) -> str:
+    try:
+        name = normalise_host(host)
+    except ValueError:
+        return default  # a Host header no browser would send
+    return name if name in branded else default
 
 
 def init_app(app: Flask) -> None:
     # Registered last, so /api/… and /static/… win over a slug of the same name.
-    app.add_url_rule("/<slug>", "redirect", follow, methods=["GET", "HEAD"])
+    app.add_url_rule("/<slug>", "redirect", make_follow(runtime(app)), methods=["GET", "HEAD"])

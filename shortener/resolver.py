@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import redis
@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shortener.models import Link
+from shortener.urls import build_location, is_safe_redirect_target
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,34 @@ class Target:
             archived=link.archived,
         )
 
+    # Worked out once per cache fill rather than on every click.
+    utm_params: dict[str, str] | None = field(init=False, compare=False, repr=False)
+    location: str = field(init=False, compare=False, repr=False)  # when the click has no query
+    safe: bool = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        utm = None
+        if self.utm:
+            utm = {"utm_source": self.touchpoint_key, "utm_medium": self.channel}
+            if self.campaign:
+                utm["utm_campaign"] = self.campaign
+        object.__setattr__(self, "utm_params", utm)
+        object.__setattr__(self, "location", build_location(self.destination, (), utm))
+        # Stored destinations were validated on the way in; this guards rows written by hand.
+        object.__setattr__(self, "safe", is_safe_redirect_target(self.destination))
+
+    def to_json(self) -> str:
+        return json.dumps({name: getattr(self, name) for name in _STORED})
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Target:
+        return cls(**json.loads(raw))
+
     def is_live(self, now: float) -> bool:
         return not self.archived and (self.expires_at is None or now < self.expires_at)
+
+
+_STORED = tuple(f.name for f in fields(Target) if f.init)
 
 
 _MISSING = object()
@@ -151,7 +178,7 @@ class LinkResolver:
             except redis.RedisError:
                 cached = None  # Redis is down: SQL still knows
             if cached is not None:
-                return Target(**json.loads(cached))
+                return Target.from_json(cached)
         with self._sessions() as session:
             link = session.scalars(
                 select(Link).where(Link.domain == domain, Link.slug == slug)
@@ -159,7 +186,7 @@ class LinkResolver:
             target = Target.of(link) if link is not None else None
         if target is not None and self._redis is not None:
             with contextlib.suppress(redis.RedisError):
-                self._redis.set(_redis_key(key), json.dumps(asdict(target)), ex=REDIS_TTL)
+                self._redis.set(_redis_key(key), target.to_json(), ex=REDIS_TTL)
         return target
 
     def _ensure_listener(self) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +58,13 @@ class _Entry:
     fields: dict[Any, Any] | None
     click: RawClick | None = None
     error: str | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    entries: list[_Entry]
+    redelivered: bool
+    result: BatchResult
 
 
 @dataclass(slots=True)
@@ -116,32 +125,58 @@ class IngestWorker:
         should_stop: Callable[[], bool] = lambda: False,
         block_ms: int = 1000,
     ) -> WorkerStats:
-        """Consume until `should_stop()`; with `drain`, stop once nothing is left to read."""
+        """Consume until `should_stop()`; with `drain`, stop once nothing is left to read.
+
+        On PostgreSQL two batches are in flight: while one waits on the database, the next is
+        enriched. Each is still its own transaction, acknowledged after its commit, and rollup
+        rows are upserted in sorted order, so the two never deadlock.
+        """
         self.ensure_group()
+        bind = self.sessions.kw.get("bind")
+        overlap = 2 if getattr(getattr(bind, "dialect", None), "name", "") == "postgresql" else 1
+        in_flight: deque[Future[BatchResult]] = deque()
         backoff = 0.5
-        while not should_stop():
-            try:
-                result = self.consume_batch(block_ms=0 if drain else block_ms)
-            except redis.ConnectionError as exc:
-                log.warning("Redis is not answering (%s); retrying in %.1fs", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            except Exception as exc:
-                # The batch stays pending: it is read again after the pause, nothing is lost.
-                if _transient(exc):
-                    log.warning("SQL is not answering (%s); retrying in %.1fs", exc, backoff)
-                else:
-                    log.exception("ingest batch failed; retrying in %.1fs", backoff)
-                self._pending_from = "0"
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            backoff = 0.5
-            self.stats.add(result)
-            self._maybe_trim()
-            if drain and result.read == 0 and self._pending_from is None:
-                break
+        with ThreadPoolExecutor(overlap, thread_name_prefix="ingest") as pool:
+            while True:
+                stopping = should_stop()
+                try:
+                    while in_flight and (
+                        len(in_flight) >= overlap or stopping or in_flight[0].done()
+                    ):
+                        self.stats.add(in_flight.popleft().result())
+                        self._maybe_trim()
+                    if stopping:
+                        break
+                    read = self._read_batch(block_ms=0 if drain else block_ms)
+                except redis.ConnectionError as exc:
+                    log.warning("Redis is not answering (%s); retrying in %.1fs", exc, backoff)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                except Exception as exc:
+                    # The batch stays pending: it is read again after the pause, nothing is lost.
+                    if _transient(exc):
+                        log.warning("SQL is not answering (%s); retrying in %.1fs", exc, backoff)
+                    else:
+                        log.exception("ingest batch failed; retrying in %.1fs", backoff)
+                    self._pending_from = "0"
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                backoff = 0.5
+                if read.entries:
+                    in_flight.append(pool.submit(self._process, read))
+                    continue
+                self.stats.add(read.result)
+                if in_flight:
+                    wait(in_flight, timeout=1.0)  # nothing new: let the batches in hand finish
+                elif drain and self._pending_from is None:
+                    # Done once nothing is pending anywhere: entries a dead consumer left behind
+                    # are reclaimed when idle long enough (see _read), so wait for them too.
+                    if not self.client.xpending(self.stream, GROUP)["pending"]:
+                        break
+                    time.sleep(0.2)
+        trim_below(self.client, self.stream)
         return self.stats
 
     def ensure_group(self) -> None:
@@ -154,21 +189,28 @@ class IngestWorker:
 
     def consume_batch(self, *, block_ms: int = 0) -> BatchResult:
         """Read a batch (own pending, reclaimed, then new entries), store it, acknowledge it."""
+        read = self._read_batch(block_ms)
+        return self._process(read) if read.entries else read.result
+
+    def _read_batch(self, block_ms: int) -> _Batch:
         result = BatchResult()
         started = time.perf_counter()
         entries, redelivered = self._read(block_ms)
         result.read_seconds = time.perf_counter() - started
         result.read = len(entries)
-        if not entries:
-            return result
-        for entry in entries:
+        return _Batch(entries, redelivered, result)
+
+    def _process(self, batch: _Batch) -> BatchResult:
+        """Store a batch read from the stream, then acknowledge it (dead letters included)."""
+        result = batch.result
+        for entry in batch.entries:
             self._decode(entry)
-        good = [e for e in entries if e.click is not None]
-        bad = [e for e in entries if e.click is None]
+        good = [e for e in batch.entries if e.click is not None]
+        bad = [e for e in batch.entries if e.click is None]
 
         stored, rejected, failed = self._store(good, result, allow_split=True)
         bad += rejected
-        if redelivered and failed:
+        if batch.redelivered and failed:
             counts = self._delivery_counts([e.entry_id for e in failed])
             worn_out = [e for e in failed if counts.get(e.entry_id, 0) >= self.max_deliveries]
             bad += worn_out

@@ -182,5 +182,10 @@ def run_worker(
     env: Mapping[str, str], *args: str, inject: str = "", timeout: float = 60
 ) -> tuple[int, str]:
     process = worker_process(env, *args, inject=inject)
-    output, _ = process.communicate(timeout=timeout)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:  # never leave a worker consuming behind the next test
+            process.kill()
+            process.wait()
     return process.returncode, output

@@ -9,6 +9,7 @@ of traffic); `strict` mode closes it by writing each click to Redis before the r
 from __future__ import annotations
 
 import logging
+import multiprocessing.util
 import os
 import threading
 import time
@@ -56,6 +57,9 @@ class _Flusher:
                 return
             self._pid = os.getpid()
             threading.Thread(target=self._run, name=self._name, daemon=True).start()
+            # Workers of multiprocessing-based servers (granian) leave through os._exit, which
+            # skips atexit but runs these finalizers: flush the queue there too.
+            multiprocessing.util.Finalize(self, self.close, exitpriority=100)
 
     def _run(self) -> None:
         while not self._closing:

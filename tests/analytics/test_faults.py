@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
@@ -16,7 +21,15 @@ from shortener.runtime import runtime
 from shortener.settings import Settings
 from tests.analytics.pipeline import click_many, make_link, stored, worker_env
 from tests.conftest import _build_app
-from tests.faults import RedisServer, TcpProxy, run_worker, worker_process
+from tests.faults import (
+    ROOT,
+    RedisServer,
+    TcpProxy,
+    free_port,
+    run_worker,
+    wait_for_port,
+    worker_process,
+)
 
 
 @pytest.fixture
@@ -97,3 +110,34 @@ def test_sql_taken_away_for_a_while_delays_ingest_and_loses_nothing(
     with runtime(redis_app).sessions() as session:
         assert stored(session) == (300, 300)
         assert session.scalar(select(func.count(func.distinct(Click.click_id)))) == 300
+
+
+def test_a_server_stopping_gracefully_hands_on_the_clicks_it_still_holds(
+    redis_app: Flask, redis_client: redis.Redis, settings: Settings, tmp_path: Path
+) -> None:
+    """Under granian, the production server: SIGTERM flushes the web workers' click queues."""
+    make_link(redis_app)
+    port = free_port()
+    env = {
+        **os.environ,
+        **worker_env(settings, tmp_path),
+        # Long enough that no click leaves before the stop, unless the stop flushes it.
+        "TOUCHLINK_FLUSH_INTERVAL": "1",
+    }
+    server = subprocess.Popen(
+        ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "4",
+         "--port", str(port), "wsgi:app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        for _ in range(12):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/flyer", headers={"User-Agent": "Mozilla/5.0 (X11; Linux)"})
+            assert conn.getresponse().status == 302
+            conn.close()
+        assert redis_client.xlen(settings.stream) == 0  # still queued in the web workers
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=90)
+    assert redis_client.xlen(settings.stream) == 12

@@ -25,16 +25,6 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 class RedisServer:
     """A redis-server of our own on a free port, so that stopping it disturbs nobody else."""
 

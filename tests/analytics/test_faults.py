@@ -27,7 +27,6 @@ from tests.faults import (
     TcpProxy,
     free_port,
     run_worker,
-    wait_for_port,
     worker_process,
 )
 
@@ -127,10 +126,16 @@ def test_a_server_stopping_gracefully_hands_on_the_clicks_it_still_holds(
     server = subprocess.Popen(
         ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "4",
          "--port", str(port), "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        wait_for_port(port)
+        # Stopping granian while a worker is still starting leaves it hanging: wait for both.
+        started = 0
+        assert server.stdout is not None
+        for line in server.stdout:
+            started += "Started worker" in line
+            if started == 2:
+                break
         for _ in range(12):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", "/flyer", headers={"User-Agent": "Mozilla/5.0 (X11; Linux)"})
@@ -139,5 +144,7 @@ def test_a_server_stopping_gracefully_hands_on_the_clicks_it_still_holds(
         assert redis_client.xlen(settings.stream) == 0  # still queued in the web workers
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=90)
+        server.wait(timeout=60)
+        assert server.stdout is not None
+        server.stdout.close()
     assert redis_client.xlen(settings.stream) == 12

@@ -123,31 +123,44 @@ class RedisStreamSink(_Flusher):
         self._stream = stream
         self._spool = Spool(spool_dir)
         self._strict = strict
-        self._send_lock = threading.Lock()
         self._xadd_many = client.register_script(_XADD_MANY)
+        self._next_spool_look = 0.0
 
     def emit(self, click: RawClick) -> None:
         metrics.CLICKS_CAPTURED.inc()
         if self._strict:
-            self._send([click])
+            # Group commit: the request holding the lock sends every click queued meanwhile by
+            # the requests waiting for it, so each answers only once its click is in Redis (or
+            # spooled) while concurrent requests share one round trip.
+            self._queue.append(click)
+            with self._lock:
+                self._drain()
         else:
             self.put(click)
+
+    def flush(self) -> None:
+        """Hand on everything queued now, spooled clicks included, in the caller's thread."""
+        self._next_spool_look = 0.0
+        super().flush()
 
     def _drain(self) -> None:
         clicks = self._take()
         if clicks:
             self._send(clicks)
-        if self._spool.has_files():
-            self._replay_spool()
+        now = time.monotonic()
+        if now >= self._next_spool_look:  # a directory listing, so not on every flush
+            self._next_spool_look = now + 1.0
+            if self._spool.has_files():
+                self._replay_spool()
 
     def _send(self, clicks: list[RawClick]) -> None:
         try:
-            with self._send_lock:
-                self._xadd_all(clicks)
+            self._xadd_all(clicks)
         except redis.RedisError as exc:
             log.warning("Redis unavailable (%s); spooling %d clicks locally", exc, len(clicks))
             self._spool.write(clicks)
             metrics.CLICKS_SPOOLED.inc(len(clicks))
+            self._next_spool_look = 0.0
 
     def _replay_spool(self) -> None:
         # A click may reach the stream twice (written, then Redis fails before we delete the

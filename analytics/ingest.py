@@ -16,11 +16,19 @@ from sqlalchemy.orm import Session
 
 from analytics.bulk import add_counts, insert_new
 from analytics.enrich import Enricher
-from analytics.models import Click, DailyVisitor, LinkHourlyStats, VisitorSalt
+from analytics.models import (
+    Click,
+    DailyVisitor,
+    LinkHourlyStats,
+    Period,
+    TouchpointStats,
+    VisitorSalt,
+)
 from shortener.clicks import RawClick
 from shortener.models import Link
 
 SALT_RETENTION = timedelta(hours=48)
+COUNTERS = ["clicks", "scans", "bot_clicks", "visitors"]
 
 
 @dataclass(slots=True)
@@ -143,9 +151,53 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
         _table(LinkHourlyStats),
         values,
         keys=["hour", "link_id", "touchpoint_id", "stage_id"],
-        counters=["clicks", "scans", "bot_clicks", "visitors"],
+        counters=COUNTERS,
         latest="last_click_at",
     )
+    add_counts(
+        session,
+        _table(TouchpointStats),
+        _touchpoint_periods(totals, latest),
+        keys=["period", "period_start", "stage_id", "touchpoint_id"],
+        counters=COUNTERS,
+        latest="last_click_at",
+    )
+
+
+def _touchpoint_periods(
+    totals: dict[tuple[Any, ...], list[int]], latest: dict[tuple[Any, ...], datetime]
+) -> list[dict[str, Any]]:
+    """The batch's hourly totals summed per period, stage and touchpoint: one upsert row each."""
+    starts: dict[date, list[tuple[str, date]]] = {}
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    for key, counts in totals.items():
+        hour, _, touchpoint_id, stage_id = key
+        day = hour.date()
+        periods = starts.get(day)
+        if periods is None:
+            periods = starts[day] = [(p.value, p.start_of(day)) for p in Period]
+        at = latest.get(key)
+        for period, start in periods:
+            period_key = (period, start, stage_id, touchpoint_id)
+            total = sums.get(period_key)
+            if total is None:
+                sums[period_key] = [*counts, at]
+                continue
+            for i in range(4):
+                total[i] += counts[i]
+            if at is not None and (total[4] is None or at > total[4]):
+                total[4] = at
+    return [
+        {
+            "period": k[0],
+            "period_start": k[1],
+            "stage_id": k[2],
+            "touchpoint_id": k[3],
+            **dict(zip(COUNTERS, c[:4], strict=True)),
+            "last_click_at": c[4],
+        }
+        for k, c in sorted(sums.items(), key=lambda item: item[0])
+    ]
 
 
 def _first_visits(session: Session, humans: list[dict[str, Any]]) -> set[tuple[date, int, str]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import enum
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     Index,
     Integer,
@@ -62,6 +64,53 @@ class LinkHourlyStats(Base):
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
     visitors: Mapped[int] = mapped_column(Integer, default=0)  # first human click of the day
     last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # latest human click
+
+
+class Period(enum.StrEnum):
+    """The calendar periods of `touchpoint_stats`: UTC days, weeks from Monday, months."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+    def start_of(self, day: date) -> date:
+        """The first day of the period that holds `day`."""
+        if self is Period.DAY:
+            return day
+        if self is Period.WEEK:
+            return day - timedelta(days=day.weekday())
+        return day.replace(day=1)
+
+    def after(self, start: date) -> date:
+        """The first day of the next period."""
+        if self is Period.DAY:
+            return start + timedelta(days=1)
+        if self is Period.WEEK:
+            return start + timedelta(days=7)
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+class TouchpointStats(Base):
+    """Per touchpoint and stage (as at click time) per day, week and month: what long reports read.
+
+    The sums of `link_hourly_stats` over the period, kept by the same ingest transaction; a report
+    over 90 days reads a few rows per touchpoint instead of one per link and hour.
+    """
+
+    __tablename__ = "touchpoint_stats"
+    __table_args__ = (
+        CheckConstraint("period IN ('day', 'week', 'month')", name="period_known"),
+    )
+
+    period: Mapped[str] = mapped_column(String(5), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    stage_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    touchpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
+    scans: Mapped[int] = mapped_column(Integer, default=0)
+    bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    visitors: Mapped[int] = mapped_column(Integer, default=0)
+    last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DailyVisitor(Base):

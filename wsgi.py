@@ -18,10 +18,12 @@ from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import analytics.app
+import analytics.demo
 import migrations
 import shortener.app
+from analytics.enrich import make_enricher
 from shortener import demo, stages
-from shortener.db import write_session
+from shortener.db import utcnow, write_session
 from shortener.runtime import Runtime, runtime
 from shortener.settings import Settings, SettingsError
 
@@ -70,15 +72,26 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"Database at {migrations.current_revision(runtime(current_app).engine)}.")
 
 
-def _init(preset: str, with_demo: bool) -> None:
+def _init(preset: str, with_demo: bool) -> bool:
+    """Migrate and create the stage model (and the demo); True when the demo account exists."""
     rt = runtime()
     migrations.upgrade(rt.engine)
     with write_session(rt.sessions) as session, session.begin():
         stages.apply_preset(session, preset)
-        if with_demo:
-            created = demo.seed_demo(session, domain=rt.settings.short_host)
-            if created:
-                click.echo(f"Seeded the demo workspace: {created} touchpoints with their links.")
+        if not with_demo:
+            return False
+        created = demo.seed_demo(session, domain=rt.settings.short_host)
+        if created:
+            clicks = analytics.demo.seed_demo_clicks(
+                session, make_enricher(rt.settings.geoip_mmdb), now=utcnow()
+            )
+            click.echo(
+                f"Seeded the demo workspace: {created} touchpoints with their links, "
+                f"and {clicks:,} clicks over the last {analytics.demo.DAYS} days."
+            )
+        if demo.seed_demo_user(session):
+            click.echo(f"Created the demo account {demo.DEMO_EMAIL}.")
+        return demo.has_demo_user(session)
 
 
 @click.command("init")
@@ -112,9 +125,14 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
     from flask import current_app
     from werkzeug.serving import run_simple
 
-    _init(stages.DEFAULT_PRESET, with_demo)
+    demo_account = _init(stages.DEFAULT_PRESET, with_demo)
     rt = runtime()
     click.echo(f"Touchlink is running at {rt.settings.base_url}  (database: {_safe_url(rt)})")
+    if demo_account:
+        click.echo(
+            f"Sign in at {rt.settings.base_url}/signin as {demo.DEMO_EMAIL}, "
+            f"password {demo.DEMO_PASSWORD}"
+        )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # SIGTERM's default action ends the process on the spot; exit through `finally` instead, so
     # that the clicks still queued in this process are handed on.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from analytics import api, cli, health
+from analytics import api, cli, dashboard, detail_api, health
 from analytics.enrich import make_enricher
 from analytics.report_cli import report_cli
 from analytics.sinks import BufferedSQLSink, RedisStreamSink
@@ -19,9 +19,12 @@ def make_sink(rt: Runtime) -> ClickSink:
     """Redis stream when TOUCHLINK_REDIS_URL is set; otherwise the in-process buffer to SQL."""
     settings = rt.settings
     sink: RedisStreamSink | BufferedSQLSink
-    if rt.fast_redis is not None:
+    if rt.redis is not None and rt.fast_redis is not None:
         sink = RedisStreamSink(
-            rt.fast_redis,
+            # The flusher thread is off the request path: give it the patient client, so that
+            # a busy process (GIL contention) does not mistake a slow reply for a dead Redis.
+            # Strict capture waits inside the request, so it gets the hot path's short timeout.
+            rt.fast_redis if settings.strict_capture else rt.redis,
             settings.stream,
             spool_dir=Path(settings.spool_dir),
             interval=settings.flush_interval,
@@ -36,6 +39,8 @@ def make_sink(rt: Runtime) -> ClickSink:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
+    app.register_blueprint(detail_api.bp)
     app.register_blueprint(health.bp)
+    dashboard.init_app(app)
     app.cli.add_command(report_cli)
     cli.init_app(app)

@@ -10,7 +10,7 @@ import redis
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from shortener import api, cli, redirect
+from shortener import api, cli, marketer, pages, redirect, web_auth
 from shortener.clicks import ClickSink
 from shortener.db import make_engine, make_sessionmaker
 from shortener.errors import DomainError, error_body
@@ -71,6 +71,9 @@ def create_app(
     app.teardown_appcontext(_close_session)
     _register_error_handlers(app)
     app.register_blueprint(api.bp)
+    pages.init_app(app)
+    web_auth.init_app(app)
+    marketer.init_app(app)
     redirect.init_app(app)
     cli.init_app(app)
     return app

@@ -1,4 +1,4 @@
-"""`touchlink keys|links|touchpoints|stages|qr …`: the link side's commands."""
+"""`touchlink keys|users|links|touchpoints|stages|qr …`: the link side's commands."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
-from shortener import keys, links, stages, touchpoints
+from shortener import keys, links, stages, touchpoints, users
 from shortener.api import scan_url, short_url
 from shortener.db import utcnow, write_session
 from shortener.errors import DomainError
@@ -23,6 +23,7 @@ keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
 links_cli = AppGroup("links", help="Create and list short links.")
 touchpoints_cli = AppGroup("touchpoints", help="Create and list touchpoints.")
 stages_cli = AppGroup("stages", help="Show the journey's stages.")
+users_cli = AppGroup("users", help="Create and list the people who sign in to the pages.")
 
 
 @contextmanager
@@ -79,6 +80,53 @@ def revoke_key(key: str) -> None:
     with writing() as session:
         revoked = keys.revoke_key(session, key, now=utcnow())
     click.echo(f"Revoked key {revoked.id} ({revoked.prefix}…, {revoked.name}).")
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        # The first line, as typed: a password may start or end with spaces.
+        return click.get_text_stream("stdin").readline().rstrip("\r\n")
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_cli.command("create")
+@click.option("--email", required=True, help="The address they sign in with.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
+def create_user(email: str, role: str, password_stdin: bool) -> None:
+    """Create a user who signs in to the pages; the password is asked for twice."""
+    password = _new_password(password_stdin)
+    with writing() as session:
+        user = users.create_user(session, email=email, role=Role(role), password=password)
+    click.echo(f"Created {user.role} user {user.email}.")
+
+
+@users_cli.command("list")
+def list_users() -> None:
+    with reading() as session:
+        for user in users.list_users(session):
+            seen = (
+                user.last_signed_in_at.strftime("%Y-%m-%d %H:%M")
+                if user.last_signed_in_at
+                else "never"
+            )
+            click.echo(f"{user.id:>4}  {user.role:<8}  signed in {seen:<16}  {user.email}")
+
+
+@users_cli.command("set-password")
+@click.option("--email", required=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
+def set_password(email: str, password_stdin: bool) -> None:
+    """Give a user a new password; their open sessions end."""
+    password = _new_password(password_stdin)
+    with writing() as session:
+        user = users.set_password(session, email, password)
+    click.echo(f"Changed the password of {user.email}.")
 
 
 @links_cli.command("create")
@@ -199,5 +247,5 @@ def qr_command(
 
 
 def init_app(app: Flask) -> None:
-    for command in (keys_cli, links_cli, touchpoints_cli, stages_cli, qr_command):
+    for command in (keys_cli, users_cli, links_cli, touchpoints_cli, stages_cli, qr_command):
         app.cli.add_command(command)

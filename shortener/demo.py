@@ -1,11 +1,17 @@
-"""A demo workspace: a dozen touchpoints across channels and stages, each with its links."""
+"""A demo workspace: a dozen touchpoints across channels and stages, each with its links, and a
+demo account to sign in to the pages with."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shortener.models import Link, Stage, Touchpoint
+from shortener import users
+from shortener.models import Link, Role, Stage, Touchpoint, User
+
+# Named in the README and printed by `touchlink run`: a demo, not a secret.
+DEMO_EMAIL = "demo@touchlink.test"
+DEMO_PASSWORD = "touchlink-demo"  # noqa: S105
 
 # (stage, slug, destination, campaign)
 DemoLink = tuple[str, str, str, str | None]
@@ -67,3 +73,15 @@ def seed_demo(session: Session, *, domain: str) -> int:
             )
     session.flush()
     return len(DEMO)
+
+
+def seed_demo_user(session: Session) -> bool:
+    """Create the demo admin (DEMO_EMAIL, DEMO_PASSWORD) if there is no user at all."""
+    if users.count_users(session):
+        return False
+    users.create_user(session, email=DEMO_EMAIL, role=Role.ADMIN, password=DEMO_PASSWORD)
+    return True
+
+
+def has_demo_user(session: Session) -> bool:
+    return session.scalar(select(User.id).where(User.email == DEMO_EMAIL)) is not None

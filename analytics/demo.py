@@ -1,0 +1,222 @@
+"""A month of synthetic clicks for the demo workspace, stored through the real ingest path.
+
+Traffic is shaped like a real journey: plenty of awareness, fewer visitors at each later stage,
+scans on the physical touchpoints, phones more than desktops, a few bots and link-preview fetchers,
+a slow rise through the month, and two touchpoints nobody engaged with (they must show as such).
+The same seed gives the same clicks.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from analytics.enrich import Enricher
+from analytics.ingest import KnownLinks, store_clicks
+from analytics.models import Click
+from shortener.clicks import RawClick
+from shortener.models import Link
+
+DAYS = 30
+
+# Mean human clicks per day at the end of the month, per demo slug; those left out get none.
+DAILY: dict[str, float] = {
+    "fb-spring": 30, "insta": 22, "flyer-paris": 6, "window": 3,  # awareness
+    "fb-compare": 9, "news-nov": 7,  # consideration (the trade fair card: nothing)
+    "banner": 5, "collect": 3,  # decision (the sales rep's card: nothing)
+    "thanks": 2.5, "box": 2, "news-care": 1.2,  # post-purchase (the collect survey: nothing)
+    "faq": 1.5, "box-help": 0.8,  # support
+}
+# Share of clicks that come from the printed QR code.
+SCANS: dict[str, float] = {
+    "flyer-paris": 0.92, "window": 0.97, "box": 0.95, "box-help": 0.9, "collect": 0.4, "faq": 0.2,
+}
+REFERRERS: dict[str, tuple[str, ...]] = {
+    "insta": ("https://l.instagram.com/", "https://www.instagram.com/"),
+    "fb-spring": ("https://m.facebook.com/", "https://lm.facebook.com/", "https://www.facebook.com/"),
+    "fb-compare": ("https://m.facebook.com/", "https://www.facebook.com/"),
+    "news-nov": ("https://mail.google.com/", "", "https://outlook.live.com/"),
+    "news-care": ("https://mail.google.com/", ""),
+    "thanks": ("", "https://mail.google.com/"),
+    "banner": ("https://www.example.com/",),
+    "faq": ("https://help.example.com/",),
+}
+PHONES = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 Instagram 330.0.0.0 (iPhone14,5; iOS 17_5; fr_FR)",
+)
+DESKTOPS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+)
+TABLETS = (
+    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Mobile/15E148 Safari/604.1",
+)
+BOTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "WhatsApp/2.23.20.0",
+)
+BOT_SHARE = 0.04
+# First octets of address blocks in the countries the demo shop sells to, weighted.
+NETWORKS: tuple[tuple[str, int], ...] = (
+    ("90", 30), ("86.200", 8), ("2", 10), ("109.190", 6),  # France
+    ("79.200", 6), ("84.150", 4),  # Germany
+    ("81.130", 5), ("92.40", 3),  # United Kingdom
+    ("83.40", 4), ("151.40", 3), ("81.240", 3), ("178.197", 2),  # Spain, Italy, Belgium, Swiss
+    ("73", 4),  # United States
+)
+LANGUAGES = ("fr-FR,fr;q=0.9,en;q=0.8", "en-GB,en;q=0.9", "de-DE,de;q=0.9", "en-US,en;q=0.9")
+# Relative traffic per hour of the day (UTC), lunch and evening peaks.
+HOURS = (1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 9, 11, 10, 8, 8, 8, 9, 11, 13, 13, 10, 6, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    ip: str
+    user_agent: str
+    language: str
+
+
+def seed_demo_clicks(
+    session: Session, enricher: Enricher, *, now: datetime, days: int = DAYS, seed: int = 7
+) -> int:
+    """Store `days` of synthetic clicks on the demo links; none when clicks exist already.
+
+    Returns how many were stored. Flushes, never commits.
+    """
+    if session.scalar(select(func.count()).select_from(Click)):
+        return 0
+    found = {
+        link.slug: link
+        for link in session.scalars(select(Link).where(Link.slug.in_(list(DAILY))))
+    }
+    if not found:
+        return 0
+    rng = random.Random(seed)
+    visitors = _visitors(rng, 900)
+    known = KnownLinks()
+    # Whole hours, as the reports count: the period the dashboard opens on holds every click.
+    start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1, days=-days)
+    first_day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    stored = 0
+    for day_index in range(days + 1):
+        day = first_day + timedelta(days=day_index)
+        clicks = [
+            click
+            for click in _day_of_clicks(rng, found, visitors, day, day_index / days, now)
+            if click.at >= start.timestamp()
+        ]
+        if not clicks:
+            continue
+        # Each day is ingested as it would have been that day, visitor salts included.
+        day_end = min(now, day + timedelta(days=1))
+        result = store_clicks(session, clicks, enricher, now=day_end, known_links=known)
+        stored += result.inserted
+    return stored
+
+
+def _day_of_clicks(
+    rng: random.Random,
+    links: dict[str, Link],
+    visitors: Sequence[Visitor],
+    day: datetime,
+    progress: float,
+    now: datetime,
+) -> list[RawClick]:
+    # A rise through the month (the spring launch), quieter weekends for the digital touchpoints.
+    growth = 0.55 + 0.45 * progress
+    weekend = day.weekday() >= 5
+    clicks = []
+    for slug, mean in DAILY.items():
+        link = links.get(slug)
+        if link is None:
+            continue
+        factor = growth * (0.7 if weekend and slug not in SCANS else 1.0)
+        for _ in range(_poisson(rng, mean * factor)):
+            at = day + timedelta(hours=_hour(rng), minutes=rng.random() * 60)
+            if at >= now:
+                continue
+            clicks.append(_click(rng, link, visitors, at))
+        if rng.random() < BOT_SHARE * mean:
+            at = day + timedelta(seconds=rng.random() * 86_400)
+            if at < now:
+                clicks.append(_click(rng, link, visitors, at, bot=True))
+    return clicks
+
+
+def _click(
+    rng: random.Random, link: Link, visitors: Sequence[Visitor], at: datetime, *, bot: bool = False
+) -> RawClick:
+    scan = rng.random() < SCANS.get(link.slug, 0.0)
+    if bot:
+        visitor = Visitor(f"66.249.{rng.randrange(64, 96)}.{rng.randrange(1, 255)}",
+                          rng.choice(BOTS), "")
+    else:
+        visitor = rng.choice(visitors)
+    referrer = "" if scan or bot else rng.choice(REFERRERS.get(link.slug, ("",)))
+    return RawClick(
+        click_id=f"{int(at.timestamp() * 1000):012x}{secrets.token_hex(10)}",
+        at=at.astimezone(UTC).timestamp(),
+        link_id=link.id,
+        touchpoint_id=link.touchpoint_id,
+        stage_id=link.stage_id,
+        ip=visitor.ip,
+        user_agent=visitor.user_agent,
+        referrer=referrer,
+        language=visitor.language,
+        via_qr=scan,
+    )
+
+
+def _visitors(rng: random.Random, count: int) -> list[Visitor]:
+    networks = [prefix for prefix, _ in NETWORKS]
+    weights = [weight for _, weight in NETWORKS]
+    people = []
+    for _ in range(count):
+        prefix = rng.choices(networks, weights)[0]
+        octets = prefix.split(".")
+        while len(octets) < 4:
+            octets.append(str(rng.randrange(1, 255)))
+        kind = rng.random()
+        agents = PHONES if kind < 0.68 else DESKTOPS if kind < 0.95 else TABLETS
+        people.append(Visitor(".".join(octets), rng.choice(agents), rng.choice(LANGUAGES)))
+    return people
+
+
+def _hour(rng: random.Random) -> int:
+    return rng.choices(range(24), HOURS)[0]
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth's method: the means here are small)."""
+    if mean <= 0:
+        return 0
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count

@@ -1,0 +1,264 @@
+"""Clicks over time and breakdowns by dimension, through clicks stored by the real ingest and the
+reports API (analyst keys), JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from analytics.enrich import Enricher, make_enricher
+from analytics.ingest import store_clicks
+from shortener.clicks import RawClick, new_click_id
+from shortener.db import utcnow
+from shortener.models import Link
+from shortener.runtime import runtime
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+DESKTOP = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+Store = Callable[..., None]
+PERIOD = {"from": "2026-03-01", "to": "2026-03-03"}
+
+
+@pytest.fixture(scope="module")
+def enricher() -> Enricher:
+    return make_enricher()
+
+
+@pytest.fixture
+def store(app: Flask, enricher: Enricher) -> Store:
+    """Store clicks at chosen times through the ingest the worker uses."""
+
+    def add(slug: str, at: str, *, ip: str = "81.130.4.5", agent: str = IPHONE,
+            qr: bool = False, referrer: str = "", times: int = 1) -> None:
+        with runtime(app).sessions.begin() as session:
+            link = session.query(Link).filter_by(slug=slug).one()
+            clicks = [
+                RawClick(
+                    click_id=new_click_id(),
+                    at=datetime.fromisoformat(at).timestamp(),
+                    link_id=link.id,
+                    touchpoint_id=link.touchpoint_id,
+                    stage_id=link.stage_id,
+                    ip=ip,
+                    user_agent=agent,
+                    referrer=referrer,
+                    language="fr-FR",
+                    via_qr=qr,
+                )
+                for _ in range(times)
+            ]
+            store_clicks(session, clicks, enricher, now=utcnow())
+
+    return add
+
+
+@pytest.fixture
+def journey(
+    client: FlaskClient, marketer: dict[str, str], link: dict[str, Any], store: Store
+) -> None:
+    """store-flyer/spring (physical, awareness) and insta-bio/bio (digital, decision)."""
+    response = client.post(
+        "/api/v1/touchpoints",
+        json={"key": "insta-bio", "name": "Instagram bio", "channel": "digital"},
+        headers=marketer,
+    )
+    assert response.status_code == 201
+    response = client.post(
+        "/api/v1/links",
+        json={"url": "https://shop.example.com/bio", "touchpoint": "insta-bio",
+              "stage": "decision", "slug": "bio"},
+        headers=marketer,
+    )
+    assert response.status_code == 201
+    store("spring", "2026-03-01T09:15:00+00:00", qr=True, times=2)
+    store("spring", "2026-03-01T09:40:00+00:00", ip="90.12.34.56", agent=DESKTOP)
+    store("spring", "2026-03-02T18:05:00+00:00", agent=GOOGLEBOT, ip="66.249.66.1")
+    store("bio", "2026-03-02T18:30:00+00:00", referrer="https://l.instagram.com/x")
+    store("bio", "2026-03-03T23:59:00+00:00", referrer="https://l.instagram.com/y", times=3)
+    store("bio", "2026-03-04T00:00:00+00:00")  # just past the period
+
+
+def _get(client: FlaskClient, key: dict[str, str], path: str, **params: str) -> Any:
+    response = client.get(f"/api/v1/reports/{path}", query_string=params, headers=key)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+@pytest.mark.usefixtures("journey")
+def test_clicks_per_day_by_touchpoint_with_every_day_present(
+    client: FlaskClient, analyst: dict[str, str]
+) -> None:
+    body = _get(client, analyst, "timeseries", **PERIOD)
+
+    assert body["interval"] == "day" and body["group_by"] == "touchpoint"
+    assert body["buckets"] == [
+        "2026-03-01T00:00:00+00:00", "2026-03-02T00:00:00+00:00", "2026-03-03T00:00:00+00:00"
+    ]
+    assert [(s["key"], s["total"], s["clicks"], s["scans"]) for s in body["series"]] == [
+        ("insta-bio", 4, [0, 1, 3], [0, 0, 0]),
+        ("store-flyer", 3, [3, 0, 0], [2, 0, 0]),
+    ]
+    assert body["bots"] == "exclude"
+
+
+@pytest.mark.usefixtures("journey")
+def test_bots_are_counted_only_when_asked_for(
+    client: FlaskClient, analyst: dict[str, str]
+) -> None:
+    body = _get(client, analyst, "timeseries", bots="include", **PERIOD)
+
+    flyer = next(s for s in body["series"] if s["key"] == "store-flyer")
+    assert flyer["clicks"] == [3, 1, 0]
+    assert flyer["visitors"] == [2, 0, 0]  # bots are no visitors
+
+
+@pytest.mark.usefixtures("journey")
+def test_clicks_per_hour_by_stage_and_by_channel(
+    client: FlaskClient, analyst: dict[str, str]
+) -> None:
+    hourly = _get(client, analyst, "timeseries", interval="hour", group_by="stage",
+                  **{"from": "2026-03-01T08:00", "to": "2026-03-01T11:00"})
+    channels = _get(client, analyst, "timeseries", group_by="channel", **PERIOD)
+
+    assert len(hourly["buckets"]) == 3
+    assert hourly["buckets"][1] == "2026-03-01T09:00:00+00:00"
+    assert [(s["key"], s["name"], s["clicks"]) for s in hourly["series"]] == [
+        ("awareness", "Awareness", [0, 3, 0])
+    ]
+    assert [(s["key"], s["total"]) for s in channels["series"]] == [
+        ("digital", 4), ("physical", 3)
+    ]
+
+
+@pytest.mark.usefixtures("journey")
+def test_filters_narrow_the_series(client: FlaskClient, analyst: dict[str, str]) -> None:
+    by_stage = _get(client, analyst, "timeseries", stage="decision", **PERIOD)
+    by_channel = _get(client, analyst, "timeseries", channel="physical", **PERIOD)
+    by_campaign = _get(client, analyst, "timeseries", campaign="spring-launch", **PERIOD)
+
+    assert [s["key"] for s in by_stage["series"]] == ["insta-bio"]
+    assert [s["key"] for s in by_channel["series"]] == ["store-flyer"]
+    assert [s["key"] for s in by_campaign["series"]] == ["store-flyer"]
+
+
+@pytest.mark.usefixtures("journey")
+def test_the_timeseries_as_csv_has_a_row_per_bucket_and_group(
+    client: FlaskClient, analyst: dict[str, str]
+) -> None:
+    response = client.get(
+        "/api/v1/reports/timeseries", query_string={**PERIOD, "format": "csv"}, headers=analyst
+    )
+
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="timeseries-2026-03-01-2026-03-03.csv"'
+    )
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["bucket", "group_key", "group_name", "clicks", "scans", "visitors"]
+    assert rows[1] == ["2026-03-01T00:00:00+00:00", "insta-bio", "Instagram bio", "0", "0", "0"]
+    assert len(rows) == 1 + 2 * 3
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"interval": "week"}, "interval"),
+        ({"group_by": "campaign"}, "group_by"),
+        ({"interval": "hour", "from": "2026-01-01", "to": "2026-03-01"}, "interval"),
+        ({"format": "xml"}, "format"),
+        ({"stage": "nowhere"}, "stage"),
+    ],
+)
+def test_bad_timeseries_parameters_are_400s_naming_them(
+    client: FlaskClient, analyst: dict[str, str], params: dict[str, str], parameter: str
+) -> None:
+    response = client.get("/api/v1/reports/timeseries", query_string=params, headers=analyst)
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"]["parameter"] == parameter
+
+
+@pytest.mark.usefixtures("journey")
+@pytest.mark.parametrize(
+    ("dimension", "expected"),
+    [
+        ("device", [("mobile", "Mobile", 6), ("desktop", "Desktop", 1)]),
+        ("country", [("GB", "GB", 6), ("FR", "FR", 1)]),
+        ("referrer", [("l.instagram.com", "l.instagram.com", 4), ("", "Direct or unknown", 3)]),
+        ("source", [("click", "Click", 5), ("scan", "QR code scan", 2)]),
+        ("browser", [("Mobile Safari", "Mobile Safari", 6), ("Chrome", "Chrome", 1)]),
+        ("os", [("iOS", "iOS", 6), ("Windows", "Windows", 1)]),
+    ],
+)
+def test_breakdowns_count_human_clicks_by_dimension(
+    client: FlaskClient, analyst: dict[str, str], dimension: str,
+    expected: list[tuple[str, str, int]],
+) -> None:
+    body = _get(client, analyst, "breakdown", dimension=dimension, **PERIOD)
+
+    assert [(r["value"], r["label"], r["clicks"]) for r in body["rows"]] == expected
+    assert body["total"] == 7 and body["other"] == 0
+    assert sum(r["share"] for r in body["rows"]) == pytest.approx(1.0, abs=0.001)
+
+
+@pytest.mark.usefixtures("journey")
+def test_a_breakdown_keeps_the_top_values_and_counts_the_rest(
+    client: FlaskClient, analyst: dict[str, str]
+) -> None:
+    top = _get(client, analyst, "breakdown", dimension="device", limit="1", bots="include",
+               **PERIOD)
+
+    assert [(r["value"], r["clicks"]) for r in top["rows"]] == [("mobile", 6)]
+    assert (top["total"], top["other"]) == (8, 2)  # the desktop click and the bot
+
+
+@pytest.mark.usefixtures("journey")
+def test_a_breakdown_as_csv(client: FlaskClient, analyst: dict[str, str]) -> None:
+    response = client.get(
+        "/api/v1/reports/breakdown",
+        query_string={**PERIOD, "dimension": "source", "format": "csv"},
+        headers=analyst,
+    )
+
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows == [
+        ["dimension", "value", "clicks", "visitors", "share"],
+        ["source", "Click", "5", "3", "0.7143"],
+        ["source", "QR code scan", "2", "1", "0.2857"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [({}, "dimension"), ({"dimension": "colour"}, "dimension"),
+     ({"dimension": "os", "limit": "0"}, "limit"), ({"dimension": "os", "limit": "x"}, "limit")],
+)
+def test_bad_breakdown_parameters_are_400s_naming_them(
+    client: FlaskClient, analyst: dict[str, str], params: dict[str, str], parameter: str
+) -> None:
+    response = client.get("/api/v1/reports/breakdown", query_string=params, headers=analyst)
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"]["parameter"] == parameter
+
+
+def test_the_detailed_reports_need_an_api_key(client: FlaskClient) -> None:
+    for path in ("timeseries", "breakdown?dimension=os"):
+        response = client.get(f"/api/v1/reports/{path}")
+        assert response.status_code == 401
+        assert response.get_json()["error"]["code"] == "unauthenticated"

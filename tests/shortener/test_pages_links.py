@@ -1,0 +1,299 @@
+"""The link pages: list and filters, create and edit through the services, archive, QR codes."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+import zxingcpp
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shortener.models import Link
+from shortener.runtime import runtime
+from tests.shortener.test_pages_common import (
+    SignIn,
+    field_error,
+    post_form,
+    signed_in_client,
+    text_of,
+)
+
+FORM = {
+    "url": "https://shop.example.com/lyon",
+    "touchpoint": "store-flyer",
+    "stage": "awareness",
+    "slug": "lyon",
+    "campaign": "spring-launch",
+    "title": "",
+    "utm": "on",
+    "redirect_status": "302",
+    "expires_at": "",
+}
+
+
+@pytest.fixture
+def signed_in(app: Flask) -> SignIn:
+    """Makes clients signed in as new users of a role."""
+    return lambda role="marketer": signed_in_client(app, role)
+
+
+@pytest.fixture
+def marketer_client(app: Flask) -> FlaskClient:
+    return signed_in_client(app, "marketer")
+
+
+def _link(session: Session, slug: str) -> Link | None:
+    session.rollback()  # a fresh snapshot: SQLite keeps showing the one a read began
+    return session.scalars(select(Link).where(Link.slug == slug)).one_or_none()
+
+
+def _create(client: FlaskClient, **changes: str) -> Any:
+    return post_form(client, "/links/new", {**FORM, **changes})
+
+
+def test_a_link_made_on_the_page_redirects_and_is_shown_with_its_qr_code(
+    marketer_client: FlaskClient, client: FlaskClient, touchpoint: dict[str, Any],
+    session: Session,
+) -> None:
+    response = _create(marketer_client)
+
+    assert response.status_code == 302
+    link = _link(session, "lyon")
+    assert link is not None
+    assert response.headers["Location"] == f"/links/{link.id}"
+    assert (link.touchpoint.key, link.stage.key, link.campaign, link.utm) == (
+        "store-flyer", "awareness", "spring-launch", True
+    )
+    page = text_of(marketer_client.get(response.headers["Location"]))
+    assert "http://go.test/lyon" in page
+    assert "Link http://go.test/lyon created." in page
+    assert f'<img src="/links/{link.id}/qr.svg"' in page
+    redirect = client.get("/lyon")
+    assert redirect.status_code == 302
+    assert redirect.headers["Location"] == (
+        "https://shop.example.com/lyon?utm_source=store-flyer&utm_medium=physical"
+        "&utm_campaign=spring-launch"
+    )
+
+
+def test_a_link_can_have_a_random_slug_no_utm_another_status_and_an_expiry(
+    marketer_client: FlaskClient, client: FlaskClient, touchpoint: dict[str, Any],
+    session: Session,
+) -> None:
+    form = {**FORM, "slug": "", "campaign": "", "redirect_status": "301",
+            "expires_at": "2030-01-02T03:04"}
+    del form["utm"]  # an unticked box is not sent
+
+    response = post_form(marketer_client, "/links/new", form)
+
+    assert response.status_code == 302
+    session.rollback()
+    [link] = session.scalars(select(Link)).all()
+    assert len(link.slug) == 7
+    assert (link.utm, link.redirect_status, link.campaign) == (False, 301, None)
+    assert link.expires_at is not None
+    assert link.expires_at.isoformat() == "2030-01-02T03:04:00+00:00"
+    redirect = client.get(f"/{link.slug}")
+    assert (redirect.status_code, redirect.headers["Location"]) == (
+        301, "https://shop.example.com/lyon"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "status", "message"),
+    [
+        ({"url": "ftp://example.com/file"}, "url", 422, "Must be an absolute http://"),
+        ({"url": "https://go.test/loop"}, "url", 422, "Must not point at this link shortener"),
+        ({"url": ""}, "url", 422, "Must not be blank"),
+        ({"slug": "admin"}, "slug", 422, "'admin' is reserved"),
+        ({"slug": "no spaces"}, "slug", 422, "May contain only letters"),
+        ({"touchpoint": ""}, "touchpoint", 422, "Must not be blank"),
+        ({"touchpoint": "ghost"}, "touchpoint", 422, "No touchpoint with key 'ghost'"),
+        ({"stage": "nowhere"}, "stage", 422, "No stage with key 'nowhere'"),
+        ({"expires_at": "soon"}, "expires_at", 422, "Must be an ISO 8601 time"),
+        ({"redirect_status": "303"}, "redirect_status", 422, "Must be one of 301, 302"),
+    ],
+)
+def test_refused_input_is_shown_next_to_its_field_never_a_500(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], session: Session,
+    changes: dict[str, str], field: str, status: int, message: str,
+) -> None:
+    response = _create(marketer_client, **changes)
+
+    assert response.status_code == status
+    assert field_error(response, field).startswith(message), field_error(response, field)
+    assert 'value="https://' in text_of(response) or field == "url"
+    session.rollback()
+    assert session.scalars(select(Link)).all() == []
+
+
+def test_a_slug_in_use_is_a_conflict_shown_on_the_form(
+    marketer_client: FlaskClient, link: dict[str, Any]
+) -> None:
+    response = _create(marketer_client, slug="spring")
+
+    assert response.status_code == 409
+    assert field_error(response, "slug") == "The slug 'spring' is already used on go.test."
+
+
+def test_the_list_filters_by_touchpoint_stage_campaign_and_text_with_click_counts(
+    app: Flask, marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any],
+    new_link: Any,
+) -> None:
+    new_link(slug="later", stage="decision", url="https://shop.example.com/checkout")
+    for _ in range(3):
+        client.get("/spring")
+    runtime(app).sink.flush()  # type: ignore[attr-defined]
+
+    def slugs(query: str) -> list[str]:
+        page = text_of(marketer_client.get(f"/links?{query}"))
+        return re.findall(r'class="strong mono" href="/links/\d+">/([\w-]+)<', page)
+
+    assert slugs("") == ["later", "spring"]
+    assert slugs("stage=decision") == ["later"]
+    assert slugs("campaign=spring-launch") == ["spring"]
+    assert slugs("q=checkout") == ["later"]
+    assert slugs("touchpoint=store-flyer&stage=awareness") == ["spring"]
+    assert slugs("touchpoint=nobody") == []
+    row = text_of(marketer_client.get("/links?campaign=spring-launch"))
+    assert '<td class="num">3</td>' in row
+
+
+def test_a_malformed_filter_is_a_400_page(marketer_client: FlaskClient) -> None:
+    response = marketer_client.get("/links?cursor=nonsense")
+
+    assert response.status_code == 400
+    assert "cursor" in text_of(response)
+
+
+def test_editing_a_slug_moves_the_redirect_at_once(
+    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any]
+) -> None:
+    assert client.get("/spring").status_code == 302  # cached now
+    edit = f"/links/{link['id']}/edit"
+    form = text_of(marketer_client.get(edit))
+    assert 'value="spring"' in form and 'value="https://shop.example.com/spring?ref=flyer"' in form
+
+    response = post_form(marketer_client, edit, {**FORM, "slug": "summer", "campaign": ""})
+
+    assert response.status_code == 302
+    assert client.get("/spring").status_code == 404
+    moved = client.get("/summer")
+    assert moved.headers["Location"] == (
+        "https://shop.example.com/lyon?utm_source=store-flyer&utm_medium=physical"
+    )
+
+
+def test_a_refused_edit_changes_nothing(
+    marketer_client: FlaskClient, link: dict[str, Any], session: Session
+) -> None:
+    response = post_form(
+        marketer_client, f"/links/{link['id']}/edit", {**FORM, "slug": "spring", "url": "nope"}
+    )
+
+    assert response.status_code == 422
+    assert field_error(response, "url")
+    stored = _link(session, "spring")
+    assert stored is not None and stored.destination == "https://shop.example.com/spring?ref=flyer"
+
+
+def test_archiving_a_link_makes_it_gone_at_once_and_restoring_brings_it_back(
+    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any]
+) -> None:
+    page = f"/links/{link['id']}"
+    assert client.get("/spring").status_code == 302  # cached now
+
+    post_form(marketer_client, f"{page}/archive", {}, form_page=page)
+
+    assert client.get("/spring").status_code == 410
+    assert "answers 410 Gone" in text_of(marketer_client.get(page))
+    post_form(marketer_client, f"{page}/restore", {}, form_page=page)
+    assert client.get("/spring").status_code == 302
+
+
+def test_the_qr_code_downloads_as_png_and_svg_with_the_chosen_size_and_colours(
+    marketer_client: FlaskClient, link: dict[str, Any]
+) -> None:
+    base = f"/links/{link['id']}"
+
+    png = marketer_client.get(f"{base}/qr.png?size=300&fg=%231a237e&bg=%23ffffff&download=1")
+    svg = marketer_client.get(f"{base}/qr.svg?fg=1a237e&download=1")
+
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    assert png.headers["Content-Disposition"] == 'attachment; filename="spring-qr.png"'
+    image = Image.open(io.BytesIO(png.data))
+    assert image.size == (300, 300)
+    assert image.convert("RGB").getpixel((150, 150)) in {(26, 35, 126), (255, 255, 255)}
+    [decoded] = zxingcpp.read_barcodes(image)
+    assert decoded.text == "http://go.test/spring?qr=1"
+    assert svg.mimetype == "image/svg+xml"
+    assert 'fill="#1a237e"' in svg.get_data(as_text=True)
+    assert svg.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_the_link_page_keeps_the_chosen_qr_options_and_explains_bad_ones(
+    marketer_client: FlaskClient, link: dict[str, Any]
+) -> None:
+    base = f"/links/{link['id']}"
+
+    chosen = text_of(marketer_client.get(f"{base}?size=800&fg=%23123456&ecc=H"))
+    bad = marketer_client.get(f"{base}?fg=%23eeeeee&bg=%23ffffff")
+
+    assert f'src="{base}/qr.svg?size=800&amp;ecc=H&amp;fg=%23123456"' in chosen
+    assert 'value="800"' in chosen and 'value="#123456"' in chosen
+    assert bad.status_code == 400
+    assert "too low to scan" in field_error(bad, "fg")
+    assert f'src="{base}/qr.svg"' in text_of(bad)
+
+
+def test_qr_images_need_a_signed_in_marketer(
+    client: FlaskClient, signed_in: SignIn, link: dict[str, Any]
+) -> None:
+    path = f"/links/{link['id']}/qr.png"
+
+    anonymous = client.get(path)
+    analyst = signed_in("analyst").get(path)
+
+    assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/signin")
+    assert analyst.status_code == 403
+
+
+def test_an_unknown_link_is_a_404_page(marketer_client: FlaskClient) -> None:
+    for path in ("/links/999", "/links/999/edit", "/links/999/qr.png"):
+        response = marketer_client.get(path)
+        assert response.status_code == 404, path
+        assert response.mimetype == "text/html"
+
+
+def test_a_link_of_an_archived_touchpoint_can_still_be_edited(
+    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any],
+    marketer: dict[str, str], session: Session,
+) -> None:
+    assert client.delete("/api/v1/touchpoints/store-flyer", headers=marketer).status_code == 200
+    edit = f"/links/{link['id']}/edit"
+    assert "Store flyer (archived)" in text_of(marketer_client.get(edit))
+
+    response = post_form(marketer_client, edit, {**FORM, "slug": "spring", "title": "Old flyer"})
+
+    assert response.status_code == 302
+    stored = _link(session, "spring")
+    assert stored is not None and stored.title == "Old flyer"
+
+
+def test_user_text_is_escaped_on_the_link_pages(
+    marketer_client: FlaskClient, new_link: Any
+) -> None:
+    created = new_link(
+        slug="xss", url="https://shop.example.com/?q=<script>", campaign="<b>camp</b>",
+        title='"><script>alert(1)</script>',
+    )
+
+    for path in (f"/links/{created['id']}", "/links", f"/links/{created['id']}/edit"):
+        page = text_of(marketer_client.get(path))
+        assert "<script>" not in page and "<b>camp" not in page, path

@@ -654,7 +654,7 @@ def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(report.csv_header)
-    writer.writerows([_csv_cell(value) for value in _flat(row)] for row in report.rows)
+    writer.writerows([csv_cell(value) for value in _flat(row)] for row in report.rows)
     return out.getvalue()
 
 
@@ -681,7 +681,8 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _csv_cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A CSV cell; text that a spreadsheet would run as a formula is quoted with an apostrophe."""
     if value is None:
         return ""
     if isinstance(value, datetime):

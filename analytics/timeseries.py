@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from analytics.models import LinkHourlyStats as Stats
-from analytics.reports import ReportQuery
+from analytics.reports import ReportQuery, csv_cell
 from shortener.errors import InvalidParameterError
 from shortener.models import Link, Stage, Touchpoint
 
@@ -32,7 +32,6 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +251,7 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
     return out.getvalue()
 
 
@@ -260,13 +259,3 @@ def csv_filename(kind: str, query: ReportQuery) -> str:
     """`timeseries-2026-10-24-2026-11-23.csv`: the first and the last day covered."""
     last_day = (query.end - timedelta(microseconds=1)).date()
     return f"{kind}-{query.start.date()}-{last_day}.csv"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_START) else value
-    return str(value)

@@ -238,7 +238,11 @@ def archive_link(link_id: int) -> Any:
 @bp.get("/links/<int:link_id>/qr.<any(svg, png):fmt>")
 @requires(Role.ANALYST)
 def link_qr(link_id: int, fmt: str) -> Response:
-    link = links.get_link(db_session(), link_id)
+    return qr_image(links.get_link(db_session(), link_id), fmt)
+
+
+def qr_image(link: Link, fmt: str) -> Response:
+    """The link's QR code as `fmt` (svg or png), with the options of the query string."""
     options = QROptions.from_args(request.args)
     data = scan_url(link)
     if fmt == "svg":

@@ -28,11 +28,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from shortener import links, stages, touchpoints
-from shortener.api import scan_url, short_url
+from shortener.api import qr_image, scan_url, short_url
 from shortener.db import utcnow
 from shortener.errors import DomainError, InvalidFieldError, InvalidParameterError
 from shortener.models import REDIRECT_STATUSES, Channel, Link, Role, Touchpoint
-from shortener.qr import QROptions, render_png, render_svg
+from shortener.qr import QROptions
 from shortener.runtime import db_session, runtime
 from shortener.web_auth import add_nav_item, signed_in
 
@@ -407,16 +407,7 @@ def link_page(link_id: int) -> Any:
 @bp.get("/links/<int:link_id>/qr.<any(svg, png):fmt>")
 @signed_in(Role.MARKETER)
 def link_qr(link_id: int, fmt: str) -> Response:
-    link = links.get_link(db_session(), link_id)
-    options = QROptions.from_args(request.args)
-    data = scan_url(link)
-    if fmt == "svg":
-        response = Response(render_svg(data, options), mimetype="image/svg+xml")
-    else:
-        response = Response(render_png(data, options), mimetype="image/png")
-    if request.args.get("download"):
-        response.headers["Content-Disposition"] = f'attachment; filename="{link.slug}-qr.{fmt}"'
-    return response
+    return qr_image(links.get_link(db_session(), link_id), fmt)
 
 
 @bp.route("/links/<int:link_id>/edit", methods=["GET", "POST"])

@@ -46,7 +46,8 @@ from sqlalchemy.orm import Session  # noqa: E402
 from analytics import reports  # noqa: E402
 from analytics.enrich import make_enricher  # noqa: E402
 from analytics.ingest import KnownLinks, store_clicks  # noqa: E402
-from analytics.reports import ReportQuery, plan_pieces  # noqa: E402
+from analytics.periods import plan_pieces  # noqa: E402
+from analytics.reports import ReportQuery  # noqa: E402
 from bench.common import AGENTS, free_port, fresh_postgres, touchlink, wait_for_http  # noqa: E402
 from shortener.clicks import RawClick  # noqa: E402
 from shortener.db import make_engine  # noqa: E402

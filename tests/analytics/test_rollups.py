@@ -21,7 +21,8 @@ from analytics import reports
 from analytics.enrich import Enricher, make_enricher
 from analytics.ingest import store_clicks
 from analytics.models import Click, LinkHourlyStats, Period, TouchpointStats
-from analytics.reports import HOURS, ReportQuery, plan_pieces, stage_report, touchpoint_report
+from analytics.periods import HOURS, Piece, plan_pieces
+from analytics.reports import ReportQuery, stage_report, touchpoint_report
 from shortener.clicks import RawClick
 from shortener.db import make_engine, utcnow
 from shortener.models import Link, Stage, Touchpoint
@@ -164,12 +165,12 @@ def test_a_batch_stored_again_changes_no_period(
 # --- plans ---------------------------------------------------------------------------------------
 
 
-def coverage(pieces: tuple[reports.Piece, ...], at: datetime) -> tuple[int, int]:
+def coverage(pieces: tuple[Piece, ...], at: datetime) -> tuple[int, int]:
     inside = [p for p in pieces if p.start <= at < p.end]
     return sum(p.current for p in inside), sum(p.previous for p in inside)
 
 
-def bounds_of(piece: reports.Piece) -> bool:
+def bounds_of(piece: Piece) -> bool:
     """Whether a piece starts and ends on bounds of its level."""
     if piece.level == HOURS:
         return True

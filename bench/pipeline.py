@@ -109,31 +109,13 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
 
-    report = json.loads(
-        touchlink(
-            env,
-            "report",
-            "touchpoints",
-            "--least",
-            "--limit",
-            "1000",
-            "--format",
-            "json",
-            "--bots",
-        )
-    )
-    human = json.loads(
-        touchlink(
-            env,
-            "report",
-            "touchpoints",
-            "--least",
-            "--limit",
-            "1000",
-            "--format",
-            "json",
-        )
-    )
+    def least_engaged(*extra: str) -> dict[str, Any]:
+        args = ("report", "touchpoints", "--least", "--limit", "1000", "--format", "json", *extra)
+        result: dict[str, Any] = json.loads(touchlink(env, *args))
+        return result
+
+    report = least_engaged("--bots")
+    human = least_engaged()
     rows = human["rows"]
     total_clicks = sum(r["clicks"] for r in rows)
     all_clicks = sum(r["clicks"] for r in report["rows"])

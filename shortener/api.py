@@ -162,7 +162,7 @@ def update_touchpoint(key: str) -> Any:
     data = touchpoints.TouchpointInput.from_json(body(), partial=True)
     tp = touchpoints.update_touchpoint(session, key, data)
     session.commit()
-    _forget_links_of(tp)  # their UTM source is the touchpoint's key
+    forget_links_of(tp)
     return touchpoint_json(tp)
 
 
@@ -254,7 +254,8 @@ def qr_image(link: Link, fmt: str) -> Response:
     return response
 
 
-def _forget_links_of(tp: Touchpoint) -> None:
+def forget_links_of(tp: Touchpoint) -> None:
+    """Drop the cached targets of a touchpoint's links: they carry its key and channel as UTM."""
     resolver = runtime().resolver
     for link in links.links_of_touchpoint(db_session(), tp.id):
         resolver.invalidate(link.domain, link.slug)

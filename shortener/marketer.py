@@ -28,7 +28,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from shortener import links, stages, touchpoints
-from shortener.api import qr_image, scan_url, short_url
+from shortener.api import forget_links_of, qr_image, scan_url, short_url
 from shortener.db import utcnow
 from shortener.errors import DomainError, InvalidFieldError, InvalidParameterError
 from shortener.models import REDIRECT_STATUSES, Channel, Link, Role, Touchpoint
@@ -157,12 +157,6 @@ def _forget(*pairs: tuple[str, str]) -> None:
         resolver.invalidate(domain, slug)
 
 
-def _forget_links_of(session: Session, touchpoint: Touchpoint) -> None:
-    # Their redirects carry the touchpoint's key and channel as UTM parameters.
-    found = links.links_of_touchpoint(session, touchpoint.id)
-    _forget(*((link.domain, link.slug) for link in found))
-
-
 # --- touchpoints ---------------------------------------------------------------------------------
 
 
@@ -237,7 +231,7 @@ def touchpoint_edit(key: str) -> Any:
     except DomainError as exc:
         session.rollback()
         return _touchpoint_form(request.form, touchpoint=tp, errors=field_errors(exc)), exc.status
-    _forget_links_of(session, tp)
+    forget_links_of(tp)
     flash(f"Touchpoint “{tp.name}” saved.", "success")
     return redirect(url_for(".touchpoint_list"))
 
@@ -248,7 +242,7 @@ def touchpoint_archive(key: str) -> BaseResponse:
     session = db_session()
     tp = touchpoints.archive_touchpoint(session, key)
     session.commit()
-    _forget_links_of(session, tp)
+    forget_links_of(tp)
     flash(f"Touchpoint “{tp.name}” archived; its links stay as they are.", "success")
     return redirect(url_for(".touchpoint_list"))
 
@@ -260,7 +254,7 @@ def touchpoint_restore(key: str) -> BaseResponse:
     restore = touchpoints.TouchpointInput.from_json({"archived": False}, partial=True)
     tp = touchpoints.update_touchpoint(session, key, restore)
     session.commit()
-    _forget_links_of(session, tp)
+    forget_links_of(tp)
     flash(f"Touchpoint “{tp.name}” restored.", "success")
     return redirect(url_for(".touchpoint_list"))
 

@@ -1,4 +1,6 @@
-"""The composition root: `create_app()` wires the link side and the click side together.
+"""The composition root: `create_app()` builds every long-lived part of a process once (settings,
+engine, sessions, Redis clients, link cache, enricher, click sink, metrics) into one frozen
+runtime, and hands it to the link side and the click side to register their views and commands.
 
 `app` (for WSGI servers: `granian --interface wsgi wsgi:app`) is built on first access, so that
 importing this module connects to nothing and reads no environment.
@@ -6,15 +8,17 @@ importing this module connects to nothing and reads no environment.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
+import redis
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import Connection, Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import analytics.app
@@ -22,26 +26,36 @@ import analytics.demo
 import migrations
 import shortener.app
 from analytics.enrich import make_enricher
+from analytics.figures import RollupFigures
+from analytics.metrics import Metrics
+from analytics.runtime import Runtime, runtime
+from analytics.sinks import make_sink
 from shortener import demo, stages
-from shortener.db import utcnow, write_session
-from shortener.runtime import Runtime, runtime
+from shortener.db import make_engine, make_sessionmaker, utcnow
+from shortener.resolver import LinkResolver
 from shortener.settings import Settings, SettingsError
+from shortener.signin_limiter import FAILURE_WINDOW, MAX_FAILURES, SignInLimiter
+from shortener.unit_of_work import publish_changes_after_commit, transaction
+
+# The redirect path must not hang on a sick Redis: it gives up after this and falls back.
+HOT_PATH_REDIS_TIMEOUT = 0.05
 
 
-def default_instance_path() -> Path:
-    """Where the embedded database, secret key and spool live unless configured otherwise."""
-    configured = os.environ.get("TOUCHLINK_INSTANCE_PATH")
-    return Path(configured) if configured else Path.cwd() / "instance"
-
-
-def create_app(settings: Settings | None = None, *, bind: Any = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, *, bind: Engine | Connection | None = None
+) -> Flask:
+    """The app; `bind` (an Engine, or a test's Connection) replaces the configured database."""
     if settings is None:
-        settings = Settings.from_env(os.environ, instance_path=default_instance_path())
-    app = shortener.app.create_app(settings, make_sink=analytics.app.make_sink, bind=bind)
+        settings = Settings.from_env(os.environ)
+    for package in ("shortener", "analytics"):
+        logging.getLogger(package).setLevel(settings.log_level)
+    rt = build_runtime(settings, bind=bind)
+    # The link side owns the base templates and the static files.
+    app = Flask("shortener", instance_path=os.path.abspath(settings.instance_path))
+    shortener.app.init_app(app, rt)
     analytics.app.init_app(app)
-    app.cli.add_command(db_cli)
-    app.cli.add_command(init_command)
-    app.cli.add_command(run_command)
+    for command in (db_cli, init_command, run_command):
+        app.cli.add_command(command)
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
@@ -50,6 +64,51 @@ def create_app(settings: Settings | None = None, *, bind: Any = None) -> Flask:
             x_host=settings.proxy_hops,
         )
     return app
+
+
+def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None) -> Runtime:
+    engine = bind.engine if bind is not None else make_engine(settings.database_url)
+    sessions = make_sessionmaker(bind if bind is not None else engine)
+    client = fast = subscriber = None
+    if settings.redis_url:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5
+        )
+        fast = redis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=HOT_PATH_REDIS_TIMEOUT,
+            socket_timeout=HOT_PATH_REDIS_TIMEOUT,
+        )
+        # Listening for edits blocks on its socket: no timeout at all.
+        subscriber = redis.Redis.from_url(settings.redis_url)
+    resolver = LinkResolver(sessions, fast, subscriber=subscriber, ttl=settings.cache_ttl)
+    publish_changes_after_commit(sessions, resolver)
+    metrics = Metrics()
+    enricher = make_enricher(settings.geoip_mmdb)
+    sink = make_sink(
+        settings,
+        sessions=sessions,
+        redis_client=client,
+        fast_redis=fast,
+        enricher=enricher,
+        metrics=metrics,
+        # A Connection (a test's transaction) is used by one thread at a time: the embedded sink
+        # stores each click in the thread that emits it rather than in a thread of its own.
+        inline=isinstance(bind, Connection),
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        redis=client,
+        fast_redis=fast,
+        resolver=resolver,
+        signin_limiter=SignInLimiter(client, limit=MAX_FAILURES, window=FAILURE_WINDOW),
+        sink=sink,
+        figures=RollupFigures(),
+        enricher=enricher,
+        metrics=metrics,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -66,25 +125,22 @@ db_cli = click.Group("db", help="The database schema.")
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Migrate the schema to the latest version (SQLite or PostgreSQL)."""
-    from flask import current_app
-
-    migrations.upgrade(runtime(current_app).engine, revision)
-    click.echo(f"Database at {migrations.current_revision(runtime(current_app).engine)}.")
+    engine = runtime().engine
+    migrations.upgrade(engine, revision)
+    click.echo(f"Database at {migrations.current_revision(engine)}.")
 
 
 def _init(preset: str, with_demo: bool) -> bool:
     """Migrate and create the stage model (and the demo); True when the demo account exists."""
     rt = runtime()
     migrations.upgrade(rt.engine)
-    with write_session(rt.sessions) as session, session.begin():
+    with transaction(rt.sessions) as session:
         stages.apply_preset(session, preset)
         if not with_demo:
             return False
         created = demo.seed_demo(session, domain=rt.settings.short_host)
         if created:
-            clicks = analytics.demo.seed_demo_clicks(
-                session, make_enricher(rt.settings.geoip_mmdb), now=utcnow()
-            )
+            clicks = analytics.demo.seed_demo_clicks(session, rt.enricher, now=utcnow())
             click.echo(
                 f"Seeded the demo workspace: {created} touchpoints with their links, "
                 f"and {clicks:,} clicks over the last {analytics.demo.DAYS} days."
@@ -127,7 +183,8 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
 
     demo_account = _init(stages.DEFAULT_PRESET, with_demo)
     rt = runtime()
-    click.echo(f"Touchlink is running at {rt.settings.base_url}  (database: {_safe_url(rt)})")
+    database = rt.engine.url.render_as_string(hide_password=True)
+    click.echo(f"Touchlink is running at {rt.settings.base_url}  (database: {database})")
     if demo_account:
         click.echo(
             f"Sign in at {rt.settings.base_url}/signin as {demo.DEMO_EMAIL}, "
@@ -140,11 +197,7 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
     try:
         run_simple(host, port, app, threaded=True)
     finally:
-        rt.sink.close()
-
-
-def _safe_url(rt: Runtime) -> str:
-    return str(rt.engine.url.render_as_string(hide_password=True))
+        rt.close()
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`touchlink worker` and `touchlink report …`: the click side's commands."""
+"""`touchlink worker`: the ingest worker, as a command."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import click
 import prometheus_client
 from flask import Flask
 
-from analytics.enrich import make_enricher
+from analytics.runtime import runtime
+from analytics.stream import ClickStream
 from analytics.worker import IngestWorker
-from shortener.runtime import runtime
 
 
 @click.command("worker")
@@ -47,8 +47,11 @@ def worker_command(
             "no worker is needed."
         )
         return
+    rt.enricher.load()  # a bad TOUCHLINK_GEOIP_MMDB stops the worker here, not each click
     if metrics_port:
-        prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
+        prometheus_client.start_http_server(
+            metrics_port, addr="127.0.0.1", registry=rt.metrics.registry
+        )
     stop = threading.Event()
 
     def finish_batch_then_exit(signum: int, _frame: Any) -> None:
@@ -57,16 +60,15 @@ def worker_command(
 
     signal.signal(signal.SIGTERM, finish_batch_then_exit)
     signal.signal(signal.SIGINT, finish_batch_then_exit)
-    worker = IngestWorker(
+    stream = ClickStream(
         rt.redis,
-        rt.sessions,
-        make_enricher(settings.geoip_mmdb),
-        stream=settings.stream,
+        settings.stream,
         consumer=consumer,
         batch_size=batch_size or settings.batch_size,
         reclaim_idle=settings.reclaim_idle,
         max_deliveries=settings.max_deliveries,
     )
+    worker = IngestWorker(stream, rt.sessions, rt.enricher, rt.metrics)
     started = time.perf_counter()
     stats = worker.run(drain=drain, should_stop=stop.is_set).totals
     elapsed = time.perf_counter() - started

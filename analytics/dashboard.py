@@ -6,44 +6,37 @@ with `format=csv&table=<name>`.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics import charts, reports
-from analytics.breakdowns import (
-    DIMENSION_NAMES,
-    DIMENSIONS,
-    MAX_LIMIT,
-    Breakdown,
-    breakdown,
-    journey_map,
-)
-from analytics.models import LinkHourlyStats as Stats
-from analytics.reports import ReportQuery
-from analytics.timeseries import (
+from analytics import charts
+from analytics.reports import engagement
+from analytics.reports.breakdowns import DIMENSION_NAMES, DIMENSIONS, MAX_LIMIT, breakdown
+from analytics.reports.journey_map import journey_map
+from analytics.reports.query import MAX_LIMIT as MAX_ROWS
+from analytics.reports.query import ReportQuery
+from analytics.reports.render import Report, csv_response
+from analytics.reports.timeseries import (
     MAX_HOURLY_SPAN,
     GroupBy,
     Interval,
     Timeseries,
-    csv_filename,
-    csv_text,
     parse_group_by,
     parse_interval,
     timeseries,
 )
-from shortener import stages
+from shortener import links, stages
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
-from shortener.marketer import CLICK_FIGURES, campaign_names
 from shortener.models import Channel, Role
-from shortener.runtime import db_session
-from shortener.web_auth import add_nav_item, signed_in
+from shortener.nav import add_nav_item
+from shortener.signin import signed_in
+from shortener.unit_of_work import db_session, rollback_request
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 
@@ -95,7 +88,7 @@ class DashboardQuery:
         values = {
             "range": self.range,
             "from": q.start.date().isoformat() if self.range == "custom" else "",
-            "to": _last_day(q).isoformat() if self.range == "custom" else "",
+            "to": q.last_day.isoformat() if self.range == "custom" else "",
             "stage": q.stage or "",
             "channel": q.channel or "",
             "campaign": q.campaign or "",
@@ -105,38 +98,6 @@ class DashboardQuery:
         }
         values.update(changes)
         return {name: value for name, value in values.items() if value}
-
-
-def _last_day(query: ReportQuery) -> Any:
-    return (query.end - timedelta(microseconds=1)).date()
-
-
-class RollupFigures:
-    """Click counts for the marketer pages, over the hourly rollups of a recent window."""
-
-    def link_clicks(
-        self, session: Session, link_ids: Collection[int], *, since: datetime
-    ) -> Mapping[int, int]:
-        if not link_ids:
-            return {}
-        rows = session.execute(
-            select(Stats.link_id, func.sum(Stats.clicks))
-            .where(Stats.hour >= since, Stats.link_id.in_(list(link_ids)))
-            .group_by(Stats.link_id)
-        )
-        return {link_id: int(clicks or 0) for link_id, clicks in rows}
-
-    def last_clicks(
-        self, session: Session, touchpoint_ids: Collection[int], *, since: datetime
-    ) -> Mapping[int, datetime]:
-        if not touchpoint_ids:
-            return {}
-        rows = session.execute(
-            select(Stats.touchpoint_id, func.max(Stats.last_click_at))
-            .where(Stats.hour >= since, Stats.touchpoint_id.in_(list(touchpoint_ids)))
-            .group_by(Stats.touchpoint_id)
-        )
-        return {tp: last for tp, last in rows if last is not None}
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -153,18 +114,18 @@ def index() -> Any:
         return render_template("dashboard.html", **_dashboard(session, view), error=None)
     except InvalidParameterError as exc:
         # The page still answers, on the default period, saying what was wrong.
-        session.rollback()
+        rollback_request()
         default = _dashboard(session, DashboardQuery.from_args({}, now=now))
         return render_template("dashboard.html", **default, error=exc.message), 400
 
 
 def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
     query = view.report
-    everyone = reports.touchpoint_report(session, query, limit=reports.MAX_LIMIT)
+    everyone = engagement.touchpoint_report(session, query, limit=MAX_ROWS)
     rows = everyone.rows
     shown = min(SIDE_BY_SIDE, math.ceil(len(rows) / 2))
     whole_journey = replace(query, stage=None)
-    journey = reports.stage_report(session, whole_journey)
+    journey = engagement.stage_report(session, whole_journey)
     jmap = journey_map(session, whole_journey)
     series = timeseries(session, query, interval=view.interval, group_by=view.group_by)
     clicks = sum(row.clicks for row in rows)
@@ -172,7 +133,7 @@ def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
     return {
         "view": view,
         "query": query,
-        "last_day": _last_day(query),
+        "last_day": query.last_day,
         "presets": PRESETS,
         "totals": {
             "clicks": clicks,
@@ -194,19 +155,19 @@ def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
         "bar": charts.bar,
         "stage_options": [(s.key, s.name) for s in stages.list_stages(session)],
         "channel_options": [c.value for c in Channel],
-        "campaign_options": campaign_names(session),
+        "campaign_options": links.campaign_names(session),
     }
 
 
 @dataclass(frozen=True, slots=True)
 class FunnelStep:
-    stage: reports.StageRow
+    stage: engagement.StageRow
     next_name: str | None
     band: Any  # the SVG
     gap: bool
 
 
-def _funnel(journey: reports.StageReport, gaps: frozenset[str]) -> list[FunnelStep]:
+def _funnel(journey: engagement.StageReport, gaps: frozenset[str]) -> list[FunnelStep]:
     widest = max((row.visitors for row in journey.rows), default=0) or 1
     steps = []
     for i, row in enumerate(journey.rows):
@@ -250,42 +211,28 @@ def _chart(series: Timeseries) -> Chart:
 
 
 def _csv(session: Session, view: DashboardQuery, table: str) -> Response:
+    """A table of the page as CSV, with the page's period and filters."""
     query = view.report
-    if table in ("most", "least"):
-        report = reports.touchpoint_report(
-            session, query, order="most" if table == "most" else "least", limit=reports.MAX_LIMIT
-        )
-        return _download(reports.to_csv(report), reports.csv_filename(report))
-    if table == "stages":
-        journey = reports.stage_report(session, replace(query, stage=None))
-        return _download(reports.to_csv(journey), reports.csv_filename(journey))
-    if table == "map":
-        jmap = journey_map(session, replace(query, stage=None))
-        return _download(csv_text(jmap.csv_header, jmap.csv_rows()), csv_filename("map", query))
-    if table == "timeseries":
-        series = timeseries(session, query, interval=view.interval, group_by=view.group_by)
-        return _download(
-            csv_text(series.csv_header, series.csv_rows()), csv_filename("timeseries", query)
-        )
-    for dimension in DIMENSIONS:
-        if table == dimension:
-            found: Breakdown = breakdown(session, query, dimension, limit=MAX_LIMIT)
-            return _download(
-                csv_text(found.csv_header, found.csv_rows()), csv_filename(dimension, query)
-            )
-    raise InvalidParameterError("table", f"must be one of {', '.join(TABLES)}")
-
-
-def _download(text: str, filename: str) -> Response:
-    return Response(
-        text,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    whole_journey = replace(query, stage=None)
+    found: Report
+    if table == "most":
+        found = engagement.touchpoint_report(session, query, order="most", limit=MAX_ROWS)
+    elif table == "least":
+        found = engagement.touchpoint_report(session, query, order="least", limit=MAX_ROWS)
+    elif table == "stages":
+        found = engagement.stage_report(session, whole_journey)
+    elif table == "map":
+        found = journey_map(session, whole_journey)
+    elif table == "timeseries":
+        found = timeseries(session, query, interval=view.interval, group_by=view.group_by)
+    elif table in DIMENSIONS:
+        dimension = next(d for d in DIMENSIONS if d == table)
+        found = breakdown(session, query, dimension, limit=MAX_LIMIT)
+    else:
+        raise InvalidParameterError("table", f"must be one of {', '.join(TABLES)}")
+    return csv_response(found)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     add_nav_item(app, "dashboard.index", "Dashboard", role=Role.ANALYST, position=10)
-    # The link side shows click counts on its pages through this, without importing analytics.
-    app.extensions[CLICK_FIGURES] = RollupFigures()

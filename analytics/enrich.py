@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -202,6 +203,7 @@ class CountryLookup:
         return code.upper()
 
 
+@functools.cache  # the data is read once per process, however many lookups are built
 def _open_geoip2fast() -> Callable[[str], str | None]:
     geoip2fast = _import_geoip2fast()
     data_file = importlib.resources.files("geoip2fast").joinpath(_GEOIP2FAST_DATA_FILE)
@@ -316,12 +318,31 @@ def visitor_id(salt: bytes, ip: str, user_agent: str) -> str:
 
 
 class Enricher:
-    """Turns the raw fields of a click into what is stored; one per worker process."""
+    """Turns the raw fields of a click into what is stored; one per process.
 
-    __slots__ = ("_countries",)
+    Given a way to open the country lookup rather than the lookup itself, it opens it on the
+    first click it enriches: a web process that hands its clicks to Redis never loads the data.
+    """
 
-    def __init__(self, countries: CountryLookup) -> None:
-        self._countries = countries
+    __slots__ = ("_countries", "_lock", "_open")
+
+    def __init__(self, countries: CountryLookup | Callable[[], CountryLookup]) -> None:
+        self._countries = countries if isinstance(countries, CountryLookup) else None
+        self._open = None if isinstance(countries, CountryLookup) else countries
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Open the country data now, so that a bad TOUCHLINK_GEOIP_MMDB stops a worker at start
+        rather than failing its clicks."""
+        self._lookup()
+
+    def _lookup(self) -> CountryLookup:
+        if self._countries is None:
+            with self._lock:
+                if self._countries is None:
+                    assert self._open is not None
+                    self._countries = self._open()
+        return self._countries
 
     def enrich(self, ip: str, user_agent: str, referrer: str, salt: bytes) -> Enrichment:
         """Enrich one click; the IP leaves only as a country and a salted visitor id."""
@@ -332,12 +353,13 @@ class Enricher:
             browser=agent.browser,
             is_bot=agent.is_bot,
             bot_reason=agent.bot_reason,
-            country=self._countries.country(ip),
+            country=self._lookup().country(ip),
             referrer_host=referrer_host(referrer),
             visitor_id=visitor_id(salt, ip, user_agent),
         )
 
 
 def make_enricher(mmdb_path: str | None = None) -> Enricher:
-    """An enricher over the bundled country data, or over a MaxMind file when one is configured."""
-    return Enricher(CountryLookup(mmdb_path))
+    """An enricher over the bundled country data, or over a MaxMind file when one is configured;
+    the data is opened on first use."""
+    return Enricher(lambda: CountryLookup(mmdb_path))

@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from analytics.worker import GROUP
-from shortener.runtime import runtime
+from analytics.runtime import runtime
+from analytics.stream import GROUP
 
 bp = Blueprint("health", __name__)
 
@@ -50,7 +50,7 @@ def healthz() -> tuple[dict[str, Any], int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(runtime().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 def _check_sql() -> dict[str, Any]:

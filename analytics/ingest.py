@@ -14,7 +14,6 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from analytics.bulk import add_counts, insert_new
 from analytics.enrich import Enricher
 from analytics.models import (
     Click,
@@ -24,6 +23,7 @@ from analytics.models import (
     TouchpointStats,
     VisitorSalt,
 )
+from analytics.upserts import add_counts, insert_new
 from shortener.clicks import RawClick
 from shortener.models import Link
 

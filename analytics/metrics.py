@@ -1,20 +1,46 @@
-"""Prometheus metrics of click capture and ingest (one registry per process)."""
+"""Prometheus metrics of click capture and ingest, in a registry of the process's own."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
-CLICKS_CAPTURED = Counter("touchlink_clicks_captured", "Clicks handed to the sink by redirects")
-CLICKS_SPOOLED = Counter("touchlink_clicks_spooled", "Clicks spooled locally while Redis was away")
-CLICKS_INGESTED = Counter("touchlink_clicks_ingested", "Clicks newly stored in SQL")
-DUPLICATES_SKIPPED = Counter(
-    "touchlink_clicks_duplicates_skipped", "Clicks already stored, skipped on replay"
-)
-DEAD_LETTERED = Counter(
-    "touchlink_clicks_dead_lettered", "Stream entries moved to the dead-letter stream"
-)
-BATCH_SECONDS = Histogram(
-    "touchlink_ingest_batch_seconds",
-    "Time to read, enrich and store one ingest batch",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
+
+class Metrics:
+    """The collectors of one runtime. Built by the composition root, never at import, so that two
+    runtimes in one process (tests, a command beside the app) never clash in a global registry."""
+
+    def __init__(self) -> None:
+        registry = self.registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.clicks_captured = Counter(
+            "touchlink_clicks_captured", "Clicks handed to the sink by redirects", registry=registry
+        )
+        self.clicks_spooled = Counter(
+            "touchlink_clicks_spooled", "Clicks spooled locally while Redis was away",
+            registry=registry,
+        )
+        self.clicks_ingested = Counter(
+            "touchlink_clicks_ingested", "Clicks newly stored in SQL", registry=registry
+        )
+        self.duplicates_skipped = Counter(
+            "touchlink_clicks_duplicates_skipped", "Clicks already stored, skipped on replay",
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "touchlink_clicks_dead_lettered", "Clicks set aside as dead letters", registry=registry
+        )
+        self.batch_seconds = Histogram(
+            "touchlink_ingest_batch_seconds",
+            "Time to read, enrich and store one ingest batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )

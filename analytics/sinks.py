@@ -13,23 +13,28 @@ import multiprocessing.util
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics import metrics
 from analytics.enrich import Enricher
 from analytics.events import click_from_json, click_payload, click_to_json
-from analytics.ingest import KnownLinks, store_clicks
+from analytics.ingest import KnownLinks, StoreResult, store_clicks
+from analytics.metrics import Metrics
+from analytics.retry import Backoff, store_in_parts
 from shortener.clicks import RawClick
-from shortener.db import write_session
+from shortener.ports import ClickSink
+from shortener.settings import Settings
+from shortener.unit_of_work import transaction
 
 log = logging.getLogger(__name__)
+
+EMBEDDED_INTERVAL = 0.5  # seconds between batches of the embedded sink
+DEAD_LETTER_FILE = "dead-clicks.jsonl"
 
 
 class _Flusher:
@@ -113,6 +118,7 @@ class RedisStreamSink(_Flusher):
         self,
         client: redis.Redis,
         stream: str,
+        metrics: Metrics,
         *,
         spool_dir: Path,
         interval: float = 0.005,
@@ -120,6 +126,7 @@ class RedisStreamSink(_Flusher):
     ) -> None:
         super().__init__(interval, "click-flusher")
         self._client = client
+        self._metrics = metrics
         self._stream = stream
         self._spool = Spool(spool_dir)
         self._strict = strict
@@ -127,7 +134,7 @@ class RedisStreamSink(_Flusher):
         self._next_spool_look = 0.0
 
     def emit(self, click: RawClick) -> None:
-        metrics.CLICKS_CAPTURED.inc()
+        self._metrics.clicks_captured.inc()
         if self._strict:
             # Group commit: the request holding the lock sends every click queued meanwhile by
             # the requests waiting for it, so each answers only once its click is in Redis (or
@@ -159,7 +166,7 @@ class RedisStreamSink(_Flusher):
         except redis.RedisError as exc:
             log.warning("Redis unavailable (%s); spooling %d clicks locally", exc, len(clicks))
             self._spool.write(clicks)
-            metrics.CLICKS_SPOOLED.inc(len(clicks))
+            self._metrics.clicks_spooled.inc(len(clicks))
             self._next_spool_look = 0.0
 
     def _replay_spool(self) -> None:
@@ -185,48 +192,133 @@ class RedisStreamSink(_Flusher):
 
 
 class BufferedSQLSink(_Flusher):
-    """The embedded default: buffers clicks in process and stores them in SQL in batches."""
+    """The embedded default: buffers clicks in process and stores them in SQL in batches.
+
+    Failures are met as the worker meets them (see `analytics.retry`): while SQL is away the
+    clicks wait in the queue and the thread pauses before trying again (never while holding the
+    lock that requests take); a click that keeps failing goes to the dead-letter file in the
+    spool folder. With `interval=None` each click is stored in the emitting thread (a runtime
+    bound to one test connection, which only that thread may use).
+    """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        make_enricher: Callable[[], Enricher],
+        enricher: Enricher,
+        metrics: Metrics,
         *,
-        interval: float = 0.5,
+        spool_dir: Path,
+        interval: float | None = EMBEDDED_INTERVAL,
+        max_deliveries: int = 5,
     ) -> None:
-        super().__init__(interval, "click-writer")
+        super().__init__(interval or EMBEDDED_INTERVAL, "click-writer")
+        self._inline = interval is None
         self._sessions = sessions
-        self._make_enricher = make_enricher
-        self._enricher: Enricher | None = None
+        self._enricher = enricher
+        self._metrics = metrics
         self._known_links = KnownLinks()
+        self._dead_letters = spool_dir / DEAD_LETTER_FILE
+        self._max_deliveries = max_deliveries
+        self._attempts: Counter[str] = Counter()
+        self._backoff = Backoff()
+        self._retry_at = 0.0
 
     def emit(self, click: RawClick) -> None:
-        metrics.CLICKS_CAPTURED.inc()
-        self.put(click)
+        self._metrics.clicks_captured.inc()
+        if self._inline:
+            self._queue.append(click)
+            self.flush()
+        else:
+            self.put(click)
 
     def _drain(self) -> None:
+        if time.monotonic() < self._retry_at and not self._closing:
+            return  # SQL was away a moment ago: the clicks wait in the queue
         clicks = self._take()
         if not clicks:
             return
-        if self._enricher is None:
-            self._enricher = self._make_enricher()
         try:
-            with write_session(self._sessions) as session, session.begin():
-                result = store_clicks(
-                    session,
-                    clicks,
-                    self._enricher,
-                    now=datetime.now(UTC),
-                    known_links=self._known_links,
-                )
-        except SQLAlchemyError:
-            log.exception("could not store %d clicks; keeping them for the next try", len(clicks))
+            outcomes, failures = store_in_parts(self._store, clicks)
+        except Exception as exc:  # SQL is away: store_in_parts lets nothing else through
+            pause = self._backoff.next()
+            log.warning(
+                "SQL is not answering (%s); keeping %d clicks, retrying in %.1fs",
+                exc, len(clicks), pause,
+            )
             self._queue.extendleft(reversed(clicks))
-            time.sleep(1.0)
+            self._retry_at = time.monotonic() + pause
             return
-        metrics.CLICKS_INGESTED.inc(result.inserted)
-        if result.rejected:
-            log.warning("dropped %d clicks of deleted links", len(result.rejected))
+        self._backoff.reset()
+        self._retry_at = 0.0
+        rejected = [(c, "its link does not exist") for o in outcomes for c in o.rejected]
+        retry = []
+        for click, why in failures:
+            self._attempts[click.click_id] += 1
+            if self._attempts[click.click_id] >= self._max_deliveries:
+                rejected.append((click, why))
+            else:
+                retry.append(click)
+        self._queue.extendleft(reversed(retry))
+        self._set_aside(rejected)
+
+    def _store(self, clicks: Sequence[RawClick]) -> StoreResult:
+        with transaction(self._sessions) as session:
+            result = store_clicks(
+                session,
+                list(clicks),
+                self._enricher,
+                now=datetime.now(UTC),
+                known_links=self._known_links,
+            )
+        self._metrics.clicks_ingested.inc(result.inserted)
+        self._metrics.duplicates_skipped.inc(result.duplicates)
+        return result
+
+    def _set_aside(self, clicks: list[tuple[RawClick, str]]) -> None:
+        """Dead letters: kept as JSON lines (with why) for someone to look at, never dropped."""
+        if not clicks:
+            return
+        self._dead_letters.parent.mkdir(parents=True, exist_ok=True)
+        with self._dead_letters.open("a", encoding="utf-8") as out:
+            out.write("".join(f"{click_to_json(c)}\t{why}\n" for c, why in clicks))
+        for click, _ in clicks:
+            self._attempts.pop(click.click_id, None)
+        self._metrics.dead_lettered.inc(len(clicks))
+        log.error("set %d clicks aside in %s (first: %s)", len(clicks), self._dead_letters,
+                  clicks[0][1])
+
+
+def make_sink(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    redis_client: redis.Redis | None,
+    fast_redis: redis.Redis | None,
+    enricher: Enricher,
+    metrics: Metrics,
+    inline: bool = False,
+) -> ClickSink:
+    """A Redis stream when TOUCHLINK_REDIS_URL is set; otherwise the in-process buffer to SQL."""
+    if redis_client is not None and fast_redis is not None:
+        return RedisStreamSink(
+            # The flusher thread is off the request path: give it the patient client, so that
+            # a busy process (GIL contention) does not mistake a slow reply for a dead Redis.
+            # Strict capture waits inside the request, so it gets the hot path's short timeout.
+            fast_redis if settings.strict_capture else redis_client,
+            settings.stream,
+            metrics,
+            spool_dir=Path(settings.spool_dir),
+            interval=settings.flush_interval,
+            strict=settings.strict_capture,
+        )
+    return BufferedSQLSink(
+        sessions,
+        enricher,
+        metrics,
+        spool_dir=Path(settings.spool_dir),
+        interval=None if inline else EMBEDDED_INTERVAL,
+        max_deliveries=settings.max_deliveries,
+    )
 
 
 class Spool:

@@ -12,12 +12,13 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
 from shortener import keys, links, stages, touchpoints, users
-from shortener.api import scan_url, short_url
-from shortener.db import utcnow, write_session
+from shortener.db import utcnow
 from shortener.errors import DomainError
+from shortener.links import scan_url, short_url
 from shortener.models import Channel, Role
 from shortener.qr import QROptions, render_png, render_svg
 from shortener.runtime import runtime
+from shortener.unit_of_work import transaction
 
 keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
 links_cli = AppGroup("links", help="Create and list short links.")
@@ -38,9 +39,9 @@ def reading() -> Iterator[Session]:
 
 @contextmanager
 def writing() -> Iterator[Session]:
-    """One transaction for a command that writes, committed at the end of the block."""
+    """The command's unit of work, committed at the end of the block."""
     try:
-        with write_session(runtime().sessions) as session, session.begin():
+        with transaction(runtime().sessions) as session:
             yield session
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
@@ -166,8 +167,7 @@ def create_link(
             own_hosts=rt.settings.own_hosts,
             default_status=rt.settings.default_redirect_status,
         )
-    rt.resolver.invalidate(link.domain, link.slug)  # a cached "not found" may linger
-    click.echo(short_url(link))
+    click.echo(short_url(link, scheme=rt.settings.scheme))
 
 
 @links_cli.command("list")
@@ -181,8 +181,9 @@ def list_links(touchpoint: str | None, stage: str | None, campaign: str | None, 
             {"touchpoint": touchpoint or "", "stage": stage or "", "campaign": campaign or ""}
         )
         for link in links.list_links(session, where, limit=limit).items:
+            short = short_url(link, scheme=runtime().settings.scheme)
             click.echo(
-                f"{link.id:>5}  {short_url(link):<40}  {link.touchpoint.key:<24}  "
+                f"{link.id:>5}  {short:<40}  {link.touchpoint.key:<24}  "
                 f"{link.stage.key:<14}  {link.destination}"
             )
 
@@ -237,7 +238,8 @@ def qr_command(
     with reading() as session:
         args = {"size": size, "margin": margin, "ecc": ecc, "fg": fg, "bg": bg}
         options = QROptions.from_args(args)
-        data = scan_url(links.find_link_by_slug(session, rt.settings.short_host, slug))
+        link = links.find_link_by_slug(session, rt.settings.short_host, slug)
+        data = scan_url(link, scheme=rt.settings.scheme)
     image = render_svg(data, options) if suffix == ".svg" else render_png(data, options)
     try:
         output.write_bytes(image)

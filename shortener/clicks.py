@@ -1,11 +1,10 @@
-"""What the redirect knows about click capture: the raw click and the sink it is handed to."""
+"""A click as the redirect captures it: the raw click, cropped, with an id made on the spot."""
 
 from __future__ import annotations
 
 import random
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 # A QR code encodes the short URL with this parameter: the redirect counts the click as a scan.
 SCAN_PARAM = "qr"
@@ -32,14 +31,6 @@ class RawClick:
     referrer: str
     language: str
     via_qr: bool
-
-
-class ClickSink(Protocol):
-    """Takes clicks from the redirect without waiting on SQL."""
-
-    def emit(self, click: RawClick) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def new_click_id() -> str:

@@ -1,4 +1,4 @@
-"""Domain errors with stable codes, and the one place they become JSON responses."""
+"""Domain errors with stable codes: the one set of failures of the API, the pages and the CLI."""
 
 from __future__ import annotations
 
@@ -105,3 +105,25 @@ class SlugTakenError(ConflictError):
 class GoneError(DomainError):
     code = "gone"
     status = 410
+
+
+class SignInError(DomainError):
+    """The email and password do not match a user; never says which of the two was wrong."""
+
+    code = "sign_in_failed"
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("The email address or the password is not right.")
+
+
+class CsrfError(BadRequestError):
+    """A form posted without the session's token: stale, or sent from another site."""
+
+    code = "csrf_failed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This form has expired or did not come from this site. "
+            "Go back, reload the page and send it again."
+        )

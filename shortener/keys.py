@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from shortener import fields
+from shortener import request_input
 from shortener.errors import (
     AuthenticationError,
     ConflictError,
@@ -39,7 +39,7 @@ def parse_role(value: str) -> Role:
 
 def create_key(session: Session, *, name: str, role: Role) -> tuple[ApiKey, str]:
     """A new key and its raw value, which is never stored and cannot be shown again."""
-    name = fields.string({"name": name}, "name", required=True)
+    name = request_input.string({"name": name}, "name", required=True)
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(name=name, role=role.value, prefix=raw[:10], key_hash=hash_key(raw))
     session.add(key)
@@ -85,13 +85,18 @@ def authenticate(session: Session, authorization: str | None, *, now: datetime) 
     return key
 
 
+def use_due(key: ApiKey, *, now: datetime) -> bool:
+    """Whether `last_used_at` is due a new stamp (at most one per LAST_USED_RESOLUTION)."""
+    return key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION
+
+
 def record_use(session: Session, key: ApiKey, *, now: datetime) -> None:
     """Stamp `last_used_at`, at most once per LAST_USED_RESOLUTION.
 
     One conditional UPDATE and nothing read before it in its transaction, so that concurrent
     requests with the same key neither wait on each other for long nor fail on SQLite.
     """
-    if key.last_used_at is not None and now - key.last_used_at <= LAST_USED_RESOLUTION:
+    if not use_due(key, now=now):
         return
     session.execute(
         update(ApiKey)

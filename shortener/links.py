@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from shortener import fields
+from shortener import request_input
+from shortener.clicks import SCAN_PARAM
 from shortener.db import add_unique, unique_or
 from shortener.errors import (
     InvalidFieldError,
@@ -24,6 +26,7 @@ from shortener.models import MAX_ID, REDIRECT_STATUSES, Link, Stage, Touchpoint
 from shortener.slugs import looks_like_slug, random_slug, validate_slug
 from shortener.stages import find_stage
 from shortener.touchpoints import find_touchpoint
+from shortener.unit_of_work import link_changed
 from shortener.urls import MAX_URL_LENGTH, validate_destination
 
 FIELDS = frozenset(
@@ -42,29 +45,51 @@ class LinkInput:
 
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> LinkInput:
-        data = fields.json_object(data)
-        fields.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
+        data = request_input.json_object(data)
+        request_input.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
+        required = not partial
         values = {
-            "url": fields.string(data, "url", required=not partial, max_length=MAX_URL_LENGTH),
-            "touchpoint": fields.key(data, "touchpoint", required=not partial),
-            "stage": fields.key(data, "stage", required=not partial),
-            "slug": fields.string(data, "slug", max_length=1000),
-            "campaign": fields.string(data, "campaign"),
-            "title": fields.string(data, "title", max_length=300),
-            "redirect_status": fields.integer(data, "redirect_status", low=100, high=599),
-            "utm": fields.boolean(data, "utm"),
-            "expires_at": fields.timestamp(data, "expires_at"),
-            "archived": fields.boolean(data, "archived"),
+            "url": request_input.string(
+                data, "url", required=required, max_length=MAX_URL_LENGTH
+            ),
+            "touchpoint": request_input.key(data, "touchpoint", required=required),
+            "stage": request_input.key(data, "stage", required=required),
+            "slug": request_input.string(data, "slug", max_length=1000),
+            "campaign": request_input.string(data, "campaign"),
+            "title": request_input.string(data, "title", max_length=300),
+            "redirect_status": request_input.integer(data, "redirect_status", low=100, high=599),
+            "utm": request_input.boolean(data, "utm"),
+            "expires_at": request_input.timestamp(data, "expires_at"),
+            "archived": request_input.boolean(data, "archived"),
         }
         status = values["redirect_status"]
-        if status not in (fields.MISSING, None) and status not in REDIRECT_STATUSES:
+        if status not in (request_input.MISSING, None) and status not in REDIRECT_STATUSES:
             raise InvalidFieldError(
                 "redirect_status", f"must be one of {', '.join(map(str, REDIRECT_STATUSES))}"
             )
         for name in ("url", "touchpoint", "stage", "slug", "redirect_status", "utm", "archived"):
             if values[name] is None:
                 raise InvalidFieldError(name, "must not be null")
-        return cls({k: v for k, v in values.items() if v is not fields.MISSING})
+        return cls({k: v for k, v in values.items() if v is not request_input.MISSING})
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str], *, editing: Link | None = None) -> LinkInput:
+        """A create's input, or with `editing`, an update's (the touchpoint only when it changes,
+        so that a link of an archived touchpoint can still be edited)."""
+        partial = editing is not None
+        data: dict[str, Any] = {name: form.get(name, "") for name in ("url", "touchpoint", "stage")}
+        if editing is not None and data["touchpoint"] == editing.touchpoint.key:
+            del data["touchpoint"]
+        slug = form.get("slug", "").strip()
+        if slug:
+            data["slug"] = slug
+        for name in ("campaign", "title", "expires_at"):
+            request_input.form_optional(form, data, name, partial=partial)
+        data["utm"] = form.get("utm") == "on"
+        status = form.get("redirect_status", "").strip()
+        if status:
+            data["redirect_status"] = request_input.form_number(status, "redirect_status")
+        return cls.from_json(data, partial=partial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +104,10 @@ class LinkFilter:
     def from_args(cls, args: Mapping[str, str]) -> LinkFilter:
         """The filters of a list request's query string; a 400 naming a malformed one."""
         return cls(
-            touchpoint=fields.text_param(args, "touchpoint", max_length=64),
-            stage=fields.text_param(args, "stage", max_length=64),
-            campaign=fields.text_param(args, "campaign"),
-            q=fields.text_param(args, "q"),
+            touchpoint=request_input.text_param(args, "touchpoint", max_length=64),
+            stage=request_input.text_param(args, "stage", max_length=64),
+            campaign=request_input.text_param(args, "campaign"),
+            q=request_input.text_param(args, "q"),
             include_archived=args.get("archived") == "include",
         )
 
@@ -117,15 +142,21 @@ def create_link(
     if "slug" in values:
         slug = link.slug = validate_slug(values["slug"])
         add_unique(session, link, lambda: SlugTakenError(slug, domain))
-        return link
+    else:
+        _add_with_random_slug(session, link)
+    link_changed(session, link.domain, link.slug)  # a cached "not found" may linger
+    return link
+
+
+def _add_with_random_slug(session: Session, link: Link) -> None:
     for _ in range(RANDOM_SLUG_ATTEMPTS):
         link.slug = random_slug()
         try:
-            add_unique(session, link, lambda: SlugTakenError(link.slug, domain))
-            return link
+            add_unique(session, link, lambda: SlugTakenError(link.slug, link.domain))
+            return
         except SlugTakenError:
             continue  # the savepoint rolled back and let go of `link`; draw again
-    raise SlugTakenError(link.slug, domain)
+    raise SlugTakenError(link.slug, link.domain)
 
 
 def get_link(session: Session, link_id: int) -> Link:
@@ -162,10 +193,13 @@ def update_link(
         values["stage"] = find_stage(session, values["stage"])
     if "slug" in values:
         values["slug"] = validate_slug(values["slug"])
-    slug, domain = values.get("slug", link.slug), link.domain
+    old_slug, domain = link.slug, link.domain
+    slug = values.get("slug", old_slug)
     with unique_or(session, lambda: SlugTakenError(slug, domain)):
         for name, value in values.items():
             setattr(link, name, value)
+    link_changed(session, domain, old_slug)
+    link_changed(session, domain, link.slug)
     return link
 
 
@@ -173,6 +207,7 @@ def archive_link(session: Session, link_id: int) -> Link:
     link = get_link(session, link_id)
     link.archived = True
     session.flush()
+    link_changed(session, link.domain, link.slug)
     return link
 
 
@@ -206,8 +241,22 @@ def list_links(
     return Page(items, encode_cursor(items[-1].id) if more else None)
 
 
-def links_of_touchpoint(session: Session, touchpoint_id: int) -> Sequence[Link]:
-    return session.scalars(select(Link).where(Link.touchpoint_id == touchpoint_id)).all()
+def campaign_names(session: Session) -> list[str]:
+    query = select(Link.campaign).where(Link.campaign.is_not(None)).distinct()
+    return sorted(name for name in session.scalars(query) if name)
+
+
+def stage_coverage(session: Session) -> dict[int, dict[int, int]]:
+    """Live links per touchpoint per stage: {touchpoint id: {stage id: links}}."""
+    coverage: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(Link.touchpoint_id, Link.stage_id, func.count())
+        .where(Link.archived.is_(False))
+        .group_by(Link.touchpoint_id, Link.stage_id)
+    )
+    for touchpoint_id, stage_id, count in rows:
+        coverage[touchpoint_id][stage_id] = int(count)
+    return coverage
 
 
 def encode_cursor(last_id: int) -> str:
@@ -228,18 +277,6 @@ def decode_cursor(cursor: str) -> int:
         raise InvalidParameterError("cursor", "is not a cursor this API returned") from None
 
 
-def parse_limit(raw: str | None, *, default: int = 50) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameterError("limit", f"must be a whole number, not {raw!r}") from None
-    if not 1 <= value <= MAX_PAGE:
-        raise InvalidParameterError("limit", f"must be between 1 and {MAX_PAGE}")
-    return value
-
-
 def is_expired(link: Link, now: datetime) -> bool:
     return link.expires_at is not None and link.expires_at <= now
 
@@ -247,3 +284,35 @@ def is_expired(link: Link, now: datetime) -> bool:
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
+
+# --- how a link is shown ----------------------------------------------------------------------
+
+
+def short_url(link: Link, *, scheme: str) -> str:
+    return f"{scheme}://{link.domain}/{link.slug}"
+
+
+def scan_url(link: Link, *, scheme: str) -> str:
+    """What the link's QR code encodes: the short URL marked as a scan."""
+    return f"{short_url(link, scheme=scheme)}?{SCAN_PARAM}=1"
+
+
+def link_json(link: Link, *, scheme: str) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "slug": link.slug,
+        "domain": link.domain,
+        "short_url": short_url(link, scheme=scheme),
+        "url": link.destination,
+        "touchpoint": link.touchpoint.key,
+        "stage": link.stage.key,
+        "campaign": link.campaign,
+        "title": link.title,
+        "redirect_status": link.redirect_status,
+        "utm": link.utm,
+        "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+        "created_at": link.created_at.isoformat(),
+        "archived": link.archived,
+        "qr_svg": f"/api/v1/links/{link.id}/qr.svg",
+        "qr_png": f"/api/v1/links/{link.id}/qr.png",
+    }

@@ -1,56 +1,320 @@
-"""Server-rendered pages of the link side: the error page, and the filters every page uses."""
+"""The marketer pages: touchpoints and links, made and changed through the services the API uses.
+
+A form that the services refuse is shown again with each message next to its field (422, or 409
+for a slug or key in use); nothing a person types reaches a 500.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, timedelta
+from typing import Any
 
-from flask import Flask, render_template
+from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
 
-TITLES = {
-    400: "Bad request",
-    401: "Please sign in",
-    403: "Not allowed",
-    404: "Link not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    410: "This link is no longer active",
-    413: "Request too large",
-    422: "Invalid input",
-    429: "Too many requests",
-    500: "Something went wrong",
+from shortener import links, stages, touchpoints
+from shortener.db import utcnow
+from shortener.errors import InvalidParameterError
+from shortener.forms import submit
+from shortener.links import LinkInput, scan_url, short_url
+from shortener.models import REDIRECT_STATUSES, Channel, Link, Role, Touchpoint
+from shortener.nav import add_nav_item
+from shortener.qr import QROptions, qr_response
+from shortener.runtime import runtime
+from shortener.signin import signed_in
+from shortener.touchpoints import TouchpointInput
+from shortener.unit_of_work import db_session
+
+bp = Blueprint("marketer", __name__)
+
+# The pages count clicks over a recent window, which the rollups' index on the hour serves.
+RECENT = timedelta(days=30)
+LAST_CLICK_WINDOW = timedelta(days=90)
+PAGE_SIZE = 50
+QR_FIELDS = ("size", "margin", "ecc", "fg", "bg")
+KINDS = (
+    "advertising", "social", "email", "web", "checkout", "delivery", "support", "survey",
+    "event", "signage", "sales",
+)
+STATUS_NAMES = {
+    301: "301 Moved permanently",
+    302: "302 Found (temporary)",
+    307: "307 Temporary redirect",
+    308: "308 Permanent redirect",
 }
 
 
-def render_error_page(status: int, message: str) -> tuple[str, int]:
-    title = TITLES.get(status, "Error")
-    return render_template("error.html", status=status, title=title, message=message), status
+def _scheme() -> str:
+    return runtime().settings.scheme
 
 
-def format_time(moment: datetime | None, empty: str = "—") -> str:
-    """`2026-11-24 14:05 UTC`: every time on the pages is shown in UTC, the reports' time zone."""
-    if moment is None:
-        return empty
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+# --- touchpoints ---------------------------------------------------------------------------------
 
 
-def format_number(value: int | float | None, empty: str = "—") -> str:
-    if value is None:
-        return empty
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
+@bp.get("/touchpoints")
+@signed_in(Role.MARKETER)
+def touchpoint_list() -> str:
+    session = db_session()
+    include_archived = request.args.get("archived") == "include"
+    found = touchpoints.list_touchpoints(session, include_archived=include_archived)
+    last = runtime().figures.last_clicks(
+        session, [tp.id for tp in found], since=utcnow() - LAST_CLICK_WINDOW
+    )
+    return render_template(
+        "touchpoints.html",
+        touchpoints=found,
+        stages=stages.list_stages(session),
+        coverage=links.stage_coverage(session),
+        last_clicks=last,
+        include_archived=include_archived,
+    )
 
 
-def format_percent(value: float | None, empty: str = "—", *, signed: bool = False) -> str:
-    """A fraction as a percentage: 0.4231 → `42.3%` (or `+42.3%` when `signed`)."""
-    if value is None:
-        return empty
-    places = 0 if abs(value) >= 1 else 1  # +1250%, not +1250.0%
-    text = f"{value * 100:+.{places}f}%" if signed else f"{value * 100:.{places}f}%"
-    return text.replace("-", "\u2212")  # a real minus sign reads better in a table
+def _touchpoint_form(
+    values: Mapping[str, Any], *, touchpoint: Touchpoint | None, errors: dict[str, str]
+) -> str:
+    return render_template(
+        "touchpoint_form.html",
+        values=values,
+        touchpoint=touchpoint,
+        errors=errors,
+        channels=[(c.value, c.value.capitalize()) for c in Channel],
+        kinds=KINDS,
+    )
+
+
+@bp.route("/touchpoints/new", methods=["GET", "POST"])
+@signed_in(Role.MARKETER)
+def touchpoint_new() -> Any:
+    if request.method == "GET":
+        return _touchpoint_form({"channel": "digital"}, touchpoint=None, errors={})
+
+    def create() -> BaseResponse:
+        data = TouchpointInput.from_form(request.form, partial=False)
+        tp = touchpoints.create_touchpoint(db_session(), data)
+        flash(f"Touchpoint “{tp.name}” created. Now give it a link.", "success")
+        return redirect(url_for(".link_new", touchpoint=tp.key))
+
+    return submit(
+        create, lambda errors: _touchpoint_form(request.form, touchpoint=None, errors=errors)
+    )
+
+
+@bp.route("/touchpoints/<key>/edit", methods=["GET", "POST"])
+@signed_in(Role.MARKETER)
+def touchpoint_edit(key: str) -> Any:
+    tp = touchpoints.get_touchpoint(db_session(), key)
+    if request.method == "GET":
+        values = {
+            "key": tp.key, "name": tp.name, "channel": tp.channel, "kind": tp.kind or "",
+            "exposure": tp.exposure or "",
+        }
+        return _touchpoint_form(values, touchpoint=tp, errors={})
+
+    def save() -> BaseResponse:
+        data = TouchpointInput.from_form(request.form, partial=True)
+        saved = touchpoints.update_touchpoint(db_session(), key, data)
+        flash(f"Touchpoint “{saved.name}” saved.", "success")
+        return redirect(url_for(".touchpoint_list"))
+
+    return submit(save, lambda errors: _touchpoint_form(request.form, touchpoint=tp, errors=errors))
+
+
+@bp.post("/touchpoints/<key>/archive")
+@signed_in(Role.MARKETER)
+def touchpoint_archive(key: str) -> BaseResponse:
+    tp = touchpoints.archive_touchpoint(db_session(), key)
+    flash(f"Touchpoint “{tp.name}” archived; its links stay as they are.", "success")
+    return redirect(url_for(".touchpoint_list"))
+
+
+@bp.post("/touchpoints/<key>/restore")
+@signed_in(Role.MARKETER)
+def touchpoint_restore(key: str) -> BaseResponse:
+    restore = TouchpointInput.from_json({"archived": False}, partial=True)
+    tp = touchpoints.update_touchpoint(db_session(), key, restore)
+    flash(f"Touchpoint “{tp.name}” restored.", "success")
+    return redirect(url_for(".touchpoint_list"))
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+
+@bp.get("/links")
+@signed_in(Role.MARKETER)
+def link_list() -> str:
+    session = db_session()
+    args = request.args
+    where = links.LinkFilter.from_args(args)
+    page = links.list_links(session, where, limit=PAGE_SIZE, cursor=args.get("cursor") or None)
+    counts = runtime().figures.link_clicks(
+        session, [link.id for link in page.items], since=utcnow() - RECENT
+    )
+    next_args = {k: v for k, v in args.items() if k != "cursor" and v}
+    return render_template(
+        "links.html",
+        page=page,
+        where=where,
+        counts=counts,
+        touchpoints=touchpoints.list_touchpoints(session, include_archived=True),
+        stages=stages.list_stages(session),
+        campaigns=links.campaign_names(session),
+        next_args=next_args,
+        now=utcnow(),
+    )
+
+
+def _link_form(values: Mapping[str, Any], *, link: Link | None, errors: dict[str, str]) -> str:
+    session = db_session()
+    live = touchpoints.list_touchpoints(session)
+    choices = [(tp.key, f"{tp.name} ({tp.channel})") for tp in live]
+    if link is not None and link.touchpoint.archived:
+        choices.insert(0, (link.touchpoint.key, f"{link.touchpoint.name} (archived)"))
+    return render_template(
+        "link_form.html",
+        values=values,
+        link=link,
+        errors=errors,
+        touchpoints=choices,
+        stages=[(stage.key, stage.name) for stage in stages.list_stages(session)],
+        campaigns=links.campaign_names(session),
+        statuses=[(status, STATUS_NAMES[status]) for status in REDIRECT_STATUSES],
+        short_host=runtime().settings.short_host,
+    )
+
+
+def _link_values(link: Link) -> dict[str, Any]:
+    return {
+        "url": link.destination,
+        "touchpoint": link.touchpoint.key,
+        "stage": link.stage.key,
+        "slug": link.slug,
+        "campaign": link.campaign or "",
+        "title": link.title or "",
+        "utm": link.utm,
+        "redirect_status": link.redirect_status,
+        "expires_at": link.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+        if link.expires_at
+        else "",
+    }
+
+
+def _submitted(form: MultiDict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = form.to_dict()
+    values["utm"] = form.get("utm") == "on"
+    return values
+
+
+@bp.route("/links/new", methods=["GET", "POST"])
+@signed_in(Role.MARKETER)
+def link_new() -> Any:
+    settings = runtime().settings
+    if request.method == "GET":
+        values = {
+            "touchpoint": request.args.get("touchpoint", ""),
+            "stage": request.args.get("stage", ""),
+            "utm": True,
+            "redirect_status": settings.default_redirect_status,
+        }
+        return _link_form(values, link=None, errors={})
+
+    def create() -> BaseResponse:
+        link = links.create_link(
+            db_session(),
+            LinkInput.from_form(request.form),
+            domain=settings.short_host,
+            own_hosts=settings.own_hosts,
+            default_status=settings.default_redirect_status,
+        )
+        flash(f"Link {short_url(link, scheme=settings.scheme)} created.", "success")
+        return redirect(url_for(".link_page", link_id=link.id))
+
+    return submit(
+        create, lambda errors: _link_form(_submitted(request.form), link=None, errors=errors)
+    )
+
+
+@bp.get("/links/<int:link_id>")
+@signed_in(Role.MARKETER)
+def link_page(link_id: int) -> Any:
+    session = db_session()
+    link = links.get_link(session, link_id)
+    qr_values = {name: request.args.get(name, "") for name in QR_FIELDS}
+    qr_errors: dict[str, str] = {}
+    try:
+        options = QROptions.from_args(request.args)
+        image_args = {name: value for name, value in qr_values.items() if value}
+    except InvalidParameterError as exc:
+        qr_errors = {exc.name: exc.message.removeprefix(f"{exc.name}: ")}
+        options, image_args = QROptions(), {}
+    clicks = runtime().figures.link_clicks(session, [link.id], since=utcnow() - RECENT)
+    return render_template(
+        "link.html",
+        link=link,
+        short=short_url(link, scheme=_scheme()),
+        scan=scan_url(link, scheme=_scheme()),
+        expired=links.is_expired(link, utcnow()),
+        clicks=clicks.get(link.id, 0),
+        qr=options,
+        qr_values=qr_values,
+        qr_errors=qr_errors,
+        image_args=image_args,
+        status_name=STATUS_NAMES.get(link.redirect_status, str(link.redirect_status)),
+    ), (400 if qr_errors else 200)
+
+
+@bp.get("/links/<int:link_id>/qr.<any(svg, png):fmt>")
+@signed_in(Role.MARKETER)
+def link_qr(link_id: int, fmt: str) -> Response:
+    link = links.get_link(db_session(), link_id)
+    return qr_response(scan_url(link, scheme=_scheme()), request.args, fmt=fmt, name=link.slug)
+
+
+@bp.route("/links/<int:link_id>/edit", methods=["GET", "POST"])
+@signed_in(Role.MARKETER)
+def link_edit(link_id: int) -> Any:
+    link = links.get_link(db_session(), link_id)
+    if request.method == "GET":
+        return _link_form(_link_values(link), link=link, errors={})
+
+    def save() -> BaseResponse:
+        data = LinkInput.from_form(request.form, editing=link)
+        own_hosts = runtime().settings.own_hosts
+        links.update_link(db_session(), link_id, data, own_hosts=own_hosts)
+        flash("Link saved.", "success")
+        return redirect(url_for(".link_page", link_id=link_id))
+
+    return submit(
+        save, lambda errors: _link_form(_submitted(request.form), link=link, errors=errors)
+    )
+
+
+@bp.post("/links/<int:link_id>/archive")
+@signed_in(Role.MARKETER)
+def link_archive(link_id: int) -> BaseResponse:
+    links.archive_link(db_session(), link_id)
+    flash("Link archived: it now answers 410 Gone.", "success")
+    return redirect(url_for(".link_page", link_id=link_id))
+
+
+@bp.post("/links/<int:link_id>/restore")
+@signed_in(Role.MARKETER)
+def link_restore(link_id: int) -> BaseResponse:
+    restore = LinkInput.from_json({"archived": False}, partial=True)
+    links.update_link(db_session(), link_id, restore, own_hosts=runtime().settings.own_hosts)
+    flash("Link restored: it redirects again.", "success")
+    return redirect(url_for(".link_page", link_id=link_id))
 
 
 def init_app(app: Flask) -> None:
-    app.add_template_filter(format_time, "when")
-    app.add_template_filter(format_number, "number")
-    app.add_template_filter(format_percent, "percent")
+    app.register_blueprint(bp)
+    add_nav_item(
+        app, "marketer.touchpoint_list", "Touchpoints", role=Role.MARKETER, position=20,
+        section="marketer.touchpoint",
+    )
+    add_nav_item(
+        app, "marketer.link_list", "Links", role=Role.MARKETER, position=30,
+        section="marketer.link",
+    )

@@ -1,4 +1,5 @@
-"""QR parameters parsed and clamped from a query string, and rendering of a code to SVG or PNG."""
+"""QR parameters parsed and clamped from a query string, rendering of a code to SVG or PNG, and the
+image response the API and the pages both send."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import qrcode
+from flask import Response
 from PIL import Image, ImageDraw
 from qrcode import constants
 
@@ -143,6 +145,19 @@ def render_png(data: str, options: QROptions) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def qr_response(data: str, args: Mapping[str, str], *, fmt: str, name: str) -> Response:
+    """The code of `data` as `fmt` (svg or png) drawn with the options of `args`; with
+    `download` in `args`, as an attachment named after `name`."""
+    options = QROptions.from_args(args)
+    if fmt == "svg":
+        response = Response(render_svg(data, options), mimetype="image/svg+xml")
+    else:
+        response = Response(render_png(data, options), mimetype="image/png")
+    if args.get("download"):
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}-qr.{fmt}"'
+    return response
 
 
 def _build_matrix(data: str, options: QROptions) -> list[list[bool]]:

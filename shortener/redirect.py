@@ -15,8 +15,8 @@ from typing import Any
 from flask import Flask, Response, request
 
 from shortener.clicks import OPT_OUT_PARAM, SCAN_PARAM, crop_click
-from shortener.pages import render_error_page
-from shortener.runtime import Runtime, runtime
+from shortener.error_pages import render_error_page
+from shortener.runtime import LinkRuntime, runtime
 from shortener.slugs import looks_like_slug
 from shortener.urls import build_location, normalise_host
 
@@ -35,7 +35,7 @@ class _Redirect(Response):
         return self.headers
 
 
-def make_follow(rt: Runtime) -> Callable[[str], Response | tuple[str, int]]:
+def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
     settings = rt.settings
     resolver = rt.resolver
     default_domain = settings.short_host

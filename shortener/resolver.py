@@ -124,6 +124,8 @@ class LinkResolver:
         self._max_entries = max_entries
         self._listener_pid: int | None = None
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._pubsub: Any = None
 
     def resolve(self, domain: str, slug: str) -> Target | None:
         key = f"{domain}/{slug}"
@@ -162,6 +164,14 @@ class LinkResolver:
     def clear(self) -> None:
         self._local.clear()
 
+    def close(self) -> None:
+        """Stop listening for edits (a process shutting down, or a test's app torn down)."""
+        self._closed.set()
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with contextlib.suppress(redis.RedisError, OSError):
+                pubsub.close()
+
     def _evict(self, now: float) -> None:
         """Drop expired entries, and if that is not enough, the oldest quarter."""
         entries = list(self._local.items())  # a snapshot: other threads keep resolving
@@ -191,7 +201,7 @@ class LinkResolver:
 
     def _ensure_listener(self) -> None:
         # Started lazily, once per process: threads do not survive a pre-forking server's fork.
-        if self._redis is None or self._listener_pid == os.getpid():
+        if self._redis is None or self._listener_pid == os.getpid() or self._closed.is_set():
             return
         with self._lock:
             if self._listener_pid == os.getpid():
@@ -201,16 +211,18 @@ class LinkResolver:
 
     def _listen(self) -> None:
         assert self._subscriber is not None
-        while True:
+        while not self._closed.is_set():
             try:
                 pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                self._pubsub = pubsub
                 pubsub.subscribe(INVALIDATE_CHANNEL)
                 # Whatever was published while we were not listening is lost: start afresh.
                 self.clear()
                 for message in pubsub.listen():
                     self._local.pop(_decode(message.get("data")), None)
-            except redis.RedisError:
-                time.sleep(1.0)
+            except (redis.RedisError, OSError, ValueError, AttributeError):
+                # Redis went away (or close() pulled the connection from under listen()).
+                self._closed.wait(1.0)
 
 
 def _redis_key(key: str) -> str:

@@ -1,49 +1,46 @@
-"""The per-process services the factory builds, kept in app.extensions and read at the edges."""
+"""The long-lived parts of a process, built once by the composition root (`wsgi.create_app`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app
 from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shortener.clicks import ClickSink
-from shortener.db import write_session
+from shortener.ports import ClickFigures, ClickSink
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings
+from shortener.signin_limiter import SignInLimiter
 
 EXTENSION = "touchlink"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@dataclass(slots=True)
-class Runtime:
-    """The process's connections and services, built once by the factory."""
+@dataclass(frozen=True, slots=True)
+class LinkRuntime:
+    """What the link side needs: settings, the database, Redis, the link cache and the ports the
+    click side implements for it. Frozen: nothing is swapped in after construction."""
 
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    redis: Redis | None
-    fast_redis: Redis | None
+    redis: Redis | None  # for work off the redirect path
+    fast_redis: Redis | None  # the redirect's, with short timeouts
     resolver: LinkResolver
+    signin_limiter: SignInLimiter
     sink: ClickSink
+    figures: ClickFigures
+
+    def close(self) -> None:
+        """Hand on queued clicks and let go of the connections (the engine is the caller's)."""
+        self.sink.close()
+        self.resolver.close()
+        for client in (self.redis, self.fast_redis):
+            if client is not None:
+                client.close()
 
 
-def runtime(app: Flask | None = None) -> Runtime:
-    rt: Runtime = (app or current_app).extensions[EXTENSION]
+def runtime(app: Flask | None = None) -> LinkRuntime:
+    rt: LinkRuntime = (app or current_app).extensions[EXTENSION]
     return rt
-
-
-def db_session() -> Session:
-    """The request's session, opened on first use and closed when the request ends.
-
-    A request that may change data gets a write session (see `shortener.db.write_session`).
-    """
-    if "db_session" not in g:
-        sessions = runtime().sessions
-        reads_only = has_request_context() and request.method in SAFE_METHODS
-        g.db_session = sessions() if reads_only else write_session(sessions)
-    session: Session = g.db_session
-    return session

@@ -28,6 +28,7 @@ class Settings:
 
     secret_key: str = field(repr=False)
     database_url: str
+    instance_path: str = "instance"
     base_url: str = "http://localhost:5000"
     redis_url: str | None = None
     short_domains: tuple[str, ...] = ()
@@ -59,10 +60,19 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def scheme(self) -> str:
+        """`http` or `https`: how short links are written."""
+        return self.base_url.split("://", 1)[0]
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], *, instance_path: str | Path) -> Settings:
-        """Read TOUCHLINK_* variables; raise SettingsError naming every bad one at once."""
-        instance = Path(instance_path)
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read TOUCHLINK_* variables; raise SettingsError naming every bad one at once.
+
+        The instance folder (embedded database, generated secret key, spool) is
+        TOUCHLINK_INSTANCE_PATH, or `instance` in the working directory.
+        """
+        instance = Path(environ.get("TOUCHLINK_INSTANCE_PATH") or Path.cwd() / "instance")
         problems: dict[str, str] = {}
         values: dict[str, Any] = {}
 
@@ -101,6 +111,7 @@ class Settings:
                 values["secret_key"] = _instance_secret(instance)
             except (OSError, ValueError) as exc:
                 raise SettingsError({"TOUCHLINK_SECRET_KEY": str(exc)}) from exc
+        values["instance_path"] = str(instance)
         values.setdefault("database_url", f"sqlite:///{instance / 'touchlink.db'}")
         values.setdefault("spool_dir", str(instance / "spool"))
         if "secure_cookies" not in values:

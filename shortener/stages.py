@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shortener import fields
+from shortener import request_input
 from shortener.db import add_unique
 from shortener.errors import ConflictError, InvalidFieldError, NotFoundError, UnknownReferenceError
 from shortener.models import Stage
@@ -39,10 +39,10 @@ class StageInput:
 
     @classmethod
     def from_json(cls, data: Any) -> StageInput:
-        data = fields.json_object(data)
-        fields.reject_unknown(data, frozenset({"key", "name"}))
-        key = fields.key(data)
-        name = fields.string(data, "name")
+        data = request_input.json_object(data)
+        request_input.reject_unknown(data, frozenset({"key", "name"}))
+        key = request_input.key(data)
+        name = request_input.string(data, "name")
         return cls(key=key, name=name if isinstance(name, str) else _title(key))
 
 
@@ -82,7 +82,7 @@ def create_stage(session: Session, data: StageInput) -> Stage:
 def order_from_json(data: Any) -> list[str]:
     """The stage keys of a reorder request: `{"keys": [...]}` or the bare list."""
     if isinstance(data, dict):
-        fields.reject_unknown(data, frozenset({"keys"}))
+        request_input.reject_unknown(data, frozenset({"keys"}))
         data = data.get("keys")
     if not isinstance(data, list) or not all(isinstance(key, str) for key in data):
         raise InvalidFieldError("keys", "must be a list of stage keys")
@@ -100,6 +100,10 @@ def reorder_stages(session: Session, keys: list[str]) -> Sequence[Stage]:
         stages[key].position = position
     session.flush()
     return list_stages(session)
+
+
+def stage_json(stage: Stage) -> dict[str, Any]:
+    return {"key": stage.key, "name": stage.name, "position": stage.position}
 
 
 def apply_preset(session: Session, preset: str) -> Sequence[Stage]:

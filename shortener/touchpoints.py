@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shortener import fields
+from shortener import request_input
 from shortener.db import add_unique, unique_or
 from shortener.errors import (
     ConflictError,
@@ -18,7 +18,8 @@ from shortener.errors import (
     NotFoundError,
     UnknownReferenceError,
 )
-from shortener.models import Channel, Touchpoint
+from shortener.models import Channel, Link, Touchpoint
+from shortener.unit_of_work import link_changed
 
 FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived"})
 MAX_EXPOSURE = 2_000_000_000
@@ -33,23 +34,35 @@ class TouchpointInput:
 
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> TouchpointInput:
-        data = fields.json_object(data)
-        fields.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
+        data = request_input.json_object(data)
+        request_input.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
+        required = not partial
         values = {
-            "key": fields.key(data, required=not partial),
-            "name": fields.string(data, "name", required=not partial),
-            "channel": fields.string(data, "channel", required=not partial, max_length=16),
-            "kind": fields.string(data, "kind", max_length=64),
-            "exposure": fields.integer(data, "exposure", low=1, high=MAX_EXPOSURE),
-            "archived": fields.boolean(data, "archived"),
+            "key": request_input.key(data, required=required),
+            "name": request_input.string(data, "name", required=required),
+            "channel": request_input.string(data, "channel", required=required, max_length=16),
+            "kind": request_input.string(data, "kind", max_length=64),
+            "exposure": request_input.integer(data, "exposure", low=1, high=MAX_EXPOSURE),
+            "archived": request_input.boolean(data, "archived"),
         }
         channel = values["channel"]
-        if channel is not fields.MISSING and channel not in set(Channel):
+        if channel is not request_input.MISSING and channel not in set(Channel):
             raise InvalidFieldError("channel", f"must be one of {_CHANNELS}")
         for name in ("key", "name", "channel", "archived"):
             if partial and values[name] is None:
                 raise InvalidFieldError(name, "must not be null")
-        return cls({k: v for k, v in values.items() if v is not fields.MISSING})
+        return cls({k: v for k, v in values.items() if v is not request_input.MISSING})
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str], *, partial: bool) -> TouchpointInput:
+        data: dict[str, Any] = {name: form.get(name, "") for name in ("key", "name", "channel")}
+        request_input.form_optional(form, data, "kind", partial=partial)
+        exposure = form.get("exposure", "").strip()
+        if exposure:
+            data["exposure"] = request_input.form_number(exposure, "exposure")
+        elif partial:
+            data["exposure"] = None
+        return cls.from_json(data, partial=partial)
 
 
 def list_touchpoints(
@@ -67,7 +80,7 @@ def list_touchpoints(
 
 def get_touchpoint(session: Session, key: str) -> Touchpoint:
     touchpoint = None
-    if fields.KEY_PATTERN.fullmatch(key):
+    if request_input.KEY_PATTERN.fullmatch(key):
         touchpoint = session.scalars(
             select(Touchpoint).where(Touchpoint.key == key)
         ).one_or_none()
@@ -99,6 +112,7 @@ def update_touchpoint(session: Session, key: str, data: TouchpointInput) -> Touc
     with unique_or(session, lambda: _taken(new_key)):
         for name, value in data.values.items():
             setattr(touchpoint, name, value)
+    _links_changed(session, touchpoint)
     return touchpoint
 
 
@@ -106,7 +120,29 @@ def archive_touchpoint(session: Session, key: str) -> Touchpoint:
     touchpoint = get_touchpoint(session, key)
     touchpoint.archived = True
     session.flush()
+    _links_changed(session, touchpoint)
     return touchpoint
+
+
+def _links_changed(session: Session, touchpoint: Touchpoint) -> None:
+    # Cached targets carry the touchpoint (its key and channel are the UTM source and medium).
+    found = session.execute(
+        select(Link.domain, Link.slug).where(Link.touchpoint_id == touchpoint.id)
+    )
+    for domain, slug in found:
+        link_changed(session, domain, slug)
+
+
+def touchpoint_json(touchpoint: Touchpoint) -> dict[str, Any]:
+    return {
+        "key": touchpoint.key,
+        "name": touchpoint.name,
+        "channel": touchpoint.channel,
+        "kind": touchpoint.kind,
+        "exposure": touchpoint.exposure,
+        "archived": touchpoint.archived,
+        "created_at": touchpoint.created_at.isoformat(),
+    }
 
 
 def _taken(key: str) -> ConflictError:

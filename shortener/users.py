@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shortener.db import add_unique
-from shortener.errors import ConflictError, DomainError, InvalidFieldError, NotFoundError
+from shortener.errors import ConflictError, InvalidFieldError, NotFoundError, SignInError
 from shortener.models import MAX_ID, Role, User
 
 MIN_PASSWORD_LENGTH = 10
@@ -29,16 +29,6 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 # Deliberately loose: the address is an identifier, not something we send mail to.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-class SignInError(DomainError):
-    """The email and password do not match a user; never says which of the two was wrong."""
-
-    code = "sign_in_failed"
-    status = 401
-
-    def __init__(self) -> None:
-        super().__init__("The email address or the password is not right.")
 
 
 def normalise_email(raw: str) -> str:

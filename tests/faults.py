@@ -1,4 +1,9 @@
-"""Real faults for tests: a private redis-server, a TCP proxy that can cut SQL, worker processes."""
+"""Real faults for tests: a private redis-server, a TCP proxy that can cut SQL, worker processes
+(optionally killed at a chosen point of the real code path), and bounded waits on what they do.
+
+The conftest turns these into fixtures (`private_redis`, `workers`); tests use the fixtures and
+the injections below.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import redis
@@ -23,6 +28,15 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` if it does not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g}s: {what}")
+        time.sleep(0.05)
 
 
 class RedisServer:
@@ -58,12 +72,12 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
-        for _ in range(100):
-            with suppress(redis.ConnectionError):
-                if client.ping():
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        try:
+            wait_until(
+                lambda: _answers(client), timeout=5, what=f"redis-server on port {self.port}"
+            )
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.process is not None:
@@ -72,14 +86,11 @@ class RedisServer:
             self.process = None
 
 
-@contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
-    server = RedisServer(directory)
-    server.start()
+def _answers(client: redis.Redis) -> bool:
     try:
-        yield server
-    finally:
-        server.stop()
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
 
 
 class TcpProxy:
@@ -142,16 +153,88 @@ class TcpProxy:
                 sink.shutdown(socket.SHUT_WR)
 
 
+class WatchedProcess:
+    """A process whose output (stdout and stderr) is collected as it comes, so that a test can
+    wait, with a deadline, for it to say something."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        self.process = subprocess.Popen(
+            list(argv),
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self._lines.append(line)
+        self.process.stdout.close()
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "".join(self._lines)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    def wait_for_output(self, text: str, *, count: int = 1, timeout: float = 30) -> None:
+        """Until `text` has appeared `count` times in the output (failing if the process ends
+        or the deadline passes first)."""
+        deadline = time.monotonic() + timeout
+        while self.output.count(text) < count:
+            if self.process.poll() is not None:
+                self._reader.join(timeout=5)
+                if self.output.count(text) >= count:
+                    return
+                raise AssertionError(
+                    f"exited ({self.process.returncode}) before saying {text!r}:\n{self.output}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not said within {timeout:g}s:\n{self.output}")
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Wait for the process to exit: its code and everything it said."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"still running after {timeout:g}s:\n{self.output}") from None
+        self._reader.join(timeout=5)
+        return code, self.output
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._reader.join(timeout=5)
+
+
 # Python run in a worker process before the CLI starts: it kills the process with SIGKILL at
 # a chosen point of the real code path, like a power cut or the OOM killer would.
+# The worker acknowledges through analytics.stream.ClickStream.ack, which calls client.xack on
+# its redis.Redis client, only after the batch's transaction has committed.
 KILL_AFTER_COMMIT = """
 import os, signal, redis
-_xack = redis.Redis.xack
 def xack(self, *args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)   # committed to SQL, not yet acknowledged
 redis.Redis.xack = xack
 """
 
+# IngestWorker._store calls analytics.worker.store_clicks inside the batch's transaction.
 KILL_BEFORE_COMMIT = """
 import os, signal
 import analytics.worker as worker
@@ -164,28 +247,33 @@ worker.store_clicks = store_clicks
 """
 
 
-def worker_process(env: Mapping[str, str], *args: str, inject: str = "") -> subprocess.Popen[str]:
-    """`touchlink worker ARGS` in a process of its own, optionally with a fault injected first."""
-    argv = ["touchlink", "worker", *args]
-    code = f"{inject}\nimport sys\nfrom wsgi import main\nsys.argv = {argv!r}\nmain()\n"
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+class Workers:
+    """`touchlink worker` processes over the given environment; none outlives `close()`."""
 
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)
+        self._started: list[WatchedProcess] = []
 
-def run_worker(
-    env: Mapping[str, str], *args: str, inject: str = "", timeout: float = 60
-) -> tuple[int, str]:
-    process = worker_process(env, *args, inject=inject)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:  # never leave a worker consuming behind the next test
+    def start(
+        self, *args: str, env: Mapping[str, str] | None = None, inject: str = ""
+    ) -> WatchedProcess:
+        """`touchlink worker ARGS` in a process of its own, optionally with a fault injected."""
+        argv = ["touchlink", "worker", *args]
+        code = f"{inject}\nimport sys\nfrom wsgi import main\nsys.argv = {argv!r}\nmain()\n"
+        process = WatchedProcess([sys.executable, "-c", code], self.env if env is None else env)
+        self._started.append(process)
+        return process
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        inject: str = "",
+        timeout: float = 60,
+    ) -> tuple[int, str]:
+        """Run a worker to its end: its exit code and output."""
+        return self.start(*args, env=env, inject=inject).finish(timeout)
+
+    def close(self) -> None:
+        for process in self._started:  # never leave a worker consuming behind the next test
             process.kill()
-            process.wait()
-    return process.returncode, output

@@ -34,7 +34,7 @@ BAD = {
 
 def test_every_bad_variable_is_named_in_one_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env(BAD, instance_path=tmp_path)
+        Settings.from_env({**BAD, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
 
     assert set(raised.value.problems) == set(BAD)
     message = str(raised.value)
@@ -47,24 +47,38 @@ def test_every_bad_variable_is_named_in_one_error(tmp_path: Path) -> None:
 def test_the_defaults_keep_everything_in_the_instance_folder(tmp_path: Path) -> None:
     instance = tmp_path / "instance"
 
-    settings = Settings.from_env({}, instance_path=instance)
+    settings = Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(instance)})
 
+    assert settings.instance_path == str(instance)
     assert settings.database_url == f"sqlite:///{instance / 'touchlink.db'}"
     assert settings.is_sqlite
     assert settings.spool_dir == str(instance / "spool")
     assert settings.redis_url is None
     assert settings.base_url == "http://localhost:5000"
     assert settings.short_host == "localhost:5000"
+    assert settings.scheme == "http"
     assert settings.default_redirect_status == 302
     assert settings.secure_cookies is False
+
+
+def test_without_an_instance_path_the_instance_folder_is_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    settings = Settings.from_env({})
+
+    assert settings.instance_path == str(tmp_path / "instance")
+    assert settings.database_url == f"sqlite:///{tmp_path / 'instance' / 'touchlink.db'}"
+    assert (tmp_path / "instance" / "secret_key").read_text().strip() == settings.secret_key
 
 
 def test_a_secret_key_is_generated_once_readable_by_us_only_and_reused(tmp_path: Path) -> None:
     instance = tmp_path / "instance"
 
-    first = Settings.from_env({}, instance_path=instance)
-    second = Settings.from_env({}, instance_path=instance)
-    elsewhere = Settings.from_env({}, instance_path=tmp_path / "other")
+    first = Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(instance)})
+    second = Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(instance)})
+    elsewhere = Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(tmp_path / "other")})
 
     key_file = instance / "secret_key"
     assert len(first.secret_key) >= 32
@@ -82,7 +96,7 @@ def test_processes_starting_together_agree_on_one_generated_key(tmp_path: Path) 
 
     def start() -> None:
         barrier.wait()
-        keys.append(Settings.from_env({}, instance_path=tmp_path).secret_key)
+        keys.append(Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(tmp_path)}).secret_key)
 
     threads = [threading.Thread(target=start) for _ in range(8)]
     for thread in threads:
@@ -98,7 +112,7 @@ def test_an_unusable_key_file_fails_loudly_instead_of_signing_with_it(tmp_path: 
     (tmp_path / "secret_key").write_text("\n")
 
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env({}, instance_path=tmp_path)
+        Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
 
     assert set(raised.value.problems) == {"TOUCHLINK_SECRET_KEY"}
 
@@ -106,7 +120,9 @@ def test_an_unusable_key_file_fails_loudly_instead_of_signing_with_it(tmp_path: 
 def test_a_configured_secret_key_is_used_and_nothing_is_written(tmp_path: Path) -> None:
     key = "k" * 40
 
-    settings = Settings.from_env({"TOUCHLINK_SECRET_KEY": key}, instance_path=tmp_path)
+    settings = Settings.from_env(
+        {"TOUCHLINK_SECRET_KEY": key, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
+    )
 
     assert settings.secret_key == key
     assert list(tmp_path.iterdir()) == []
@@ -125,9 +141,13 @@ def test_a_configured_secret_key_is_used_and_nothing_is_written(tmp_path: Path) 
     ],
 )
 def test_database_urls_are_read_with_psycopg_3(tmp_path: Path, raw: str, expected: str) -> None:
-    env = {"TOUCHLINK_DATABASE_URL": raw, "TOUCHLINK_SECRET_KEY": "k" * 32}
+    env = {
+        "TOUCHLINK_DATABASE_URL": raw,
+        "TOUCHLINK_SECRET_KEY": "k" * 32,
+        "TOUCHLINK_INSTANCE_PATH": str(tmp_path),
+    }
 
-    assert Settings.from_env(env, instance_path=tmp_path).database_url == expected
+    assert Settings.from_env(env).database_url == expected
 
 
 @pytest.mark.parametrize(
@@ -135,7 +155,9 @@ def test_database_urls_are_read_with_psycopg_3(tmp_path: Path, raw: str, expecte
 )
 def test_a_database_url_we_cannot_use_is_refused(tmp_path: Path, raw: str) -> None:
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env({"TOUCHLINK_DATABASE_URL": raw}, instance_path=tmp_path)
+        Settings.from_env(
+            {"TOUCHLINK_DATABASE_URL": raw, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
+        )
 
     assert set(raised.value.problems) == {"TOUCHLINK_DATABASE_URL"}
 
@@ -144,9 +166,10 @@ def test_short_domains_are_normalised(tmp_path: Path) -> None:
     env = {
         "TOUCHLINK_SHORT_DOMAINS": " GO.Example.COM., bücher.test ,, links.example.org:443 ",
         "TOUCHLINK_SECRET_KEY": "k" * 32,
+        "TOUCHLINK_INSTANCE_PATH": str(tmp_path),
     }
 
-    settings = Settings.from_env(env, instance_path=tmp_path)
+    settings = Settings.from_env(env)
 
     assert settings.short_domains == ("go.example.com", "xn--bcher-kva.test", "links.example.org")
 
@@ -163,9 +186,13 @@ def test_short_domains_are_normalised(tmp_path: Path) -> None:
 def test_the_base_url_is_normalised(
     tmp_path: Path, raw: str, base_url: str, short_host: str
 ) -> None:
-    env = {"TOUCHLINK_BASE_URL": raw, "TOUCHLINK_SECRET_KEY": "k" * 32}
+    env = {
+        "TOUCHLINK_BASE_URL": raw,
+        "TOUCHLINK_SECRET_KEY": "k" * 32,
+        "TOUCHLINK_INSTANCE_PATH": str(tmp_path),
+    }
 
-    settings = Settings.from_env(env, instance_path=tmp_path)
+    settings = Settings.from_env(env)
 
     assert (settings.base_url, settings.short_host) == (base_url, short_host)
 
@@ -178,15 +205,22 @@ def test_the_base_url_is_normalised(
 )
 def test_a_base_url_that_is_not_scheme_and_host_is_refused(tmp_path: Path, raw: str) -> None:
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env({"TOUCHLINK_BASE_URL": raw}, instance_path=tmp_path)
+        Settings.from_env({"TOUCHLINK_BASE_URL": raw, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
 
     assert set(raised.value.problems) == {"TOUCHLINK_BASE_URL"}
 
 
 def test_an_https_base_url_turns_secure_cookies_on(tmp_path: Path) -> None:
-    env = {"TOUCHLINK_BASE_URL": "https://go.example.com", "TOUCHLINK_SECRET_KEY": "k" * 32}
+    env = {
+        "TOUCHLINK_BASE_URL": "https://go.example.com",
+        "TOUCHLINK_SECRET_KEY": "k" * 32,
+        "TOUCHLINK_INSTANCE_PATH": str(tmp_path),
+    }
 
-    assert Settings.from_env(env, instance_path=tmp_path).secure_cookies is True
+    settings = Settings.from_env(env)
+
+    assert settings.secure_cookies is True
+    assert settings.scheme == "https"
 
 
 def test_values_are_parsed_and_blank_ones_count_as_unset(tmp_path: Path) -> None:
@@ -200,9 +234,10 @@ def test_values_are_parsed_and_blank_ones_count_as_unset(tmp_path: Path) -> None
         "TOUCHLINK_LOG_LEVEL": "debug",
         "TOUCHLINK_STREAM": "",
         "TOUCHLINK_BASE_URL": "",
+        "TOUCHLINK_INSTANCE_PATH": str(tmp_path),
     }
 
-    settings = Settings.from_env(env, instance_path=tmp_path)
+    settings = Settings.from_env(env)
 
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.cache_ttl == 2.5
@@ -213,9 +248,3 @@ def test_values_are_parsed_and_blank_ones_count_as_unset(tmp_path: Path) -> None
     assert settings.stream == "touchlink:clicks"
     assert settings.base_url == "http://localhost:5000"
 
-
-def test_settings_are_frozen(tmp_path: Path) -> None:
-    settings = Settings.from_env({"TOUCHLINK_SECRET_KEY": "k" * 32}, instance_path=tmp_path)
-
-    with pytest.raises(AttributeError):
-        settings.base_url = "https://elsewhere.example"  # type: ignore[misc]

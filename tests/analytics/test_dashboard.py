@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,41 +17,29 @@ from sqlalchemy.orm import Session
 
 from analytics.models import Click
 from shortener.demo import DEMO_EMAIL, DEMO_PASSWORD
-from shortener.runtime import runtime
-from tests.shortener.test_pages_common import (
-    SignIn,
-    sign_in,
-    signed_in_client,
-    text_of,
-)
+from tests.user_agents import GOOGLEBOT, IPHONE
 
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+Visit = Callable[..., None]
 
 
 @pytest.fixture
-def signed_in(app: Flask) -> SignIn:
-    """Makes clients signed in as new users of a role."""
-    return lambda role="marketer": signed_in_client(app, role)
+def visit(client: FlaskClient) -> Visit:
+    """`visit(slug, ip, agent=IPHONE, qr=False)`: one customer following a short link."""
 
+    def follow(slug: str, ip: str, *, agent: str = IPHONE, qr: bool = False) -> None:
+        response = client.get(
+            f"/{slug}?qr=1" if qr else f"/{slug}",
+            headers={"User-Agent": agent},
+            environ_base={"REMOTE_ADDR": ip},
+        )
+        assert response.status_code == 302
 
-def _visit(
-    client: FlaskClient, slug: str, ip: str, *, agent: str = IPHONE, qr: bool = False
-) -> None:
-    response = client.get(
-        f"/{slug}?qr=1" if qr else f"/{slug}",
-        headers={"User-Agent": agent},
-        environ_base={"REMOTE_ADDR": ip},
-    )
-    assert response.status_code == 302
+    return follow
 
 
 @pytest.fixture
 def journey(
-    app: Flask, client: FlaskClient, marketer: dict[str, str], link: dict[str, Any]
+    client: FlaskClient, marketer: dict[str, str], link: dict[str, Any], visit: Visit
 ) -> None:
     """store-flyer: spring (awareness) 3 visitors, one scan, plus a bot; faq (decision) 1 visitor.
     A silent touchpoint with a post-purchase link; nobody serves consideration or support."""
@@ -71,18 +60,18 @@ def journey(
             headers=marketer,
         )
         assert response.status_code == 201
-    _visit(client, "spring", "81.130.4.5", qr=True)
-    _visit(client, "spring", "81.130.4.6")
-    _visit(client, "spring", "81.130.4.7")
-    _visit(client, "spring", "66.249.66.1", agent=GOOGLEBOT)
-    _visit(client, "faq", "81.130.4.5")
-    _visit(client, "evil", "90.12.34.56")
-    runtime(app).sink.flush()  # type: ignore[attr-defined]
+    visit("spring", "81.130.4.5", qr=True)
+    visit("spring", "81.130.4.6")
+    visit("spring", "81.130.4.7")
+    visit("spring", "66.249.66.1", agent=GOOGLEBOT)
+    visit("faq", "81.130.4.5")
+    visit("evil", "90.12.34.56")
 
 
 @pytest.fixture
-def analyst_client(signed_in: SignIn) -> FlaskClient:
-    return signed_in("analyst")
+def analyst_client(auth: Any) -> FlaskClient:
+    client: FlaskClient = auth.client("analyst")
+    return client
 
 
 def _table(page: str, title: str) -> str:
@@ -94,9 +83,9 @@ def _table(page: str, title: str) -> str:
 
 @pytest.mark.usefixtures("journey")
 def test_most_and_least_engaged_side_by_side_with_silent_touchpoints_visible(
-    analyst_client: FlaskClient,
+    analyst_client: FlaskClient, pages: Any
 ) -> None:
-    page = text_of(analyst_client.get("/dashboard"))
+    page = pages.text(analyst_client.get("/dashboard"))
 
     most = _table(page, "Most engaged touchpoints")
     least = _table(page, "Least engaged touchpoints")
@@ -114,8 +103,10 @@ def test_most_and_least_engaged_side_by_side_with_silent_touchpoints_visible(
 
 
 @pytest.mark.usefixtures("journey")
-def test_bots_are_left_out_unless_the_box_is_ticked(analyst_client: FlaskClient) -> None:
-    with_bots = text_of(analyst_client.get("/dashboard?bots=include"))
+def test_bots_are_left_out_unless_the_box_is_ticked(
+    analyst_client: FlaskClient, pages: Any
+) -> None:
+    with_bots = pages.text(analyst_client.get("/dashboard?bots=include"))
 
     kpis = with_bots[with_bots.index('class="kpis"'):with_bots.index("Most engaged")]
     assert re.search(r"Human clicks</div>\s*<div class=\"value\">6<", kpis)
@@ -124,9 +115,9 @@ def test_bots_are_left_out_unless_the_box_is_ticked(analyst_client: FlaskClient)
 
 @pytest.mark.usefixtures("journey")
 def test_the_journey_is_drawn_in_stage_order_with_the_drop_and_the_gap(
-    analyst_client: FlaskClient,
+    analyst_client: FlaskClient, pages: Any
 ) -> None:
-    page = text_of(analyst_client.get("/dashboard"))
+    page = pages.text(analyst_client.get("/dashboard"))
     journey = _table(page, "The journey")
 
     names = re.findall(r'<li class="funnel-step[^"]*">\s*<div class="funnel-label">\s*'
@@ -141,9 +132,9 @@ def test_the_journey_is_drawn_in_stage_order_with_the_drop_and_the_gap(
 
 @pytest.mark.usefixtures("journey")
 def test_the_journey_map_shows_each_touchpoint_at_each_stage_with_empty_cells(
-    analyst_client: FlaskClient,
+    analyst_client: FlaskClient, pages: Any
 ) -> None:
-    page = text_of(analyst_client.get("/dashboard"))
+    page = pages.text(analyst_client.get("/dashboard"))
     jmap = _table(page, "Journey map")
 
     assert 'class="gap-col" title="No touchpoint serves this stage">Support · gap</th>' in jmap
@@ -154,8 +145,8 @@ def test_the_journey_map_shows_each_touchpoint_at_each_stage_with_empty_cells(
 
 
 @pytest.mark.usefixtures("journey")
-def test_clicks_over_time_and_where_they_come_from(analyst_client: FlaskClient) -> None:
-    page = text_of(analyst_client.get("/dashboard?range=7d&interval=hour&group_by=channel"))
+def test_clicks_over_time_and_where_they_come_from(analyst_client: FlaskClient, pages: Any) -> None:
+    page = pages.text(analyst_client.get("/dashboard?range=7d&interval=hour&group_by=channel"))
 
     chart = _table(page, "Clicks over time")
     assert '<svg class="chart"' in chart
@@ -168,8 +159,10 @@ def test_clicks_over_time_and_where_they_come_from(analyst_client: FlaskClient) 
 
 
 @pytest.mark.usefixtures("journey")
-def test_text_from_users_is_escaped_in_tables_and_charts(analyst_client: FlaskClient) -> None:
-    page = text_of(analyst_client.get("/dashboard"))
+def test_text_from_users_is_escaped_in_tables_and_charts(
+    analyst_client: FlaskClient, pages: Any
+) -> None:
+    page = pages.text(analyst_client.get("/dashboard"))
 
     assert "<b>Bold</b>" not in page and "<script>x" not in page
     assert "&lt;b&gt;Bold&lt;/b&gt; &amp; &lt;script&gt;x&lt;/script&gt;" in page
@@ -192,9 +185,9 @@ def test_text_from_users_is_escaped_in_tables_and_charts(analyst_client: FlaskCl
     ],
 )
 def test_every_table_downloads_as_csv_with_the_same_filters(
-    analyst_client: FlaskClient, table: str, header: str
+    analyst_client: FlaskClient, table: str, header: str, pages: Any
 ) -> None:
-    page = text_of(analyst_client.get("/dashboard?range=7d&channel=physical"))
+    page = pages.text(analyst_client.get("/dashboard?range=7d&channel=physical"))
     link = re.search(rf'href="(/dashboard\?format=csv&amp;table={table}&amp;[^"]+)"', page)
     assert link is not None, table
     url = link.group(1).replace("&amp;", "&")
@@ -214,8 +207,10 @@ def test_every_table_downloads_as_csv_with_the_same_filters(
 def test_a_spreadsheet_formula_in_a_name_is_defused_in_csv(
     analyst_client: FlaskClient, client: FlaskClient, marketer: dict[str, str]
 ) -> None:
-    client.patch("/api/v1/touchpoints/store-flyer", json={"name": "=HYPERLINK(1)"},
-                 headers=marketer)
+    renamed = client.patch(
+        "/api/v1/touchpoints/store-flyer", json={"name": "=HYPERLINK(1)"}, headers=marketer
+    )
+    assert renamed.status_code == 200
 
     body = analyst_client.get("/dashboard?format=csv&table=map").get_data(as_text=True)
 
@@ -223,9 +218,9 @@ def test_a_spreadsheet_formula_in_a_name_is_defused_in_csv(
 
 
 @pytest.mark.usefixtures("journey")
-def test_periods_presets_and_custom_dates(analyst_client: FlaskClient) -> None:
-    week = text_of(analyst_client.get("/dashboard?range=7d"))
-    custom = text_of(analyst_client.get("/dashboard?range=custom&from=2020-01-01&to=2020-01-31"))
+def test_periods_presets_and_custom_dates(analyst_client: FlaskClient, pages: Any) -> None:
+    week = pages.text(analyst_client.get("/dashboard?range=7d"))
+    custom = pages.text(analyst_client.get("/dashboard?range=custom&from=2020-01-01&to=2020-01-31"))
 
     assert '<a href="/dashboard?range=7d' in week and 'aria-current="true">7 days</a>' in week
     assert "Jan 01, 2020 \u2013 Jan 31, 2020" in custom
@@ -239,17 +234,19 @@ def test_periods_presets_and_custom_dates(analyst_client: FlaskClient) -> None:
      "channel=radio", "stage=nowhere", "interval=minute"],
 )
 def test_a_bad_filter_says_what_is_wrong_and_shows_the_default_period(
-    analyst_client: FlaskClient, query: str
+    analyst_client: FlaskClient, query: str, pages: Any
 ) -> None:
     response = analyst_client.get(f"/dashboard?{query}")
 
     assert response.status_code == 400
-    assert 'class="flash flash-error"' in text_of(response)
-    assert "The last 30 days are shown instead." in text_of(response)
+    assert 'class="flash flash-error"' in pages.text(response)
+    assert "The last 30 days are shown instead." in pages.text(response)
 
 
-def test_hourly_points_beyond_a_month_are_shown_by_day(analyst_client: FlaskClient) -> None:
-    page = text_of(analyst_client.get("/dashboard?range=90d&interval=hour"))
+def test_hourly_points_beyond_a_month_are_shown_by_day(
+    analyst_client: FlaskClient, pages: Any
+) -> None:
+    page = pages.text(analyst_client.get("/dashboard?range=90d&interval=hour"))
 
     assert "shown by day" in page
     assert "Human clicks per day" in page
@@ -266,7 +263,7 @@ def test_the_dashboard_needs_signing_in(client: FlaskClient) -> None:
 
 
 def test_the_demo_has_an_account_and_a_month_of_clicks_that_tell_a_story(
-    app: Flask, cli: FlaskCliRunner, client: FlaskClient, session: Session
+    app: Flask, cli: FlaskCliRunner, client: FlaskClient, session: Session, auth: Any, pages: Any
 ) -> None:
     with app.app_context():
         first = cli.invoke(args=["init", "--demo"])
@@ -275,7 +272,6 @@ def test_the_demo_has_an_account_and_a_month_of_clicks_that_tell_a_story(
     assert "clicks over the last 30 days" in first.output
     assert f"Created the demo account {DEMO_EMAIL}" in first.output
     assert "Created the demo account" not in second.output
-    session.rollback()
     humans, bots, scans = session.execute(
         select(
             func.count().filter(Click.is_bot.is_(False)),
@@ -286,8 +282,8 @@ def test_the_demo_has_an_account_and_a_month_of_clicks_that_tell_a_story(
     assert humans > 1000 and 0 < bots < humans / 10 and scans > 100
     assert session.scalar(select(func.count()).select_from(Click)) == humans + bots
 
-    assert sign_in(client, DEMO_EMAIL, DEMO_PASSWORD).headers["Location"] == "/dashboard"
-    page = text_of(client.get("/dashboard"))
+    assert auth.sign_in(client, DEMO_EMAIL, DEMO_PASSWORD).headers["Location"] == "/dashboard"
+    page = pages.text(client.get("/dashboard"))
     least = _table(page, "Least engaged touchpoints")
     assert least.count('class="num zero">0<') == 2  # the trade fair stand and the sales rep card
     visitors = [

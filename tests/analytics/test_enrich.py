@@ -1,10 +1,12 @@
+"""The enrichment of a click: user agent → device, OS, browser and bot flag; IP → country;
+referrer → host; the daily visitor hash. Pure functions, tested without a database."""
+
 from __future__ import annotations
 
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +17,15 @@ from analytics.enrich import (
     DeviceKind,
     Enricher,
     Enrichment,
+    make_enricher,
     parse_agent,
     referrer_host,
     visitor_id,
 )
+from tests.user_agents import DESKTOP as CHROME_WINDOWS
+from tests.user_agents import GOOGLEBOT, SLACKBOT
+from tests.user_agents import IPHONE as SAFARI_IPHONE
 
-CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
-SAFARI_IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
 CHROME_ANDROID = (
     "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Mobile Safari/537.36"
@@ -64,7 +62,6 @@ INSTAGRAM_IN_APP_ANDROID = (
     "Instagram 337.0.0.35.102 Android"
 )
 
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 GOOGLEBOT_SMARTPHONE = (
     "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/126.0.6478.126 Mobile Safari/537.36 "
@@ -105,7 +102,7 @@ def test_browsers_are_classified_by_device_os_and_browser(
     [
         ("", "empty-user-agent"),
         ("   ", "empty-user-agent"),
-        ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "preview:Slackbot"),
+        (SLACKBOT, "preview:Slackbot"),
         ("Slack-ImgProxy (+https://api.slack.com/robots)", "preview:Slackbot"),
         ("WhatsApp/2.23.20.0 A", "preview:WhatsApp"),
         (
@@ -149,17 +146,9 @@ def test_bots_keep_their_os_and_browser() -> None:
     assert (agent.os, agent.browser) == ("Android", "Googlebot")
 
 
-def test_repeated_user_agents_are_answered_from_the_cache() -> None:
-    first = parse_agent(CHROME_WINDOWS)
-    hits = parse_agent.cache_info().hits
-
-    assert parse_agent(CHROME_WINDOWS) is first
-    assert parse_agent.cache_info().hits == hits + 1
-
-
 @pytest.fixture(scope="module")
-def countries() -> Iterator[CountryLookup]:
-    yield CountryLookup()
+def countries() -> CountryLookup:
+    return CountryLookup()
 
 
 @pytest.mark.parametrize(
@@ -347,3 +336,16 @@ def test_enrich_keeps_bots_flagged(countries: CountryLookup) -> None:
     assert enrichment.bot_reason == "preview:WhatsApp"
     assert enrichment.country is None
     assert enrichment.referrer_host is None
+
+
+def test_the_enricher_opens_its_country_data_on_first_use(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A web process that hands its clicks to Redis never needs the data: building opens nothing.
+    monkeypatch.setitem(sys.modules, "maxminddb", None)
+    enricher = make_enricher(str(tmp_path / "GeoLite2-Country.mmdb"))
+
+    with pytest.raises(RuntimeError, match="pip install maxminddb"):
+        enricher.enrich("8.8.8.8", SAFARI_IPHONE, "", SALT)
+    with pytest.raises(RuntimeError, match="pip install maxminddb"):
+        enricher.load()

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import http.client
-import os
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -17,134 +13,131 @@ from flask import Flask
 from sqlalchemy import Engine, func, select
 
 from analytics.models import Click
-from shortener.runtime import runtime
-from shortener.settings import Settings
-from tests.analytics.pipeline import click_many, make_link, stored, worker_env
-from tests.conftest import _build_app
-from tests.faults import (
-    ROOT,
-    RedisServer,
-    TcpProxy,
-    free_port,
-    run_worker,
-    worker_process,
-)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+from analytics.runtime import runtime
+from tests.faults import RedisServer, TcpProxy, WatchedProcess, Workers, free_port
+from tests.user_agents import BROWSER
 
 
 @pytest.fixture
 def private_redis_app(
-    settings: Settings, engine: Engine, private_redis: RedisServer
-) -> Iterator[Flask]:
-    yield from _build_app(replace(settings, redis_url=private_redis.url), engine)
+    make_app: Callable[..., Flask], private_redis: RedisServer, make_flyer: Callable[[Flask], None]
+) -> Flask:
+    """An app capturing clicks into the test's own redis-server, with the link /flyer."""
+    app = make_app(redis_url=private_redis.url)
+    make_flyer(app)
+    return app
 
 
+@pytest.fixture
+def sql_proxy(engine: Engine) -> Iterator[TcpProxy]:
+    """A way to the test's PostgreSQL that the test can cut and restore (not started yet)."""
+    proxy = TcpProxy(engine.url.port or 5432)
+    yield proxy
+    proxy.cut()
+
+
+@pytest.fixture
+def granian(worker_env: Callable[..., dict[str, str]]) -> Iterator[Callable[..., WatchedProcess]]:
+    """`start(port, **env)`: the production server, over the test's database and Redis."""
+    started: list[WatchedProcess] = []
+
+    def start(port: int, **env: str) -> WatchedProcess:
+        argv = ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "4",
+                "--port", str(port), "wsgi:app"]
+        server = WatchedProcess(argv, worker_env(**env))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.mark.commits
 def test_clicks_taken_while_redis_is_down_are_spooled_and_arrive_after_it_returns(
-    private_redis_app: Flask,
-    private_redis: RedisServer,
-    settings: Settings,
-    tmp_path: Path,
+    private_redis_app: Flask, private_redis: RedisServer, workers: Workers, clicks: Any,
+    worker_env: Callable[..., dict[str, str]],
 ) -> None:
-    app = private_redis_app
-    make_link(app)
-    client = app.test_client()
-    sink = runtime(app).sink
-    env = worker_env(settings, tmp_path, TOUCHLINK_REDIS_URL=private_redis.url)
+    client = private_redis_app.test_client()
+    rt = runtime(private_redis_app)
+    sink: Any = rt.sink
+    env = worker_env(TOUCHLINK_REDIS_URL=private_redis.url)
 
-    click_many(client, "flyer", 40)
-    sink.flush()  # type: ignore[attr-defined]
-    code, output = run_worker(env, "--drain", "--consumer", "w1")
+    clicks.send(client, "flyer", 40)
+    sink.flush()
+    code, output = workers.run("--drain", "--consumer", "w1", env=env)
     assert code == 0 and "40 clicks stored" in output, output
 
     private_redis.stop()
-    click_many(client, "flyer", 60)  # every redirect still answers 302
-    sink.flush()  # type: ignore[attr-defined]
-    assert sink.spooled() == 60  # type: ignore[attr-defined]
+    clicks.send(client, "flyer", 60)  # every redirect still answers 302
+    sink.flush()
+    assert sink.spooled() == 60
+    assert rt.metrics.registry.get_sample_value("touchlink_clicks_spooled_total") == 60
 
     private_redis.start()  # empty: Redis kept nothing while it was down
-    sink.flush()  # type: ignore[attr-defined]  # replays the spool into the stream
-    assert sink.spooled() == 0  # type: ignore[attr-defined]
-    code, output = run_worker(env, "--drain", "--consumer", "w1")
-    assert code == 0, output
-    with runtime(app).sessions() as session:
-        assert stored(session) == (100, 100)
+    sink.flush()  # replays the spool into the stream
+    assert sink.spooled() == 0
+    code, output = workers.run("--drain", "--consumer", "w1", env=env)
+    assert code == 0 and "60 clicks stored" in output, output
+    with rt.sessions() as session:
+        assert clicks.stored(session) == (100, 100)
 
 
+@pytest.mark.commits
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 def test_sql_taken_away_for_a_while_delays_ingest_and_loses_nothing(
     redis_app: Flask,
-    settings: Settings,
-    tmp_path: Path,
+    make_flyer: Callable[[Flask], None],
     engine: Engine,
+    sql_proxy: TcpProxy,
+    workers: Workers,
+    worker_env: Callable[..., dict[str, str]],
+    clicks: Any,
 ) -> None:
-    make_link(redis_app)
-    client = redis_app.test_client()
-    click_many(client, "flyer", 300)
+    make_flyer(redis_app)
+    clicks.send(redis_app.test_client(), "flyer", 300)
     runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
+    through_proxy = engine.url.set(port=sql_proxy.port).render_as_string(hide_password=False)
 
-    proxy = TcpProxy(engine.url.port or 5432)
-    proxy.start()
-    through_proxy = engine.url.set(port=proxy.port).render_as_string(hide_password=False)
-    proxy.cut()  # SQL is away before the worker starts, and for a while after
-    process = worker_process(
-        worker_env(settings, tmp_path, TOUCHLINK_DATABASE_URL=through_proxy),
-        "--drain",
-        "--consumer",
-        "w1",
+    # SQL is away before the worker starts, and until the worker has found it so.
+    worker = workers.start(
+        "--drain", "--consumer", "w1", env=worker_env(TOUCHLINK_DATABASE_URL=through_proxy)
     )
-    time.sleep(3)
-    assert process.poll() is None, process.communicate()[0]  # still waiting for SQL
-    proxy.start()
-    output, _ = process.communicate(timeout=60)
-    proxy.cut()
-    assert process.returncode == 0, output
-    assert "SQL is not answering" in output
+    worker.wait_for_output("SQL is not answering", timeout=30)
+    assert worker.returncode is None, worker.output  # still waiting for SQL
+    sql_proxy.start()
+    code, output = worker.finish(timeout=60)
+    assert code == 0, output
+    assert "300 clicks stored" in output
     with runtime(redis_app).sessions() as session:
-        assert stored(session) == (300, 300)
+        assert clicks.stored(session) == (300, 300)
         assert session.scalar(select(func.count(func.distinct(Click.click_id)))) == 300
 
 
+@pytest.mark.commits
 def test_a_server_stopping_gracefully_hands_on_the_clicks_it_still_holds(
-    redis_app: Flask, redis_client: redis.Redis, settings: Settings, tmp_path: Path
+    redis_app: Flask,
+    make_flyer: Callable[[Flask], None],
+    redis_client: redis.Redis,
+    granian: Callable[..., WatchedProcess],
 ) -> None:
     """Under granian, the production server: SIGTERM flushes the web workers' click queues."""
-    make_link(redis_app)
+    make_flyer(redis_app)
+    stream = runtime(redis_app).settings.stream
     port = free_port()
-    env = {
-        **os.environ,
-        **worker_env(settings, tmp_path),
-        # Long enough that no click leaves before the stop, unless the stop flushes it.
-        "TOUCHLINK_FLUSH_INTERVAL": "1",
-    }
-    server = subprocess.Popen(
-        ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "4",
-         "--port", str(port), "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        # Stopping granian while a worker is still starting leaves it hanging: wait for both.
-        started = 0
-        assert server.stdout is not None
-        for line in server.stdout:
-            started += "Started worker" in line
-            if started == 2:
-                break
-        for _ in range(12):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/flyer", headers={"User-Agent": "Mozilla/5.0 (X11; Linux)"})
-            assert conn.getresponse().status == 302
-            conn.close()
-        assert redis_client.xlen(settings.stream) == 0  # still queued in the web workers
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-        assert server.stdout is not None
-        server.stdout.close()
-    assert redis_client.xlen(settings.stream) == 12
+    # Long enough that no click leaves before the stop, unless the stop flushes it.
+    server = granian(port, TOUCHLINK_FLUSH_INTERVAL="1")
+    # Stopping granian while a worker is still starting leaves it hanging: wait for both.
+    server.wait_for_output("Started worker", count=2, timeout=60)
+    for _ in range(12):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/flyer", headers={"User-Agent": BROWSER})
+        assert conn.getresponse().status == 302
+        conn.close()
+    assert redis_client.xlen(stream) == 0  # still queued in the web workers
+
+    server.signal(signal.SIGTERM)
+    code, output = server.finish(timeout=60)
+
+    assert code == 0, output
+    assert redis_client.xlen(stream) == 12, output

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
 
-from shortener.runtime import runtime
-from shortener.settings import Settings
-from tests.analytics.pipeline import click_many, make_link
-from tests.conftest import _build_app
-from tests.faults import RedisServer
+from analytics.runtime import runtime
+from tests.faults import free_port
 
 
 def test_embedded_default_is_ok_with_sql_alone(client: FlaskClient) -> None:
@@ -26,10 +20,12 @@ def test_embedded_default_is_ok_with_sql_alone(client: FlaskClient) -> None:
     assert "redis" not in response.json["checks"]
 
 
-def test_with_redis_it_reports_the_ingest_backlog(redis_app: Flask) -> None:
-    make_link(redis_app)
+def test_with_redis_it_reports_the_ingest_backlog(
+    redis_app: Flask, make_flyer: Callable[[Flask], None], clicks: Any
+) -> None:
+    make_flyer(redis_app)
     client = redis_app.test_client()
-    click_many(client, "flyer", 12)
+    clicks.send(client, "flyer", 12)
     runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
     body = client.get("/healthz").json
     assert body["status"] == "ok"
@@ -37,17 +33,14 @@ def test_with_redis_it_reports_the_ingest_backlog(redis_app: Flask) -> None:
     assert body["checks"]["spool"] == {"clicks": 0}
 
 
-@pytest.fixture
-def down_redis_app(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Flask]:
-    server = RedisServer(tmp_path)  # never started: nothing listens on its port
-    yield from _build_app(replace(settings, redis_url=server.url), engine)
-
-
-def test_redis_down_is_degraded_not_failing_and_clicks_are_spooled(down_redis_app: Flask) -> None:
-    make_link(down_redis_app)
-    client = down_redis_app.test_client()
-    click_many(client, "flyer", 3)
-    runtime(down_redis_app).sink.flush()  # type: ignore[attr-defined]
+def test_redis_down_is_degraded_not_failing_and_clicks_are_spooled(
+    make_app: Callable[..., Flask], make_flyer: Callable[[Flask], None], clicks: Any
+) -> None:
+    app = make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    make_flyer(app)
+    client = app.test_client()
+    clicks.send(client, "flyer", 3)
+    runtime(app).sink.flush()  # type: ignore[attr-defined]
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json["status"] == "degraded"
@@ -55,12 +48,22 @@ def test_redis_down_is_degraded_not_failing_and_clicks_are_spooled(down_redis_ap
     assert response.json["checks"]["spool"] == {"clicks": 3}
 
 
-def test_metrics_count_captured_clicks(client: FlaskClient, link: dict[str, object]) -> None:
-    def captured() -> float:
-        text = client.get("/metrics").get_data(as_text=True)
-        line = next(x for x in text.splitlines() if x.startswith("touchlink_clicks_captured_total"))
-        return float(line.split()[-1])
+def _sample(client: FlaskClient, name: str) -> float:
+    """The value of a counter as /metrics shows it."""
+    text = client.get("/metrics").get_data(as_text=True)
+    line = next(x for x in text.splitlines() if x.startswith(f"{name} "))
+    return float(line.split()[-1])
 
-    before = captured()
-    click_many(client, "spring", 4)
-    assert captured() - before == 4
+
+def test_metrics_count_the_apps_own_captured_and_stored_clicks(
+    client: FlaskClient, link: dict[str, object], make_app: Callable[..., Flask], clicks: Any
+) -> None:
+    assert _sample(client, "touchlink_clicks_captured_total") == 0
+
+    clicks.send(client, "spring", 4)
+
+    assert _sample(client, "touchlink_clicks_captured_total") == 4
+    # The embedded default stores them itself (in the request, on a test's connection).
+    assert _sample(client, "touchlink_clicks_ingested_total") == 4
+    # Each runtime has a registry of its own: another app counts nothing of these.
+    assert _sample(make_app().test_client(), "touchlink_clicks_captured_total") == 0

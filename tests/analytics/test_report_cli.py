@@ -1,4 +1,5 @@
-"""`touchlink report touchpoints|stages`: tables for people, CSV and JSON for programs."""
+"""`touchlink report touchpoints|stages`: tables for people, CSV and JSON for programs, over the
+`journey` (tests/analytics/conftest.py) made through the API and redirects."""
 
 from __future__ import annotations
 
@@ -6,20 +7,9 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient, FlaskCliRunner
-
-from tests.analytics.test_reports import build_journey
-
-
-@pytest.fixture
-def journey(
-    app: Flask, client: FlaskClient, marketer: dict[str, str], link: dict[str, Any]
-) -> None:
-    build_journey(app, client, marketer)
+from flask.testing import FlaskCliRunner
 
 
 def run(cli: FlaskCliRunner, *args: str) -> str:

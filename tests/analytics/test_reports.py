@@ -9,149 +9,35 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from analytics.enrich import Enricher, make_enricher
-from analytics.ingest import store_clicks
-from analytics.reports import ReportQuery, parse_limit, parse_order
-from shortener.clicks import RawClick, new_click_id
+from analytics.reports.query import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    ReportQuery,
+    ReportRequest,
+    parse_order,
+)
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
-from shortener.models import Link
-from shortener.runtime import runtime
-from tests.conftest import auth
+from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE
 
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
-ANDROID = (
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
-)
-DESKTOP = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
-)
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
-
-# Visitors are an IP address and a user agent.
+# People whose clicks are stored at chosen times: an IP address and a user agent.
 ANNA = ("203.0.113.7", IPHONE)
 BEN = ("203.0.113.8", ANDROID)
 CLARA = ("198.51.100.4", DESKTOP)
 DAVID = ("198.51.100.5", IPHONE)
 CRAWLER = ("66.249.66.1", GOOGLEBOT)
-SLACK = ("3.210.10.1", SLACKBOT)
 
 Visitor = tuple[str, str]
 
 
-# --- building a journey through the real path ----------------------------------------------------
-
-
-def create_touchpoint(
-    client: FlaskClient, headers: dict[str, str], key: str, channel: str, **extra: Any
+def store(
+    ingest: Any, slug: str, *clicks: tuple[str, Visitor] | tuple[str, Visitor, bool]
 ) -> None:
-    data = {"key": key, "name": key.replace("-", " ").capitalize(), "channel": channel, **extra}
-    response = client.post("/api/v1/touchpoints", json=data, headers=headers)
-    assert response.status_code == 201, response.json
-
-
-def create_link(
-    client: FlaskClient, headers: dict[str, str], slug: str, touchpoint: str, stage: str,
-    campaign: str | None = None,
-) -> dict[str, Any]:
-    data = {"url": f"https://shop.example.com/{slug}", "touchpoint": touchpoint, "stage": stage,
-            "slug": slug, "campaign": campaign}
-    response = client.post("/api/v1/links", json=data, headers=headers)
-    assert response.status_code == 201, response.json
-    return response.json  # type: ignore[return-value]
-
-
-def visit(client: FlaskClient, slug: str, visitor: Visitor, *, qr: bool = False) -> None:
-    ip, agent = visitor
-    response = client.get(
-        f"/{slug}?qr=1" if qr else f"/{slug}",
-        headers={"User-Agent": agent},
-        environ_base={"REMOTE_ADDR": ip},
-    )
-    assert response.status_code == 302
-
-
-def build_journey(app: Flask, client: FlaskClient, marketer: dict[str, str]) -> None:
-    """Four live touchpoints (one without clicks) and an archived one, on top of the `link` fixture.
-
-    store-flyer  spring     awareness      spring-launch  Anna, Anna (scan), Ben (scan); 2 Googlebot
-    insta-bio    bio        awareness                     Anna, Clara, David; 1 Slackbot
-                 bio-offer  decision       spring-launch  Anna
-    help-desk    faq        consideration                 Ben
-    packaging    box        post-purchase                 (nothing)
-    old-poster   poster     awareness                     Clara, then the touchpoint is archived
-    """
-    create_touchpoint(client, marketer, "insta-bio", "digital")
-    create_touchpoint(client, marketer, "help-desk", "human")
-    create_touchpoint(client, marketer, "packaging", "physical", exposure=10_000)
-    create_touchpoint(client, marketer, "old-poster", "physical")
-    create_link(client, marketer, "bio", "insta-bio", "awareness")
-    create_link(client, marketer, "bio-offer", "insta-bio", "decision", "spring-launch")
-    create_link(client, marketer, "faq", "help-desk", "consideration")
-    create_link(client, marketer, "box", "packaging", "post-purchase")
-    create_link(client, marketer, "poster", "old-poster", "awareness")
-
-    visit(client, "spring", ANNA)
-    visit(client, "spring", ANNA, qr=True)
-    visit(client, "spring", BEN, qr=True)
-    visit(client, "spring", CRAWLER)
-    visit(client, "spring", CRAWLER)
-    for visitor in (ANNA, CLARA, DAVID, SLACK):
-        visit(client, "bio", visitor)
-    visit(client, "bio-offer", ANNA)
-    visit(client, "faq", BEN)
-    visit(client, "poster", CLARA)
-    runtime(app).sink.flush()  # type: ignore[attr-defined]
-    assert client.delete("/api/v1/touchpoints/old-poster", headers=marketer).status_code == 200
-
-
-@pytest.fixture
-def journey(
-    app: Flask, client: FlaskClient, marketer: dict[str, str], link: dict[str, Any]
-) -> None:
-    build_journey(app, client, marketer)
-
-
-@pytest.fixture(scope="module")
-def enricher() -> Enricher:
-    return make_enricher()
-
-
-@pytest.fixture
-def ingest(app: Flask, enricher: Enricher) -> Callable[..., None]:
-    """Store clicks at chosen times through the ingest the worker uses."""
-
-    def store(link_id: int, *clicks: tuple[str, Visitor] | tuple[str, Visitor, bool]) -> None:
-        with runtime(app).sessions.begin() as session:
-            link = session.get(Link, link_id)
-            assert link is not None
-            raw = [
-                RawClick(
-                    click_id=new_click_id(),
-                    at=datetime.fromisoformat(at).timestamp(),
-                    link_id=link.id,
-                    touchpoint_id=link.touchpoint_id,
-                    stage_id=link.stage_id,
-                    ip=visitor[0],
-                    user_agent=visitor[1],
-                    referrer="",
-                    language="",
-                    via_qr=bool(rest and rest[0]),
-                )
-                for at, visitor, *rest in clicks
-            ]
-            store_clicks(session, raw, enricher, now=utcnow())
-
-    return store
+    """Clicks on `slug` at chosen times (ISO 8601) by visitors, the third item saying a scan."""
+    for at, (ip, agent), *scan in clicks:
+        ingest.click(slug, at, ip=ip, agent=agent, qr=bool(scan and scan[0]))
 
 
 def report(client: FlaskClient, headers: dict[str, str], path: str, **params: Any) -> Any:
@@ -280,13 +166,14 @@ def test_campaign_filter_counts_only_the_campaigns_links(
 def test_previous_period_and_change_over_chosen_dates(
     client: FlaskClient,
     analyst: dict[str, str],
-    marketer: dict[str, str],
     link: dict[str, Any],
-    ingest: Callable[..., None],
+    shop: Any,
+    ingest: Any,
 ) -> None:
-    create_touchpoint(client, marketer, "insta-bio", "digital")
-    ingest(
-        link["id"],
+    shop.touchpoint("insta-bio", "digital")
+    store(
+        ingest,
+        "spring",
         ("2025-12-01T23:59:59+00:00", ANNA),  # before the previous period
         ("2025-12-02T00:00:00+00:00", ANNA),  # first hour of the previous period
         ("2025-12-15T12:00:00+00:00", BEN),
@@ -318,10 +205,11 @@ def test_previous_period_and_change_over_chosen_dates(
 
 
 def test_datetime_bounds_are_whole_hours(
-    client: FlaskClient, analyst: dict[str, str], link: dict[str, Any], ingest: Callable[..., None]
+    client: FlaskClient, analyst: dict[str, str], link: dict[str, Any], ingest: Any
 ) -> None:
-    ingest(
-        link["id"],
+    store(
+        ingest,
+        "spring",
         ("2026-03-01T09:59:00+00:00", ANNA),
         ("2026-03-01T10:05:00+00:00", BEN),
         ("2026-03-01T11:59:00+00:00", CLARA),
@@ -361,14 +249,12 @@ def test_stage_report_follows_the_journey_with_the_drop_to_the_next_stage(
 
 
 def test_drop_to_next_is_negative_when_the_next_stage_has_more_visitors(
-    app: Flask, client: FlaskClient, analyst: dict[str, str], marketer: dict[str, str],
-    link: dict[str, Any],
+    client: FlaskClient, analyst: dict[str, str], link: dict[str, Any], shop: Any
 ) -> None:
-    create_link(client, marketer, "compare", "store-flyer", "consideration")
-    visit(client, "spring", ANNA)
-    visit(client, "compare", ANNA)
-    visit(client, "compare", BEN)
-    runtime(app).sink.flush()  # type: ignore[attr-defined]
+    shop.link("compare", "store-flyer", "consideration")
+    shop.visit("spring", ANNA)
+    shop.visit("compare", ANNA)
+    shop.visit("compare", BEN)
     rows = report(client, analyst, "stages")["rows"]
     assert [(r["visitors"], r["drop_to_next"]) for r in rows[:3]] == [
         (1, -1.0),
@@ -426,11 +312,11 @@ def test_stage_csv_matches_the_json(client: FlaskClient, analyst: dict[str, str]
 
 
 def test_csv_defuses_names_a_spreadsheet_would_run(
-    client: FlaskClient, analyst: dict[str, str], marketer: dict[str, str]
+    client: FlaskClient, analyst: dict[str, str], shop: Any
 ) -> None:
     names = ['=HYPERLINK("http://evil.example")', "+1", "-1", "@SUM(A1)", "Plain name"]
     for i, name in enumerate(names):
-        create_touchpoint(client, marketer, f"tp-{i}", "digital", name=name)
+        shop.touchpoint(f"tp-{i}", "digital", name=name)
     response = client.get(
         "/api/v1/reports/touchpoints?format=csv&order=least", headers=analyst
     )
@@ -450,11 +336,11 @@ def test_csv_defuses_names_a_spreadsheet_would_run(
 
 @pytest.mark.parametrize("path", ["touchpoints", "stages"])
 def test_reports_need_an_analyst_key_or_better(
-    client: FlaskClient, make_key: Callable[[str], str], path: str
+    client: FlaskClient, headers: Callable[[str], dict[str, str]], path: str
 ) -> None:
     assert client.get(f"/api/v1/reports/{path}").status_code == 401
     for role in ("analyst", "marketer", "admin"):
-        response = client.get(f"/api/v1/reports/{path}", headers=auth(make_key(role)))
+        response = client.get(f"/api/v1/reports/{path}", headers=headers(role))
         assert response.status_code == 200, role
 
 
@@ -490,6 +376,8 @@ def test_bad_parameters_are_400_naming_the_parameter(
         assert error["code"] == "invalid_parameter", (path, query)
         assert error["details"] == {"parameter": name}, (path, query)
         assert error["message"].startswith(f"{name}: "), (path, query)
+        if name == "limit":
+            assert error["message"] == "limit: must be a whole number from 1 to 1000", query
 
 
 # --- parsing, without a database -----------------------------------------------------------------
@@ -534,8 +422,8 @@ def test_filters_are_parsed_with_their_defaults() -> None:
     assert ReportQuery.from_args({}, now=NOW).bots is False
     assert parse_order({}) == "most"
     assert parse_order({"order": "least"}) == "least"
-    assert parse_limit({}) == 50
-    assert parse_limit({"limit": "1000"}) == 1000
+    assert ReportRequest.from_args({}, now=NOW).limit == DEFAULT_LIMIT == 50
+    assert ReportRequest.from_args({"limit": "1000"}, now=NOW).limit == MAX_LIMIT == 1000
 
 
 def test_a_period_of_400_days_is_the_longest() -> None:

@@ -11,31 +11,20 @@ from typing import Any
 
 import pytest
 from alembic import command
-from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import Engine, func, insert, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event, func, insert, inspect, select, text
+from sqlalchemy.orm import ORMExecuteState, Session
 
 import migrations
-from analytics import reports
-from analytics.enrich import Enricher, make_enricher
+from analytics.enrich import Enricher
 from analytics.ingest import store_clicks
 from analytics.models import Click, LinkHourlyStats, Period, TouchpointStats
-from analytics.periods import HOURS, Piece, plan_pieces
-from analytics.reports import ReportQuery, stage_report, touchpoint_report
+from analytics.reports.engagement import stage_report, touchpoint_report
+from analytics.reports.periods import HOURS, Piece, plan_pieces
+from analytics.reports.query import ReportQuery
 from shortener.clicks import RawClick
 from shortener.db import make_engine, utcnow
 from shortener.models import Link, Stage, Touchpoint
-from shortener.runtime import runtime
-from tests.analytics.test_reports import (
-    ANDROID,
-    DESKTOP,
-    GOOGLEBOT,
-    IPHONE,
-    SLACKBOT,
-    create_link,
-    create_touchpoint,
-)
+from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE, SLACKBOT
 
 FIRST = datetime(2026, 1, 10, 5, tzinfo=UTC)
 LAST = datetime(2026, 4, 20, 20, tzinfo=UTC)
@@ -52,11 +41,6 @@ LINKS = [
     ("box", "packaging", "post-purchase"),
     ("poster", "old-poster", "awareness"),
 ]
-
-
-@pytest.fixture(scope="module")
-def enricher() -> Enricher:
-    return make_enricher()
 
 
 def raw_clicks(links: list[Link], count: int, seed: int) -> list[RawClick]:
@@ -88,28 +72,19 @@ def raw_clicks(links: list[Link], count: int, seed: int) -> list[RawClick]:
     return clicks
 
 
-def ingest(app: Flask, enricher: Enricher, clicks: list[RawClick], batch: int = 100) -> None:
-    for i in range(0, len(clicks), batch):
-        with runtime(app).sessions.begin() as session:
-            store_clicks(session, clicks[i : i + batch], enricher, now=utcnow())
-
-
 @pytest.fixture
-def workspace(
-    app: Flask, client: FlaskClient, marketer: dict[str, str], enricher: Enricher
-) -> list[RawClick]:
+def workspace(shop: Any, ingest: Any, session: Session) -> list[RawClick]:
     """The links above with 600 clicks over three months and a half; the clicks ingested."""
-    create_touchpoint(client, marketer, "store-flyer", "physical", exposure=500)
+    shop.touchpoint("store-flyer", "physical", exposure=500)
     for key, channel in [("insta-bio", "digital"), ("help-desk", "human"),
                          ("packaging", "physical"), ("old-poster", "physical")]:
-        create_touchpoint(client, marketer, key, channel)
+        shop.touchpoint(key, channel)
     for slug, touchpoint, stage in LINKS:
-        create_link(client, marketer, slug, touchpoint, stage)
-    with runtime(app).sessions() as session:
-        links = list(session.scalars(select(Link).where(Link.slug != "box").order_by(Link.id)))
+        shop.link(slug, touchpoint, stage)
+    links = list(session.scalars(select(Link).where(Link.slug != "box").order_by(Link.id)))
     clicks = raw_clicks(links, 600, seed=1)
-    ingest(app, enricher, clicks)
-    assert client.delete("/api/v1/touchpoints/old-poster", headers=marketer).status_code == 200
+    assert ingest.raw(clicks) == 600
+    shop.archive("old-poster")
     return clicks
 
 
@@ -144,7 +119,7 @@ def stored_periods(session: Session) -> dict[tuple[Any, ...], tuple[Any, ...]]:
 
 
 def test_ingest_keeps_every_period_the_sum_of_its_hours(
-    app: Flask, session: Session, workspace: list[RawClick]
+    session: Session, workspace: list[RawClick]
 ) -> None:
     rows = hourly_rows(session)
     assert len({row.hour.date() for row in rows}) > 60  # days, weeks and months of them
@@ -154,10 +129,10 @@ def test_ingest_keeps_every_period_the_sum_of_its_hours(
 
 
 def test_a_batch_stored_again_changes_no_period(
-    app: Flask, session: Session, workspace: list[RawClick], enricher: Enricher
+    session: Session, workspace: list[RawClick], ingest: Any
 ) -> None:
     before = stored_periods(session)
-    ingest(app, enricher, workspace[250:400], batch=150)
+    assert ingest.raw(workspace[250:400], batch=150) == 0
     session.expire_all()
     assert stored_periods(session) == before
 
@@ -379,31 +354,29 @@ def test_touchpoint_reports_give_the_raw_clicks_answer_over_any_period(
 
 
 def test_a_click_stored_past_the_end_while_a_report_runs_is_left_out(
-    app: Flask,
-    session: Session,
-    workspace: list[RawClick],
-    enricher: Enricher,
-    monkeypatch: pytest.MonkeyPatch,
+    session: Session, workspace: list[RawClick], enricher: Enricher
 ) -> None:
     query = ReportQuery(LAST - timedelta(days=40) + HOUR, LAST + HOUR)
     expected = touchpoint_report(session, query, limit=1000)
     faq = list(session.scalars(select(Link).where(Link.slug == "faq")))
-    late = [_moved(c, LAST + 2 * HOUR) for c in raw_clicks(faq, 3, seed=2)]
-    build = reports._touchpoint_statement.__wrapped__
-    reports.clear_caches()
+    pending = [[_moved(c, LAST + 2 * HOUR) for c in raw_clicks(faq, 3, seed=2)]]
 
-    def racing(*args: Any, **kwargs: Any) -> Any:
-        if args[4]:  # planned on the check that nothing is stored past the end
-            store_clicks(session, late, enricher, now=utcnow())
-        return build(*args, **kwargs)
+    def store_late_clicks(state: ORMExecuteState) -> None:
+        # The report's statement (the first to read touchpoints) runs after its check that
+        # nothing is stored past the end: the clicks arrive in between.
+        if pending and state.is_select and Touchpoint.__mapper__ in state.all_mappers:
+            assert store_clicks(session, pending.pop(), enricher, now=utcnow()).inserted == 3
 
-    monkeypatch.setattr(reports, "_touchpoint_statement", racing)
-    assert touchpoint_report(session, query, limit=1000) == expected
+    event.listen(session, "do_orm_execute", store_late_clicks)
+    try:
+        assert touchpoint_report(session, query, limit=1000) == expected
+    finally:
+        event.remove(session, "do_orm_execute", store_late_clicks)
+    assert not pending
     stored_late = select(func.sum(LinkHourlyStats.clicks + LinkHourlyStats.bot_clicks)).where(
         LinkHourlyStats.hour >= query.end
     )
     assert session.scalar(stored_late) == 3
-    session.rollback()
 
 
 def _moved(click: RawClick, at: datetime) -> RawClick:

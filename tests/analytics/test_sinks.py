@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable
+from typing import Any
 
-import pytest
 import redis
 from flask import Flask
-from sqlalchemy import Engine
 
-from shortener.settings import Settings
-from tests.analytics.pipeline import click_many, make_link
-from tests.conftest import REDIS_URL, _build_app
-
-
-@pytest.fixture
-def strict_app(settings: Settings, engine: Engine, redis_client: redis.Redis) -> Iterator[Flask]:
-    yield from _build_app(replace(settings, redis_url=REDIS_URL, strict_capture=True), engine)
+from analytics.runtime import runtime
 
 
 def test_strict_capture_has_the_click_in_redis_when_the_redirect_answers(
-    strict_app: Flask, redis_client: redis.Redis, settings: Settings
+    make_app: Callable[..., Flask],
+    make_flyer: Callable[[Flask], None],
+    redis_client: redis.Redis,
+    redis_url: str,
+    clicks: Any,
 ) -> None:
-    make_link(strict_app)
-    client = strict_app.test_client()
+    # Queued clicks would wait a second for the flusher: only strict capture has them sooner.
+    app = make_app(redis_url=redis_url, strict_capture=True, flush_interval=1.0)
+    make_flyer(app)
+    client = app.test_client()
+    stream = runtime(app).settings.stream
     for sent in range(1, 4):
-        click_many(client, "flyer", 1)
-        assert redis_client.xlen(settings.stream) == sent  # no flush, no wait
-
+        clicks.send(client, "flyer", 1)
+        assert redis_client.xlen(stream) == sent  # no flush, no wait

@@ -5,88 +5,30 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from analytics.enrich import Enricher, make_enricher
-from analytics.ingest import store_clicks
-from shortener.clicks import RawClick, new_click_id
-from shortener.db import utcnow
-from shortener.models import Link
-from shortener.runtime import runtime
+from tests.user_agents import DESKTOP, GOOGLEBOT, IPHONE
 
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
-DESKTOP = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
-)
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-Store = Callable[..., None]
 PERIOD = {"from": "2026-03-01", "to": "2026-03-03"}
-
-
-@pytest.fixture(scope="module")
-def enricher() -> Enricher:
-    return make_enricher()
+GB = "81.130.4.5"  # the bundled country data places these addresses in Great Britain
+FR = "90.12.34.56"  # and this one in France
 
 
 @pytest.fixture
-def store(app: Flask, enricher: Enricher) -> Store:
-    """Store clicks at chosen times through the ingest the worker uses."""
+def journey(shop: Any, link: dict[str, Any], ingest: Any) -> None:
+    """store-flyer/spring (physical, awareness) and insta-bio/bio (digital, decision), with clicks
+    at chosen times: an iPhone in Great Britain unless said otherwise."""
+    shop.touchpoint("insta-bio", "digital", name="Instagram bio")
+    shop.link("bio", "insta-bio", "decision")
 
-    def add(slug: str, at: str, *, ip: str = "81.130.4.5", agent: str = IPHONE,
-            qr: bool = False, referrer: str = "", times: int = 1) -> None:
-        with runtime(app).sessions.begin() as session:
-            link = session.query(Link).filter_by(slug=slug).one()
-            clicks = [
-                RawClick(
-                    click_id=new_click_id(),
-                    at=datetime.fromisoformat(at).timestamp(),
-                    link_id=link.id,
-                    touchpoint_id=link.touchpoint_id,
-                    stage_id=link.stage_id,
-                    ip=ip,
-                    user_agent=agent,
-                    referrer=referrer,
-                    language="fr-FR",
-                    via_qr=qr,
-                )
-                for _ in range(times)
-            ]
-            store_clicks(session, clicks, enricher, now=utcnow())
+    def store(slug: str, at: str, *, ip: str = GB, agent: str = IPHONE, **extra: Any) -> None:
+        ingest.click(slug, at, ip=ip, agent=agent, language="fr-FR", **extra)
 
-    return add
-
-
-@pytest.fixture
-def journey(
-    client: FlaskClient, marketer: dict[str, str], link: dict[str, Any], store: Store
-) -> None:
-    """store-flyer/spring (physical, awareness) and insta-bio/bio (digital, decision)."""
-    response = client.post(
-        "/api/v1/touchpoints",
-        json={"key": "insta-bio", "name": "Instagram bio", "channel": "digital"},
-        headers=marketer,
-    )
-    assert response.status_code == 201
-    response = client.post(
-        "/api/v1/links",
-        json={"url": "https://shop.example.com/bio", "touchpoint": "insta-bio",
-              "stage": "decision", "slug": "bio"},
-        headers=marketer,
-    )
-    assert response.status_code == 201
     store("spring", "2026-03-01T09:15:00+00:00", qr=True, times=2)
-    store("spring", "2026-03-01T09:40:00+00:00", ip="90.12.34.56", agent=DESKTOP)
+    store("spring", "2026-03-01T09:40:00+00:00", ip=FR, agent=DESKTOP)
     store("spring", "2026-03-02T18:05:00+00:00", agent=GOOGLEBOT, ip="66.249.66.1")
     store("bio", "2026-03-02T18:30:00+00:00", referrer="https://l.instagram.com/x")
     store("bio", "2026-03-03T23:59:00+00:00", referrer="https://l.instagram.com/y", times=3)

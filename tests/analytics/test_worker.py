@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -13,57 +13,57 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from analytics.enrich import make_enricher
 from analytics.models import Click, LinkHourlyStats
-from analytics.worker import GROUP, IngestWorker, dead_letter_stream
-from shortener.runtime import runtime
-from shortener.settings import Settings
-from tests.analytics.pipeline import click_many, make_link, stored, worker_env
-from tests.faults import KILL_AFTER_COMMIT, KILL_BEFORE_COMMIT, run_worker, worker_process
-
-BROWSER = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
+from analytics.runtime import Runtime, runtime
+from analytics.stream import GROUP, ClickStream, dead_letter_stream
+from analytics.worker import IngestWorker
+from tests.faults import KILL_AFTER_COMMIT, KILL_BEFORE_COMMIT, Workers, wait_until
+from tests.user_agents import GOOGLEBOT, IPHONE, SLACKBOT
 
 
 @pytest.fixture
-def redis_client_app(redis_app: Flask) -> FlaskClient:
+def redis_rt(redis_app: Flask, make_flyer: Callable[[Flask], None]) -> Runtime:
+    """The runtime of an app capturing clicks into Redis, with the link /flyer."""
+    make_flyer(redis_app)
+    return runtime(redis_app)
+
+
+@pytest.fixture
+def redis_web(redis_rt: Runtime, redis_app: Flask) -> FlaskClient:
+    """A customer's browser on that app (once /flyer exists)."""
     return redis_app.test_client()
 
 
 @pytest.fixture
-def redis_link(redis_app: Flask) -> None:
-    make_link(redis_app)
+def in_process_worker(redis_rt: Runtime) -> IngestWorker:
+    """An IngestWorker in the test's process, on the test's (rolled-back) connection."""
+    assert redis_rt.redis is not None
+    stream = ClickStream(redis_rt.redis, redis_rt.settings.stream, consumer="w1")
+    return IngestWorker(stream, redis_rt.sessions, redis_rt.enricher, redis_rt.metrics)
 
 
+@pytest.mark.commits
 def test_worker_drains_the_stream_into_sql_with_enrichment(
-    redis_app: Flask,
-    redis_client_app: FlaskClient,
-    redis_link: None,
+    redis_rt: Runtime,
+    redis_web: FlaskClient,
     redis_client: redis.Redis,
-    settings: Settings,
-    tmp_path: Path,
+    workers: Workers,
+    clicks: Any,
 ) -> None:
-    click_many(redis_client_app, "flyer", 30, agent=IPHONE)
-    click_many(redis_client_app, "flyer", 10, agent=IPHONE, qr=True)
-    click_many(redis_client_app, "flyer", 5, agent=GOOGLEBOT)
-    click_many(redis_client_app, "flyer", 3, agent=SLACK)
-    runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
-    assert redis_client.xlen(settings.stream) == 48
+    stream = redis_rt.settings.stream
+    clicks.send(redis_web, "flyer", 30, agent=IPHONE)
+    clicks.send(redis_web, "flyer", 10, agent=IPHONE, qr=True)
+    clicks.send(redis_web, "flyer", 5, agent=GOOGLEBOT)
+    clicks.send(redis_web, "flyer", 3, agent=SLACKBOT)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
+    assert redis_client.xlen(stream) == 48
 
-    code, output = run_worker(worker_env(settings, tmp_path), "--drain", "--consumer", "w1")
+    code, output = workers.run("--drain", "--consumer", "w1")
     assert code == 0, output
     assert "48 clicks stored" in output
 
-    with runtime(redis_app).sessions() as session:
-        assert stored(session) == (48, 48)
+    with redis_rt.sessions() as session:
+        assert clicks.stored(session) == (48, 48)
         stats = session.execute(
             select(
                 func.sum(LinkHourlyStats.clicks),
@@ -80,144 +80,150 @@ def test_worker_drains_the_stream_into_sql_with_enrichment(
         reasons = {r for (r,) in session.execute(select(Click.bot_reason).where(Click.is_bot))}
         assert reasons == {"ua:Googlebot", "preview:Slackbot"}
     # Acknowledged entries are trimmed; nothing is left pending.
-    assert redis_client.xpending(settings.stream, GROUP)["pending"] == 0
-    assert redis_client.xlen(settings.stream) == 0
+    assert redis_client.xpending(stream, GROUP)["pending"] == 0
+    assert redis_client.xlen(stream) == 0
 
 
+@pytest.mark.commits
 @pytest.mark.parametrize(
     "inject", [KILL_AFTER_COMMIT, KILL_BEFORE_COMMIT], ids=["between-commit-and-ack", "mid-batch"]
 )
 def test_worker_killed_by_sigkill_loses_nothing_and_counts_nothing_twice(
     inject: str,
-    redis_app: Flask,
-    redis_client_app: FlaskClient,
-    redis_link: None,
+    redis_rt: Runtime,
+    redis_web: FlaskClient,
     redis_client: redis.Redis,
-    settings: Settings,
-    tmp_path: Path,
+    workers: Workers,
+    clicks: Any,
 ) -> None:
-    click_many(redis_client_app, "flyer", 250)
-    runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
-    env = worker_env(settings, tmp_path)
+    stream = redis_rt.settings.stream
+    clicks.send(redis_web, "flyer", 250)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
 
-    code, output = run_worker(env, "--drain", "--consumer", "w1", inject=inject)
+    code, output = workers.run("--drain", "--consumer", "w1", inject=inject)
     assert code == -signal.SIGKILL, output
     # The batches in hand (one, or two on PostgreSQL, which overlaps them) stay pending.
-    pending = redis_client.xpending(settings.stream, GROUP)["pending"]
+    pending = redis_client.xpending(stream, GROUP)["pending"]
     assert pending in (100, 200)
-    with runtime(redis_app).sessions() as session:
-        rows, rolled = stored(session)
+    with redis_rt.sessions() as session:
+        rows, rolled = clicks.stored(session)
     assert rows == rolled  # clicks and rollups commit together
     if inject == KILL_AFTER_COMMIT:
         assert rows in (100, 200)  # committed, not acknowledged
     else:
         assert rows == 0  # killed inside the transaction: nothing committed
 
-    code, output = run_worker(env, "--drain", "--consumer", "w1")
+    code, output = workers.run("--drain", "--consumer", "w1")
     assert code == 0, output
-    with runtime(redis_app).sessions() as session:
-        assert stored(session) == (250, 250)
-    assert redis_client.xpending(settings.stream, GROUP)["pending"] == 0
+    with redis_rt.sessions() as session:
+        assert clicks.stored(session) == (250, 250)
+    assert redis_client.xpending(stream, GROUP)["pending"] == 0
 
 
+@pytest.mark.commits
 def test_entries_of_a_dead_consumer_are_reclaimed_by_another(
-    redis_app: Flask,
-    redis_client_app: FlaskClient,
-    redis_link: None,
+    redis_rt: Runtime,
+    redis_web: FlaskClient,
     redis_client: redis.Redis,
-    settings: Settings,
-    tmp_path: Path,
+    workers: Workers,
+    worker_env: Callable[..., dict[str, str]],
+    clicks: Any,
 ) -> None:
-    click_many(redis_client_app, "flyer", 120)
-    runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
-    env = worker_env(settings, tmp_path, TOUCHLINK_RECLAIM_IDLE="1")
-    code, _ = run_worker(env, "--drain", "--consumer", "doomed", inject=KILL_BEFORE_COMMIT)
-    assert code == -signal.SIGKILL
+    def pending_by_consumer(stream: str) -> dict[bytes, int]:
+        consumers = redis_client.xinfo_consumers(stream, GROUP)
+        return {c["name"]: c["pending"] for c in consumers}
 
-    code, output = run_worker(env, "--drain", "--consumer", "rescuer")
+    clicks.send(redis_web, "flyer", 120)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
+    env = worker_env(TOUCHLINK_RECLAIM_IDLE="1")
+    code, output = workers.run(
+        "--drain", "--consumer", "doomed", env=env, inject=KILL_BEFORE_COMMIT
+    )
+    assert code == -signal.SIGKILL, output
+    # The batches in hand (one, or two on PostgreSQL, which overlaps them) stay pending.
+    assert pending_by_consumer(redis_rt.settings.stream) in ({b"doomed": 100}, {b"doomed": 120})
+
+    code, output = workers.run("--drain", "--consumer", "rescuer", env=env)
     assert code == 0, output
-    with runtime(redis_app).sessions() as session:
-        # `rescuer` read the 20 new entries at once, and took over the 100 after a second idle.
-        assert stored(session) == (120, 120)
+    with redis_rt.sessions() as session:
+        # `rescuer` read what was never delivered at once, and took over the rest once idle.
+        assert clicks.stored(session) == (120, 120)
+    assert pending_by_consumer(redis_rt.settings.stream) == {b"doomed": 0, b"rescuer": 0}
 
 
+@pytest.mark.commits
 def test_sigterm_finishes_the_batch_in_hand_and_exits_cleanly(
-    redis_app: Flask,
-    redis_client_app: FlaskClient,
-    redis_link: None,
+    redis_rt: Runtime,
+    redis_web: FlaskClient,
     redis_client: redis.Redis,
-    settings: Settings,
-    tmp_path: Path,
+    workers: Workers,
+    clicks: Any,
 ) -> None:
-    process = worker_process(worker_env(settings, tmp_path), "--consumer", "w1")
-    click_many(redis_client_app, "flyer", 50)
-    runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
-    for _ in range(200):
-        with runtime(redis_app).sessions() as session:
-            if stored(session)[0] == 50:
-                break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=20)
-    assert process.returncode == 0, output
+    worker = workers.start("--consumer", "w1")
+    clicks.send(redis_web, "flyer", 50)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
+
+    def all_stored() -> bool:
+        with redis_rt.sessions() as session:
+            return clicks.stored(session)[0] == 50
+
+    wait_until(all_stored, timeout=30, what="the running worker storing the 50 clicks")
+    worker.signal(signal.SIGTERM)
+    code, output = worker.finish(timeout=20)
+    assert code == 0, output
     assert "50 clicks stored" in output
-    assert redis_client.xpending(settings.stream, GROUP)["pending"] == 0
+    assert redis_client.xpending(redis_rt.settings.stream, GROUP)["pending"] == 0
 
 
 def test_poison_entries_go_to_the_dead_letter_stream_and_the_rest_is_stored(
-    redis_app: Flask,
-    redis_client_app: FlaskClient,
-    redis_link: None,
+    redis_rt: Runtime,
+    redis_web: FlaskClient,
     redis_client: redis.Redis,
-    settings: Settings,
+    in_process_worker: IngestWorker,
+    clicks: Any,
 ) -> None:
-    click_many(redis_client_app, "flyer", 5)
-    runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
-    redis_client.xadd(settings.stream, {"c": "not json"})
-    redis_client.xadd(settings.stream, {"c": '["ab",1.0,999999,1,1,"","","","",0]'})  # no such link
-    click_many(redis_client_app, "flyer", 5)
-    runtime(redis_app).sink.flush()  # type: ignore[attr-defined]
+    stream = redis_rt.settings.stream
+    clicks.send(redis_web, "flyer", 5)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
+    redis_client.xadd(stream, {"c": "not json"})
+    redis_client.xadd(stream, {"c": '["ab",1.0,999999,1,1,"","","","",0]'})  # no such link
+    clicks.send(redis_web, "flyer", 5)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
 
-    rt = runtime(redis_app)
-    worker = IngestWorker(
-        rt.redis,
-        rt.sessions,
-        make_enricher(),
-        stream=settings.stream,  # type: ignore[arg-type]
-        consumer="w1",
-    )
-    stats = worker.run(drain=True).totals
+    stats = in_process_worker.run(drain=True).totals
+
     assert (stats.inserted, stats.dead_lettered) == (10, 2)
-    dead = redis_client.xrange(dead_letter_stream(settings.stream))
+    dead = redis_client.xrange(dead_letter_stream(stream))
     errors = sorted(fields[b"error"].decode() for _, fields in dead)
     assert errors[0].startswith("link 999999 does not exist")
     assert errors[1].startswith("not a click event")
-    with rt.sessions() as session:
-        assert stored(session) == (10, 10)
+    assert redis_client.xpending(stream, GROUP)["pending"] == 0
+    with redis_rt.sessions() as session:
+        assert clicks.stored(session) == (10, 10)
+    registry = redis_rt.metrics.registry
+    assert registry.get_sample_value("touchlink_clicks_ingested_total") == 10
+    assert registry.get_sample_value("touchlink_clicks_dead_lettered_total") == 2
 
 
 def test_a_vanished_consumer_group_is_recreated_loudly(
-    redis_app: Flask,
-    redis_client_app: FlaskClient,
-    redis_link: None,
+    redis_rt: Runtime,
+    redis_web: FlaskClient,
     redis_client: redis.Redis,
-    settings: Settings,
+    in_process_worker: IngestWorker,
+    clicks: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rt = runtime(redis_app)
-    worker = IngestWorker(
-        rt.redis,
-        rt.sessions,
-        make_enricher(),
-        stream=settings.stream,  # type: ignore[arg-type]
-        consumer="w1",
-    )
-    worker.ensure_group()
-    click_many(redis_client_app, "flyer", 7)
-    rt.sink.flush()  # type: ignore[attr-defined]
-    redis_client.xgroup_destroy(settings.stream, GROUP)  # as a Redis restart without data would
-    with caplog.at_level(logging.ERROR, logger="analytics.worker"):
-        first = worker.consume_batch()  # what the running loop does next
+    stream = redis_rt.settings.stream
+    in_process_worker.stream.ensure_group()
+    clicks.send(redis_web, "flyer", 7)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
+    redis_client.xgroup_destroy(stream, GROUP)  # as a Redis restart without data would
+
+    with caplog.at_level(logging.ERROR, logger="analytics.stream"):
+        first = in_process_worker.consume_batch()  # what the running loop does next
+
     assert "consumer group" in caplog.text and "is gone" in caplog.text
-    stats = worker.run(drain=True).totals
+    stats = in_process_worker.run(drain=True).totals
     assert first.inserted + stats.inserted == 7
+    with redis_rt.sessions() as session:
+        assert clicks.stored(session) == (7, 7)

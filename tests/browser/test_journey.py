@@ -100,7 +100,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes], output: Path) -> None:
-    for _ in range(STARTUP_SECONDS * 5):  # polls, a fifth of a second apart at most
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
                 f"touchlink run exited with {process.returncode}:\n{output.read_text()}"
@@ -110,7 +111,8 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes], output: Path) ->
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise RuntimeError(
         f"touchlink run did not answer within {STARTUP_SECONDS} s:\n{output.read_text()}"
     )
@@ -243,13 +245,16 @@ def test_a_marketer_makes_a_qr_link_and_the_analyst_sees_its_scan(
 
     # The analyst finds the scan on the dashboard once the click is stored.
     cell = page.locator(".journey-map td[title^='Browser test flyer at Awareness']")
-    for _ in range(CLICK_STORED_SECONDS * 2):  # the embedded sink stores every half second
+    deadline = time.monotonic() + CLICK_STORED_SECONDS
+    while True:
         page.goto(f"{base}/dashboard?range=7d")
         if "1 click," in (cell.get_attribute("title") or ""):
             break
-        time.sleep(0.5)
-    else:
-        raise AssertionError(f"the scan never reached the dashboard: {cell.get_attribute('title')}")
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the scan never reached the dashboard: {cell.get_attribute('title')}"
+            )
+        time.sleep(0.5)  # the embedded sink stores every half second
     assert cell.inner_text() == "1"
     assert page.locator("svg.chart").is_visible()
     assert page.locator("svg.funnel-band").count() == 5

@@ -1,5 +1,6 @@
-"""Fixtures for the link side's API tests: keys of every role, links made through the API, and one
-check of the JSON error shape that every failure must have."""
+"""Fixtures for the link side's API tests: links made through the API, an id that no link has, and
+one check of the JSON error shape that every failure must have. Keys of every role (`marketer`,
+`analyst`, `admin`) come from tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -8,15 +9,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
+
+from shortener.models import Link
 
 ErrorCheck = Callable[..., dict[str, Any]]
 LinkMaker = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def admin(make_key: Callable[[str], str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_key('admin')}"}
 
 
 @pytest.fixture
@@ -72,3 +72,10 @@ def new_link(
         return created
 
     return create
+
+
+@pytest.fixture
+def unknown_link_id(session: Session) -> int:
+    """An id no link has. Ids are not reset between tests (each test's rows are rolled back, and
+    PostgreSQL keeps its sequences), so no literal number is sure to be free."""
+    return (session.scalar(select(func.max(Link.id))) or 0) + 1

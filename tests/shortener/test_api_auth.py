@@ -13,27 +13,27 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analytics.runtime import Runtime
 from shortener.db import utcnow
 from shortener.keys import revoke_key
 from shortener.models import ApiKey
-from shortener.runtime import Runtime
+from shortener.unit_of_work import transaction
 
 ErrorCheck = Callable[..., dict[str, Any]]
+Bearer = Callable[[str], dict[str, str]]
 
 NEW_LINK = {"url": "https://example.com/", "touchpoint": "store-flyer", "stage": "awareness"}
 
 
-def _bearer(raw: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {raw}"}
-
-
 def _key_row(session: Session, raw: str) -> ApiKey:
-    session.rollback()  # a fresh snapshot: SQLite keeps showing the one a read began
+    # Reloaded, not rolled back: the test's session shares the test's transaction with the app,
+    # and rolling it back would undo what the requests wrote since.
+    session.expire_all()
     return session.scalars(select(ApiKey).where(ApiKey.prefix == raw[:10])).one()
 
 
 @pytest.mark.parametrize(
-    "headers",
+    "sent",
     [
         {},
         {"Authorization": ""},
@@ -47,11 +47,11 @@ def _key_row(session: Session, raw: str) -> ApiKey:
     ids=["none", "empty", "scheme-only", "blank", "basic", "token", "unknown", "latin-1"],
 )
 def test_a_request_without_a_valid_key_is_a_401(
-    client: FlaskClient, expect_error: ErrorCheck, headers: dict[str, str]
+    client: FlaskClient, expect_error: ErrorCheck, sent: dict[str, str]
 ) -> None:
     for method, path in (("GET", "/api/v1/links"), ("POST", "/api/v1/links"),
                          ("GET", "/api/v1/stages"), ("DELETE", "/api/v1/touchpoints/x")):
-        response = client.open(path, method=method, json=NEW_LINK, headers=headers)
+        response = client.open(path, method=method, json=NEW_LINK, headers=sent)
 
         expect_error(response, 401, "unauthenticated")
         assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -69,17 +69,18 @@ def test_a_revoked_key_is_a_401(
     client: FlaskClient,
     rt: Runtime,
     make_key: Callable[[str], str],
+    bearer: Bearer,
     touchpoint: dict[str, Any],
     expect_error: ErrorCheck,
 ) -> None:
     raw = make_key("admin")
-    assert client.get("/api/v1/links", headers=_bearer(raw)).status_code == 200
+    assert client.get("/api/v1/links", headers=bearer(raw)).status_code == 200
 
-    with rt.sessions.begin() as session:
+    with transaction(rt.sessions) as session:
         revoke_key(session, raw[:10], now=utcnow())
 
     for method, path in (("GET", "/api/v1/links"), ("POST", "/api/v1/links")):
-        response = client.open(path, method=method, json=NEW_LINK, headers=_bearer(raw))
+        response = client.open(path, method=method, json=NEW_LINK, headers=bearer(raw))
         expect_error(response, 401, "unauthenticated")
 
 
@@ -101,7 +102,6 @@ def test_an_analyst_key_cannot_change_anything(
     analyst: dict[str, str],
     link: dict[str, Any],
     expect_error: ErrorCheck,
-    session: Session,
     method: str,
     path: str,
     body: Any,
@@ -161,13 +161,13 @@ def test_an_admin_can_change_the_stage_model_and_do_what_a_marketer_does(
 
 
 def test_a_key_records_when_it_was_last_used(
-    client: FlaskClient, make_key: Callable[[str], str], session: Session
+    client: FlaskClient, make_key: Callable[[str], str], bearer: Bearer, session: Session
 ) -> None:
     raw = make_key("analyst")
     assert _key_row(session, raw).last_used_at is None
 
     before = datetime.now(UTC)
-    assert client.get("/api/v1/links", headers=_bearer(raw)).status_code == 200
+    assert client.get("/api/v1/links", headers=bearer(raw)).status_code == 200
 
     used = _key_row(session, raw).last_used_at
     assert used is not None
@@ -175,40 +175,46 @@ def test_a_key_records_when_it_was_last_used(
 
 
 def test_last_use_is_recorded_even_when_the_request_fails(
-    client: FlaskClient, make_key: Callable[[str], str], session: Session
+    client: FlaskClient, make_key: Callable[[str], str], bearer: Bearer, session: Session
 ) -> None:
     raw = make_key("marketer")
 
-    response = client.post("/api/v1/links", json={"url": 5}, headers=_bearer(raw))
+    response = client.post("/api/v1/links", json={"url": 5}, headers=bearer(raw))
 
     assert response.status_code == 422
     assert _key_row(session, raw).last_used_at is not None
 
 
 def test_last_use_is_written_at_most_once_a_minute(
-    client: FlaskClient, make_key: Callable[[str], str], rt: Runtime, session: Session
+    client: FlaskClient,
+    make_key: Callable[[str], str],
+    bearer: Bearer,
+    rt: Runtime,
+    session: Session,
 ) -> None:
     raw = make_key("analyst")
-    client.get("/api/v1/stages", headers=_bearer(raw))
+    client.get("/api/v1/stages", headers=bearer(raw))
     first = _key_row(session, raw).last_used_at
+    assert first is not None
 
-    client.get("/api/v1/stages", headers=_bearer(raw))
+    client.get("/api/v1/stages", headers=bearer(raw))
     assert _key_row(session, raw).last_used_at == first
 
     long_ago = datetime.now(UTC) - timedelta(hours=1)
-    with rt.sessions.begin() as writer:
+    with transaction(rt.sessions) as writer:
         writer.scalars(select(ApiKey).where(ApiKey.prefix == raw[:10])).one().last_used_at = (
             long_ago
         )
-    client.get("/api/v1/stages", headers=_bearer(raw))
+    client.get("/api/v1/stages", headers=bearer(raw))
     refreshed = _key_row(session, raw).last_used_at
     assert refreshed is not None and refreshed > long_ago + timedelta(minutes=59)
 
 
+@pytest.mark.commits  # the requests race from threads, each on a connection of its own
 def test_concurrent_requests_with_a_fresh_key_all_succeed(
-    app: Flask, make_key: Callable[[str], str], touchpoint: dict[str, Any]
+    app: Flask, make_key: Callable[[str], str], bearer: Bearer, touchpoint: dict[str, Any]
 ) -> None:
-    headers = _bearer(make_key("marketer"))
+    fresh = bearer(make_key("marketer"))  # never used: every racer finds its last use due
     racers = 8
     barrier = threading.Barrier(racers)
     statuses: list[int] = []
@@ -217,9 +223,9 @@ def test_concurrent_requests_with_a_fresh_key_all_succeed(
         client = app.test_client()
         barrier.wait()
         if n % 2:
-            response = client.get("/api/v1/links", headers=headers)
+            response = client.get("/api/v1/links", headers=fresh)
         else:
-            response = client.post("/api/v1/links", json=NEW_LINK, headers=headers)
+            response = client.post("/api/v1/links", json=NEW_LINK, headers=fresh)
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=request, args=(n,)) for n in range(racers)]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.models import Click
-from shortener.runtime import Runtime
+from tests.user_agents import IPHONE
 
 ErrorCheck = Callable[..., dict[str, Any]]
 
@@ -40,7 +40,6 @@ def test_a_scan_redirects_with_utm_tags_and_is_recorded_as_a_scan(
     client: FlaskClient,
     analyst: dict[str, str],
     link: dict[str, Any],
-    rt: Runtime,
     session: Session,
 ) -> None:
     png = client.get(f"/api/v1/links/{link['id']}/qr.png", headers=analyst).data
@@ -48,8 +47,7 @@ def test_a_scan_redirects_with_utm_tags_and_is_recorded_as_a_scan(
     parts = urlsplit(scanned)
     assert (parts.scheme, parts.netloc) == ("http", "go.test")
 
-    response = client.get(f"{parts.path}?{parts.query}",
-                          headers={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"})
+    response = client.get(f"{parts.path}?{parts.query}", headers={"User-Agent": IPHONE})
 
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
@@ -62,17 +60,16 @@ def test_a_scan_redirects_with_utm_tags_and_is_recorded_as_a_scan(
         ("utm_medium", "physical"),
         ("utm_campaign", "spring-launch"),
     ]
-    rt.sink.flush()  # type: ignore[attr-defined]
+    # Stored by the request itself: the app is bound to the test's connection.
     click = session.scalars(select(Click)).one()
     assert (click.link_id, click.via_qr) == (link["id"], True)
 
 
 def test_a_plain_click_is_not_recorded_as_a_scan(
-    client: FlaskClient, link: dict[str, Any], rt: Runtime, session: Session
+    client: FlaskClient, link: dict[str, Any], session: Session
 ) -> None:
     assert client.get("/spring").status_code == 302
 
-    rt.sink.flush()  # type: ignore[attr-defined]
     assert session.scalars(select(Click.via_qr)).all() == [False]
 
 
@@ -152,16 +149,22 @@ def test_out_of_range_sizes_are_clamped(
     assert Image.open(BytesIO(response.data)).size == (64, 64)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/links/4242/qr.png", "/api/v1/links/4242/qr.svg",
-                                  "/api/v1/links/{id}/qr.gif", "/api/v1/links/spring/qr.png"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/links/{unknown}/qr.png", "/api/v1/links/{unknown}/qr.svg",
+     "/api/v1/links/{id}/qr.gif", "/api/v1/links/spring/qr.png"],
+)
 def test_the_code_of_an_unknown_link_is_a_json_404(
     client: FlaskClient,
     analyst: dict[str, str],
     link: dict[str, Any],
+    unknown_link_id: int,  # after `link`: no id the test's link took
     expect_error: ErrorCheck,
     path: str,
 ) -> None:
-    expect_error(client.get(path.format(id=link["id"]), headers=analyst), 404)
+    response = client.get(path.format(id=link["id"], unknown=unknown_link_id), headers=analyst)
+
+    expect_error(response, 404)
 
 
 def test_a_code_needs_a_key(

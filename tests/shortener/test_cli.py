@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,12 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from analytics.runtime import Runtime
 from shortener.demo import DEMO
 from shortener.models import ApiKey, Link, Stage, Touchpoint
-from shortener.runtime import Runtime
+from shortener.unit_of_work import transaction
+
+Bearer = Callable[[str], dict[str, str]]
 
 
 def _ok(result: Result) -> Result:
@@ -41,12 +45,7 @@ def _create_key(cli: FlaskCliRunner, role: str = "marketer") -> str:
     return raw
 
 
-def _bearer(raw: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {raw}"}
-
-
 def _count(session: Session, model: Any) -> int:
-    session.rollback()  # a fresh snapshot: SQLite keeps showing the one a read began
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
@@ -54,17 +53,17 @@ def _count(session: Session, model: Any) -> int:
 
 
 def test_a_created_key_is_printed_once_and_authorises_its_role(
-    cli: FlaskCliRunner, client: FlaskClient, session: Session
+    cli: FlaskCliRunner, client: FlaskClient, session: Session, bearer: Bearer
 ) -> None:
     raw = _create_key(cli, "marketer")
 
     response = client.post(
         "/api/v1/touchpoints",
         json={"key": "newsletter", "name": "Newsletter", "channel": "digital"},
-        headers=_bearer(raw),
+        headers=bearer(raw),
     )
     assert response.status_code == 201
-    stage = client.post("/api/v1/stages", json={"key": "loyalty"}, headers=_bearer(raw))
+    stage = client.post("/api/v1/stages", json={"key": "loyalty"}, headers=bearer(raw))
     assert stage.status_code == 403
     row = session.scalars(select(ApiKey)).one()
     assert (row.name, row.role) == ("CI bot", "marketer")
@@ -85,16 +84,16 @@ def test_the_key_list_shows_prefixes_but_never_a_whole_key(cli: FlaskCliRunner) 
 
 @pytest.mark.parametrize("by", ["prefix", "id"])
 def test_a_revoked_key_no_longer_authorises(
-    cli: FlaskCliRunner, client: FlaskClient, session: Session, by: str
+    cli: FlaskCliRunner, client: FlaskClient, session: Session, bearer: Bearer, by: str
 ) -> None:
     raw = _create_key(cli, "analyst")
-    assert client.get("/api/v1/links", headers=_bearer(raw)).status_code == 200
+    assert client.get("/api/v1/links", headers=bearer(raw)).status_code == 200
     key_id = session.scalars(select(ApiKey.id)).one()
 
     result = _ok(cli.invoke(args=["keys", "revoke", raw[:10] if by == "prefix" else str(key_id)]))
 
     assert "Revoked" in result.output
-    assert client.get("/api/v1/links", headers=_bearer(raw)).status_code == 401
+    assert client.get("/api/v1/links", headers=bearer(raw)).status_code == 401
     assert "revoked" in _ok(cli.invoke(args=["keys", "list"])).output
 
 
@@ -109,7 +108,7 @@ def test_a_prefix_shared_by_two_keys_revokes_neither(
     cli: FlaskCliRunner, rt: Runtime, session: Session
 ) -> None:
     raws = [_create_key(cli), _create_key(cli)]
-    with rt.sessions.begin() as writer:
+    with transaction(rt.sessions) as writer:
         for key in writer.scalars(select(ApiKey)):
             key.prefix = "tl_shared1"
 
@@ -229,7 +228,8 @@ def test_the_qr_command_writes_an_svg(
 
     _ok(cli.invoke(args=["qr", "spring", "-o", str(output)]))
 
-    assert ET.parse(output).getroot().tag  # noqa: S314 - our own output == "{http://www.w3.org/2000/svg}svg"
+    root = ET.parse(output).getroot()  # noqa: S314 (our own output)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
 
 
 @pytest.mark.parametrize(
@@ -304,7 +304,7 @@ def _init(app: Flask, cli: FlaskCliRunner, *args: str) -> Result:
 
 
 def test_init_with_demo_seeds_a_workspace_once(
-    app: Flask, cli: FlaskCliRunner, client: FlaskClient, session: Session
+    app: Flask, cli: FlaskCliRunner, client: FlaskClient, session: Session, bearer: Bearer
 ) -> None:
     _init(app, cli, "--demo")
     touchpoints, links = _count(session, Touchpoint), _count(session, Link)
@@ -316,7 +316,7 @@ def test_init_with_demo_seeds_a_workspace_once(
     assert (_count(session, Touchpoint), _count(session, Link)) == (touchpoints, links)
     assert client.get("/flyer-paris").status_code == 302
     analyst = _create_key(cli, "analyst")
-    listed = client.get("/api/v1/links?limit=200", headers=_bearer(analyst)).get_json()["items"]
+    listed = client.get("/api/v1/links?limit=200", headers=bearer(analyst)).get_json()["items"]
     assert len(listed) == links
     assert {item["domain"] for item in listed} == {"go.test"}
 
@@ -327,7 +327,6 @@ def test_init_adds_the_missing_stages_of_a_preset(
     _init(app, cli, "--stages", "three-phase")
     _init(app, cli, "--stages", "three-phase")
 
-    session.rollback()
     keys = [stage.key for stage in session.scalars(select(Stage).order_by(Stage.position))]
     assert keys == [
         "awareness", "consideration", "decision", "post-purchase", "support",

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import zxingcpp
-from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from shortener.models import Link
-from shortener.runtime import runtime
-from tests.shortener.test_pages_common import (
-    SignIn,
-    field_error,
-    post_form,
-    signed_in_client,
-    text_of,
-)
 
 FORM = {
     "url": "https://shop.example.com/lyon",
@@ -36,41 +29,47 @@ FORM = {
     "expires_at": "",
 }
 
-
-@pytest.fixture
-def signed_in(app: Flask) -> SignIn:
-    """Makes clients signed in as new users of a role."""
-    return lambda role="marketer": signed_in_client(app, role)
+# No link has this id: ids are not reset between tests, so no small number is safe.
+UNKNOWN_ID = 2_147_483_647
 
 
 @pytest.fixture
-def marketer_client(app: Flask) -> FlaskClient:
-    return signed_in_client(app, "marketer")
+def marketer_client(auth: Any) -> FlaskClient:
+    client: FlaskClient = auth.client("marketer")
+    return client
 
 
-def _link(session: Session, slug: str) -> Link | None:
-    session.rollback()  # a fresh snapshot: SQLite keeps showing the one a read began
-    return session.scalars(select(Link).where(Link.slug == slug)).one_or_none()
+@pytest.fixture
+def stored_link(session: Session) -> Callable[[str], Link | None]:
+    """The link of `slug` as the database has it now."""
+
+    def find(slug: str) -> Link | None:
+        session.expire_all()  # forget what was loaded before the pages changed it
+        return session.scalars(select(Link).where(Link.slug == slug)).one_or_none()
+
+    return find
 
 
-def _create(client: FlaskClient, **changes: str) -> Any:
-    return post_form(client, "/links/new", {**FORM, **changes})
+@pytest.fixture
+def create(pages: Any) -> Callable[..., TestResponse]:
+    """Submit the new-link form: FORM with `changes`."""
+    return lambda client, **changes: pages.post_form(client, "/links/new", {**FORM, **changes})
 
 
 def test_a_link_made_on_the_page_redirects_and_is_shown_with_its_qr_code(
     marketer_client: FlaskClient, client: FlaskClient, touchpoint: dict[str, Any],
-    session: Session,
+    create: Any, stored_link: Any, pages: Any,
 ) -> None:
-    response = _create(marketer_client)
+    response = create(marketer_client)
 
     assert response.status_code == 302
-    link = _link(session, "lyon")
+    link = stored_link("lyon")
     assert link is not None
     assert response.headers["Location"] == f"/links/{link.id}"
     assert (link.touchpoint.key, link.stage.key, link.campaign, link.utm) == (
         "store-flyer", "awareness", "spring-launch", True
     )
-    page = text_of(marketer_client.get(response.headers["Location"]))
+    page = pages.text(marketer_client.get(response.headers["Location"]))
     assert "http://go.test/lyon" in page
     assert "Link http://go.test/lyon created." in page
     assert f'<img src="/links/{link.id}/qr.svg"' in page
@@ -84,16 +83,15 @@ def test_a_link_made_on_the_page_redirects_and_is_shown_with_its_qr_code(
 
 def test_a_link_can_have_a_random_slug_no_utm_another_status_and_an_expiry(
     marketer_client: FlaskClient, client: FlaskClient, touchpoint: dict[str, Any],
-    session: Session,
+    session: Session, pages: Any,
 ) -> None:
     form = {**FORM, "slug": "", "campaign": "", "redirect_status": "301",
             "expires_at": "2030-01-02T03:04"}
     del form["utm"]  # an unticked box is not sent
 
-    response = post_form(marketer_client, "/links/new", form)
+    response = pages.post_form(marketer_client, "/links/new", form)
 
     assert response.status_code == 302
-    session.rollback()
     [link] = session.scalars(select(Link)).all()
     assert len(link.slug) == 7
     assert (link.utm, link.redirect_status, link.campaign) == (False, 301, None)
@@ -122,37 +120,35 @@ def test_a_link_can_have_a_random_slug_no_utm_another_status_and_an_expiry(
 )
 def test_refused_input_is_shown_next_to_its_field_never_a_500(
     marketer_client: FlaskClient, touchpoint: dict[str, Any], session: Session,
-    changes: dict[str, str], field: str, status: int, message: str,
+    create: Any, pages: Any, changes: dict[str, str], field: str, status: int, message: str,
 ) -> None:
-    response = _create(marketer_client, **changes)
+    response = create(marketer_client, **changes)
 
     assert response.status_code == status
-    assert field_error(response, field).startswith(message), field_error(response, field)
-    assert 'value="https://' in text_of(response) or field == "url"
-    session.rollback()
+    shown = pages.field_error(response, field)
+    assert shown.startswith(message), shown
+    assert 'value="https://' in pages.text(response) or field == "url"
     assert session.scalars(select(Link)).all() == []
 
 
 def test_a_slug_in_use_is_a_conflict_shown_on_the_form(
-    marketer_client: FlaskClient, link: dict[str, Any]
+    marketer_client: FlaskClient, link: dict[str, Any], create: Any, pages: Any
 ) -> None:
-    response = _create(marketer_client, slug="spring")
+    response = create(marketer_client, slug="spring")
 
     assert response.status_code == 409
-    assert field_error(response, "slug") == "The slug 'spring' is already used on go.test."
+    assert pages.field_error(response, "slug") == "The slug 'spring' is already used on go.test."
 
 
 def test_the_list_filters_by_touchpoint_stage_campaign_and_text_with_click_counts(
-    app: Flask, marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any],
-    new_link: Any,
+    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any], new_link: Any,
+    clicks: Any, pages: Any,
 ) -> None:
     new_link(slug="later", stage="decision", url="https://shop.example.com/checkout")
-    for _ in range(3):
-        client.get("/spring")
-    runtime(app).sink.flush()  # type: ignore[attr-defined]
+    clicks.send(client, "spring", 3)
 
     def slugs(query: str) -> list[str]:
-        page = text_of(marketer_client.get(f"/links?{query}"))
+        page = pages.text(marketer_client.get(f"/links?{query}"))
         return re.findall(r'class="strong mono" href="/links/\d+">/([\w-]+)<', page)
 
     assert slugs("") == ["later", "spring"]
@@ -161,26 +157,26 @@ def test_the_list_filters_by_touchpoint_stage_campaign_and_text_with_click_count
     assert slugs("q=checkout") == ["later"]
     assert slugs("touchpoint=store-flyer&stage=awareness") == ["spring"]
     assert slugs("touchpoint=nobody") == []
-    row = text_of(marketer_client.get("/links?campaign=spring-launch"))
+    row = pages.text(marketer_client.get("/links?campaign=spring-launch"))
     assert '<td class="num">3</td>' in row
 
 
-def test_a_malformed_filter_is_a_400_page(marketer_client: FlaskClient) -> None:
+def test_a_malformed_filter_is_a_400_page(marketer_client: FlaskClient, pages: Any) -> None:
     response = marketer_client.get("/links?cursor=nonsense")
 
     assert response.status_code == 400
-    assert "cursor" in text_of(response)
+    assert "cursor" in pages.text(response)
 
 
 def test_editing_a_slug_moves_the_redirect_at_once(
-    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any]
+    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any], pages: Any
 ) -> None:
     assert client.get("/spring").status_code == 302  # cached now
     edit = f"/links/{link['id']}/edit"
-    form = text_of(marketer_client.get(edit))
+    form = pages.text(marketer_client.get(edit))
     assert 'value="spring"' in form and 'value="https://shop.example.com/spring?ref=flyer"' in form
 
-    response = post_form(marketer_client, edit, {**FORM, "slug": "summer", "campaign": ""})
+    response = pages.post_form(marketer_client, edit, {**FORM, "slug": "summer", "campaign": ""})
 
     assert response.status_code == 302
     assert client.get("/spring").status_code == 404
@@ -191,29 +187,29 @@ def test_editing_a_slug_moves_the_redirect_at_once(
 
 
 def test_a_refused_edit_changes_nothing(
-    marketer_client: FlaskClient, link: dict[str, Any], session: Session
+    marketer_client: FlaskClient, link: dict[str, Any], stored_link: Any, pages: Any
 ) -> None:
-    response = post_form(
+    response = pages.post_form(
         marketer_client, f"/links/{link['id']}/edit", {**FORM, "slug": "spring", "url": "nope"}
     )
 
     assert response.status_code == 422
-    assert field_error(response, "url")
-    stored = _link(session, "spring")
+    assert pages.field_error(response, "url")
+    stored = stored_link("spring")
     assert stored is not None and stored.destination == "https://shop.example.com/spring?ref=flyer"
 
 
 def test_archiving_a_link_makes_it_gone_at_once_and_restoring_brings_it_back(
-    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any]
+    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any], pages: Any
 ) -> None:
     page = f"/links/{link['id']}"
     assert client.get("/spring").status_code == 302  # cached now
 
-    post_form(marketer_client, f"{page}/archive", {}, form_page=page)
+    pages.post_form(marketer_client, f"{page}/archive", {}, form_page=page)
 
     assert client.get("/spring").status_code == 410
-    assert "answers 410 Gone" in text_of(marketer_client.get(page))
-    post_form(marketer_client, f"{page}/restore", {}, form_page=page)
+    assert "answers 410 Gone" in pages.text(marketer_client.get(page))
+    pages.post_form(marketer_client, f"{page}/restore", {}, form_page=page)
     assert client.get("/spring").status_code == 302
 
 
@@ -238,34 +234,35 @@ def test_the_qr_code_downloads_as_png_and_svg_with_the_chosen_size_and_colours(
 
 
 def test_the_link_page_keeps_the_chosen_qr_options_and_explains_bad_ones(
-    marketer_client: FlaskClient, link: dict[str, Any]
+    marketer_client: FlaskClient, link: dict[str, Any], pages: Any
 ) -> None:
     base = f"/links/{link['id']}"
 
-    chosen = text_of(marketer_client.get(f"{base}?size=800&fg=%23123456&ecc=H"))
+    chosen = pages.text(marketer_client.get(f"{base}?size=800&fg=%23123456&ecc=H"))
     bad = marketer_client.get(f"{base}?fg=%23eeeeee&bg=%23ffffff")
 
     assert f'src="{base}/qr.svg?size=800&amp;ecc=H&amp;fg=%23123456"' in chosen
     assert 'value="800"' in chosen and 'value="#123456"' in chosen
     assert bad.status_code == 400
-    assert "too low to scan" in field_error(bad, "fg")
-    assert f'src="{base}/qr.svg"' in text_of(bad)
+    assert "too low to scan" in pages.field_error(bad, "fg")
+    assert f'src="{base}/qr.svg"' in pages.text(bad)
 
 
 def test_qr_images_need_a_signed_in_marketer(
-    client: FlaskClient, signed_in: SignIn, link: dict[str, Any]
+    client: FlaskClient, auth: Any, link: dict[str, Any]
 ) -> None:
     path = f"/links/{link['id']}/qr.png"
 
     anonymous = client.get(path)
-    analyst = signed_in("analyst").get(path)
+    analyst = auth.client("analyst").get(path)
 
     assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/signin")
     assert analyst.status_code == 403
 
 
 def test_an_unknown_link_is_a_404_page(marketer_client: FlaskClient) -> None:
-    for path in ("/links/999", "/links/999/edit", "/links/999/qr.png"):
+    unknown = f"/links/{UNKNOWN_ID}"
+    for path in (unknown, f"{unknown}/edit", f"{unknown}/qr.png"):
         response = marketer_client.get(path)
         assert response.status_code == 404, path
         assert response.mimetype == "text/html"
@@ -273,21 +270,22 @@ def test_an_unknown_link_is_a_404_page(marketer_client: FlaskClient) -> None:
 
 def test_a_link_of_an_archived_touchpoint_can_still_be_edited(
     marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any],
-    marketer: dict[str, str], session: Session,
+    marketer: dict[str, str], stored_link: Any, pages: Any,
 ) -> None:
     assert client.delete("/api/v1/touchpoints/store-flyer", headers=marketer).status_code == 200
     edit = f"/links/{link['id']}/edit"
-    assert "Store flyer (archived)" in text_of(marketer_client.get(edit))
+    assert "Store flyer (archived)" in pages.text(marketer_client.get(edit))
 
-    response = post_form(marketer_client, edit, {**FORM, "slug": "spring", "title": "Old flyer"})
+    form = {**FORM, "slug": "spring", "title": "Old flyer"}
+    response = pages.post_form(marketer_client, edit, form)
 
     assert response.status_code == 302
-    stored = _link(session, "spring")
+    stored = stored_link("spring")
     assert stored is not None and stored.title == "Old flyer"
 
 
 def test_user_text_is_escaped_on_the_link_pages(
-    marketer_client: FlaskClient, new_link: Any
+    marketer_client: FlaskClient, new_link: Any, pages: Any
 ) -> None:
     created = new_link(
         slug="xss", url="https://shop.example.com/?q=<script>", campaign="<b>camp</b>",
@@ -295,5 +293,5 @@ def test_user_text_is_escaped_on_the_link_pages(
     )
 
     for path in (f"/links/{created['id']}", "/links", f"/links/{created['id']}/edit"):
-        page = text_of(marketer_client.get(path))
+        page = pages.text(marketer_client.get(path))
         assert "<script>" not in page and "<b>camp" not in page, path

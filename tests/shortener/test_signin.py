@@ -2,60 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shortener.models import Touchpoint, User
 from shortener.runtime import runtime
-from shortener.settings import Settings
+from shortener.unit_of_work import transaction
 from shortener.users import set_password
-from tests.conftest import REDIS_URL
-from tests.shortener.test_pages_common import (
-    PASSWORD,
-    SignIn,
-    add_user,
-    csrf_token,
-    post_form,
-    sign_in,
-    signed_in_client,
-    text_of,
-)
-from wsgi import create_app
 
+PASSWORD = "correct horse battery"  # what `auth` gives its users unless told otherwise
 WRONG = "wrong password, sorry"
 
 
 @pytest.fixture
-def signed_in(app: Flask) -> SignIn:
-    """Makes clients signed in as new users of a role."""
-    return lambda role="marketer": signed_in_client(app, role)
+def stored_user(session: Session) -> Callable[[str], User]:
+    """The user of `email` as the database has it now."""
 
+    def find(email: str) -> User:
+        session.expire_all()  # forget what was loaded before the pages changed it
+        return session.scalars(select(User).where(User.email == email)).one()
 
-def _user(session: Session, email: str) -> User:
-    session.rollback()  # a fresh snapshot: SQLite keeps showing the one a read began
-    return session.scalars(select(User).where(User.email == email)).one()
+    return find
 
 
 # --- signing in and out ---------------------------------------------------------------------------
 
 
 def test_pages_send_people_to_sign_in_and_back_where_they_were_going(
-    app: Flask, client: FlaskClient
+    client: FlaskClient, auth: Any
 ) -> None:
-    add_user(app, "ana@example.com", "analyst")
+    auth.add_user("ana@example.com", "analyst")
 
     first = client.get("/dashboard?range=7d")
     assert first.status_code == 302
     assert first.headers["Location"] == "/signin?next=/dashboard?range%3D7d"
 
-    response = sign_in(client, "Ana@Example.com ", next="/dashboard?range=7d")
+    response = auth.sign_in(client, "Ana@Example.com ", next="/dashboard?range=7d")
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/dashboard?range=7d"
@@ -63,14 +52,14 @@ def test_pages_send_people_to_sign_in_and_back_where_they_were_going(
 
 
 def test_sign_in_stamps_the_user_and_a_second_visit_skips_the_form(
-    app: Flask, client: FlaskClient, session: Session
+    client: FlaskClient, auth: Any, stored_user: Callable[[str], User]
 ) -> None:
-    add_user(app, "mia@example.com", "marketer")
-    assert _user(session, "mia@example.com").last_signed_in_at is None
+    auth.add_user("mia@example.com", "marketer")
+    assert stored_user("mia@example.com").last_signed_in_at is None
 
-    sign_in(client, "mia@example.com")
+    auth.sign_in(client, "mia@example.com")
 
-    assert _user(session, "mia@example.com").last_signed_in_at is not None
+    assert stored_user("mia@example.com").last_signed_in_at is not None
     again = client.get("/signin")
     assert again.status_code == 302
     assert again.headers["Location"] == "/dashboard"
@@ -78,33 +67,33 @@ def test_sign_in_stamps_the_user_and_a_second_visit_skips_the_form(
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
 def test_after_sign_in_only_pages_of_this_site_are_followed(
-    app: Flask, client: FlaskClient, target: str
+    client: FlaskClient, auth: Any, target: str
 ) -> None:
-    add_user(app, "ana@example.com", "analyst")
+    auth.add_user("ana@example.com", "analyst")
 
-    response = sign_in(client, "ana@example.com", next=target)
+    response = auth.sign_in(client, "ana@example.com", next=target)
 
     assert response.headers["Location"] == "/dashboard"
 
 
 def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(
-    app: Flask, client: FlaskClient
+    client: FlaskClient, auth: Any, pages: Any
 ) -> None:
-    add_user(app, "ana@example.com", "analyst")
+    auth.add_user("ana@example.com", "analyst")
 
-    wrong = sign_in(client, "ana@example.com", WRONG)
-    unknown = sign_in(client, "nobody@example.com", PASSWORD)
+    wrong = auth.sign_in(client, "ana@example.com", WRONG)
+    unknown = auth.sign_in(client, "nobody@example.com", PASSWORD)
 
     assert wrong.status_code == unknown.status_code == 401
-    assert "The email address or the password is not right." in text_of(wrong)
-    assert "The email address or the password is not right." in text_of(unknown)
+    assert "The email address or the password is not right." in pages.text(wrong)
+    assert "The email address or the password is not right." in pages.text(unknown)
     assert client.get("/dashboard").status_code == 302
 
 
-def test_the_session_cookie_is_http_only_and_same_site(app: Flask, client: FlaskClient) -> None:
-    add_user(app, "ana@example.com", "analyst")
+def test_the_session_cookie_is_http_only_and_same_site(client: FlaskClient, auth: Any) -> None:
+    auth.add_user("ana@example.com", "analyst")
 
-    response = sign_in(client, "ana@example.com")
+    response = auth.sign_in(client, "ana@example.com")
 
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("touchlink_session=")
@@ -113,66 +102,63 @@ def test_the_session_cookie_is_http_only_and_same_site(app: Flask, client: Flask
     assert "Secure" not in cookie  # plain http here
 
 
-def test_behind_https_the_session_cookie_is_secure(settings: Settings, engine: Engine) -> None:
-    secure = replace(settings, base_url="https://go.test", secure_cookies=True)
-    app = create_app(secure, bind=engine)
-    try:
-        response = app.test_client().get("/signin", base_url="https://go.test")
-        assert "Secure" in response.headers["Set-Cookie"]
-    finally:
-        runtime(app).sink.close()
+def test_behind_https_the_session_cookie_is_secure(make_app: Callable[..., Flask]) -> None:
+    app = make_app(base_url="https://go.test", secure_cookies=True)
+
+    response = app.test_client().get("/signin", base_url="https://go.test")
+
+    assert "Secure" in response.headers["Set-Cookie"]
 
 
-def test_signing_out_ends_the_session(signed_in: SignIn) -> None:
-    client = signed_in("analyst")
+def test_signing_out_ends_the_session(auth: Any, pages: Any) -> None:
+    client = auth.client("analyst")
 
-    response = post_form(client, "/signout", {}, form_page="/dashboard")
+    response = pages.post_form(client, "/signout", {}, form_page="/dashboard")
 
     assert response.status_code == 302
     assert client.get("/dashboard").status_code == 302
 
 
 def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(
-    app: Flask, client: FlaskClient
+    app: Flask, client: FlaskClient, auth: Any
 ) -> None:
-    add_user(app, "ana@example.com", "analyst")
-    sign_in(client, "ana@example.com")
+    auth.add_user("ana@example.com", "analyst")
+    auth.sign_in(client, "ana@example.com")
     assert client.get("/dashboard").status_code == 200
 
-    with runtime(app).sessions.begin() as session:
+    with transaction(runtime(app).sessions) as session:
         set_password(session, "ana@example.com", "a brand new password")
 
     assert client.get("/dashboard").status_code == 302
-    assert sign_in(client, "ana@example.com").status_code == 401
-    assert sign_in(client, "ana@example.com", "a brand new password").status_code == 302
+    assert auth.sign_in(client, "ana@example.com").status_code == 401
+    assert auth.sign_in(client, "ana@example.com", "a brand new password").status_code == 302
 
 
-def test_an_analyst_sees_the_dashboard_but_not_the_marketer_pages(signed_in: SignIn) -> None:
-    client = signed_in("analyst")
+def test_an_analyst_sees_the_dashboard_but_not_the_marketer_pages(auth: Any, pages: Any) -> None:
+    client = auth.client("analyst")
 
     dashboard = client.get("/dashboard")
     assert dashboard.status_code == 200
-    assert 'href="/touchpoints"' not in text_of(dashboard)
+    assert 'href="/touchpoints"' not in pages.text(dashboard)
     for path in ("/touchpoints", "/links", "/links/new", "/touchpoints/new"):
         response = client.get(path)
         assert response.status_code == 403, path
-        assert "analyst" in text_of(response)
+        assert response.mimetype == "text/html"  # the error page, not the API's JSON
+        assert "analyst" in pages.text(response)
 
 
-def test_the_home_page_sends_each_role_to_its_first_page(
-    signed_in: SignIn, client: FlaskClient
-) -> None:
+def test_the_home_page_sends_each_role_to_its_first_page(client: FlaskClient, auth: Any) -> None:
     assert client.get("/").headers["Location"] == "/signin"
-    assert signed_in("analyst").get("/").headers["Location"] == "/dashboard"
+    assert auth.client("analyst").get("/").headers["Location"] == "/dashboard"
 
 
 # --- CSRF --------------------------------------------------------------------------------------
 
 
 def test_a_form_without_the_session_token_is_refused(
-    signed_in: SignIn, session: Session
+    session: Session, auth: Any, pages: Any
 ) -> None:
-    client = signed_in("marketer")
+    client = auth.client("marketer")
     data = {"key": "forged", "name": "Forged", "channel": "digital"}
 
     missing = client.post("/touchpoints/new", data=data)
@@ -180,13 +166,13 @@ def test_a_form_without_the_session_token_is_refused(
 
     for response in (missing, wrong):
         assert response.status_code == 400
-        assert "This form has expired" in text_of(response)
-    session.rollback()
+        assert response.mimetype == "text/html"
+        assert "This form has expired" in pages.text(response)
     assert session.scalars(select(Touchpoint)).all() == []
 
 
-def test_the_sign_in_form_needs_the_token_too(app: Flask, client: FlaskClient) -> None:
-    add_user(app, "ana@example.com", "analyst")
+def test_the_sign_in_form_needs_the_token_too(client: FlaskClient, auth: Any) -> None:
+    auth.add_user("ana@example.com", "analyst")
 
     response = client.post("/signin", data={"email": "ana@example.com", "password": PASSWORD})
 
@@ -194,23 +180,21 @@ def test_the_sign_in_form_needs_the_token_too(app: Flask, client: FlaskClient) -
     assert client.get("/dashboard").status_code == 302
 
 
-def test_signing_in_gives_a_new_csrf_token(app: Flask, client: FlaskClient) -> None:
-    add_user(app, "ana@example.com", "analyst")
-    before = csrf_token(client)
+def test_signing_in_gives_a_new_csrf_token(client: FlaskClient, auth: Any, pages: Any) -> None:
+    auth.add_user("ana@example.com", "analyst")
+    before = pages.csrf_token(client)
 
-    sign_in(client, "ana@example.com")
+    auth.sign_in(client, "ana@example.com")
 
-    assert csrf_token(client, "/dashboard") != before
+    assert pages.csrf_token(client, "/dashboard") != before
 
 
 # --- the API takes keys, never the session ------------------------------------------------------
 
 
-def test_a_session_cookie_never_authorises_the_api(
-    signed_in: SignIn, make_key: object
-) -> None:
-    client = signed_in("admin")
-    token = csrf_token(client, "/dashboard")
+def test_a_session_cookie_never_authorises_the_api(auth: Any, pages: Any) -> None:
+    client = auth.client("admin")
+    token = pages.csrf_token(client, "/dashboard")
 
     reads = [client.get(path) for path in ("/api/v1/links", "/api/v1/touchpoints",
                                             "/api/v1/reports/touchpoints",
@@ -246,30 +230,30 @@ def test_the_api_with_a_key_needs_no_csrf_token(
 
 
 def test_five_failures_for_an_address_lock_it_for_a_while_even_with_the_right_password(
-    app: Flask, client: FlaskClient
+    client: FlaskClient, auth: Any, pages: Any
 ) -> None:
-    add_user(app, "ana@example.com", "analyst")
+    auth.add_user("ana@example.com", "analyst")
     for _ in range(5):
-        assert sign_in(client, "ana@example.com", WRONG).status_code == 401
+        assert auth.sign_in(client, "ana@example.com", WRONG).status_code == 401
 
-    locked = sign_in(client, "ana@example.com", PASSWORD)
+    locked = auth.sign_in(client, "ana@example.com", PASSWORD)
 
     assert locked.status_code == 429
-    assert "Too many failed sign-in attempts" in text_of(locked)
+    assert "Too many failed sign-in attempts" in pages.text(locked)
     assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
     assert client.get("/dashboard").status_code == 302
 
 
 def test_failures_are_counted_per_client_address_across_emails(
-    app: Flask, client: FlaskClient
+    app: Flask, client: FlaskClient, auth: Any, pages: Any
 ) -> None:
-    add_user(app, "ana@example.com", "analyst")
+    auth.add_user("ana@example.com", "analyst")
     for n in range(5):
-        sign_in(client, f"guess{n}@example.com", WRONG)
+        auth.sign_in(client, f"guess{n}@example.com", WRONG)
 
-    from_there = sign_in(client, "ana@example.com")
+    from_there = auth.sign_in(client, "ana@example.com")
     elsewhere = app.test_client()
-    csrf = csrf_token(elsewhere)
+    csrf = pages.csrf_token(elsewhere)
     from_elsewhere = elsewhere.post(
         "/signin",
         data={"csrf_token": csrf, "email": "ana@example.com", "password": PASSWORD},
@@ -280,44 +264,44 @@ def test_failures_are_counted_per_client_address_across_emails(
     assert from_elsewhere.status_code == 302
 
 
-def test_a_success_clears_the_failures_of_that_address(app: Flask, client: FlaskClient) -> None:
-    add_user(app, "ana@example.com", "analyst")
+def test_a_success_clears_the_failures_of_that_address(
+    app: Flask, client: FlaskClient, auth: Any, pages: Any
+) -> None:
+    auth.add_user("ana@example.com", "analyst")
     for _ in range(4):
-        sign_in(client, "ana@example.com", WRONG)
-    assert sign_in(client, "ana@example.com").status_code == 302
+        auth.sign_in(client, "ana@example.com", WRONG)
+    assert auth.sign_in(client, "ana@example.com").status_code == 302
     other = app.test_client()
 
     for n in range(4):
         response = other.post(
             "/signin",
-            data={"csrf_token": csrf_token(other), "email": "ana@example.com", "password": WRONG},
+            data={"csrf_token": pages.csrf_token(other), "email": "ana@example.com",
+                  "password": WRONG},
             environ_base={"REMOTE_ADDR": f"198.51.100.{n + 1}"},
         )
         assert response.status_code == 401
 
 
 @pytest.fixture
-def second_redis_app(
-    settings: Settings, engine: Engine, redis_app: Flask
-) -> Iterator[Flask]:
+def second_redis_app(make_app: Callable[..., Flask], redis_app: Flask, redis_url: str) -> Flask:
     """Another web process on the same database and Redis."""
-    app = create_app(replace(settings, redis_url=REDIS_URL), bind=engine)
-    yield app
-    runtime(app).sink.close()
+    return make_app(redis_url=redis_url)
 
 
 def test_with_redis_every_web_process_sees_the_same_failures(
-    redis_app: Flask, second_redis_app: Flask, redis_client: redis.Redis
+    redis_app: Flask, second_redis_app: Flask, redis_client: redis.Redis, auth: Any, pages: Any
 ) -> None:
-    add_user(redis_app, "ana@example.com", "analyst")
+    auth.add_user("ana@example.com", "analyst")
     first = redis_app.test_client()
     for _ in range(5):
-        assert sign_in(first, "ana@example.com", WRONG).status_code == 401
+        assert auth.sign_in(first, "ana@example.com", WRONG).status_code == 401
 
     second = second_redis_app.test_client()
     response = second.post(
         "/signin",
-        data={"csrf_token": csrf_token(second), "email": "ana@example.com", "password": PASSWORD},
+        data={"csrf_token": pages.csrf_token(second), "email": "ana@example.com",
+              "password": PASSWORD},
         environ_base={"REMOTE_ADDR": "203.0.113.50"},
     )
 
@@ -332,7 +316,8 @@ def test_with_redis_every_web_process_sees_the_same_failures(
 
 
 def test_users_create_asks_for_the_password_twice_and_stores_only_a_hash(
-    app: Flask, cli: FlaskCliRunner, client: FlaskClient, session: Session
+    app: Flask, cli: FlaskCliRunner, client: FlaskClient, auth: Any,
+    stored_user: Callable[[str], User],
 ) -> None:
     with app.app_context():
         result = cli.invoke(
@@ -343,15 +328,15 @@ def test_users_create_asks_for_the_password_twice_and_stores_only_a_hash(
     assert result.exit_code == 0, result.output
     assert "Repeat for confirmation" in result.output
     assert "a long passphrase" not in result.output
-    user = _user(session, "lea@example.com")
+    user = stored_user("lea@example.com")
     assert user.role == "marketer"
     assert user.password_hash.startswith("$argon2id$")
     assert "a long passphrase" not in user.password_hash
-    assert sign_in(client, "lea@example.com", "a long passphrase").status_code == 302
+    assert auth.sign_in(client, "lea@example.com", "a long passphrase").status_code == 302
 
 
 def test_users_create_reads_a_password_from_stdin_for_scripts(
-    app: Flask, cli: FlaskCliRunner, client: FlaskClient
+    app: Flask, cli: FlaskCliRunner, client: FlaskClient, auth: Any
 ) -> None:
     with app.app_context():
         result = cli.invoke(
@@ -363,7 +348,7 @@ def test_users_create_reads_a_password_from_stdin_for_scripts(
 
     assert result.exit_code == 0, result.output
     assert "bot@example.com" in listed.output and "analyst" in listed.output
-    assert sign_in(client, "bot@example.com", " spaces count too ").status_code == 302
+    assert auth.sign_in(client, "bot@example.com", " spaces count too ").status_code == 302
 
 
 @pytest.mark.parametrize(
@@ -376,9 +361,9 @@ def test_users_create_reads_a_password_from_stdin_for_scripts(
     ],
 )
 def test_users_create_refuses_bad_input_with_a_message(
-    app: Flask, cli: FlaskCliRunner, args: list[str], password: str, message: str
+    app: Flask, cli: FlaskCliRunner, auth: Any, args: list[str], password: str, message: str
 ) -> None:
-    add_user(app, "taken@example.com", "analyst")
+    auth.add_user("taken@example.com", "analyst")
     with app.app_context():
         result = cli.invoke(args=["users", "create", *args, "--password-stdin"], input=password)
 

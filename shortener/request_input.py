@@ -1,4 +1,4 @@
-"""Typed reads of JSON request fields, each failure naming its field."""
+"""Typed reads of request input (JSON bodies, query strings, forms), each failure naming it."""
 
 from __future__ import annotations
 
@@ -134,6 +134,19 @@ def text_param(args: Mapping[str, str], name: str, *, max_length: int = 200) -> 
     return value
 
 
+def limit_param(
+    args: Mapping[str, str], name: str = "limit", *, default: int, maximum: int
+) -> int:
+    """How many rows to return: a whole number from 1 to `maximum`; `default` when absent."""
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    # Digits only (int() also takes "1_000" and non-Latin digits), and never a huge number.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not 1 <= int(raw) <= maximum:
+        raise InvalidParameterError(name, f"must be a whole number from 1 to {maximum}")
+    return int(raw)
+
+
 def _type_name(value: Any) -> str:
     return {
         bool: "a boolean",
@@ -156,3 +169,25 @@ def key(data: dict[str, Any], name: str = "key", *, required: bool = True) -> An
             name, "must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
         )
     return value
+
+
+# --- HTML forms: text fields, blank meaning absent (on a create) or cleared (on an edit) ---------
+
+
+def form_optional(
+    form: Mapping[str, str], data: dict[str, Any], name: str, *, partial: bool
+) -> None:
+    """Copy a text field that may be left blank: absent on a create, cleared on an edit."""
+    value = form.get(name, "").strip()
+    if value:
+        data[name] = value
+    elif partial:
+        data[name] = None
+
+
+def form_number(raw: str, name: str) -> int:
+    """A whole number typed into a form, thousands separators allowed (`5,000`)."""
+    digits = raw.strip().replace(",", "").replace(" ", "")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 10:
+        raise InvalidFieldError(name, "must be a whole number, like 5000")
+    return int(digits)

@@ -6,20 +6,20 @@ bots added only when asked for; `scans` and `visitors` are human; archived touch
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from analytics.models import LinkHourlyStats as Stats
-from analytics.reports import ReportQuery, csv_cell
+from analytics.reports.query import ReportQuery
+from analytics.reports.render import head
+from analytics.reports.sql import filtered
 from shortener.errors import InvalidParameterError
-from shortener.models import Link, Stage, Touchpoint
+from shortener.models import Stage, Touchpoint
 
 Interval = Literal["hour", "day"]
 GroupBy = Literal["touchpoint", "stage", "channel"]
@@ -30,9 +30,6 @@ GROUPS: tuple[GroupBy, ...] = ("touchpoint", "stage", "channel")
 MAX_HOURLY_SPAN = timedelta(days=31)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-# A spreadsheet runs a cell that starts with one of these as a formula.
-
 
 @dataclass(frozen=True, slots=True)
 class Series:
@@ -68,7 +65,7 @@ class Timeseries:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            **report_head(self.query),
+            **head(self.query),
             "interval": self.interval,
             "group_by": self.group_by,
             "buckets": [bucket.isoformat() for bucket in self.buckets],
@@ -165,28 +162,6 @@ def timeseries(
     return Timeseries(query, interval, group_by, tuple(buckets), tuple(series))
 
 
-def filtered(session: Session, stmt: Select[Any], query: ReportQuery) -> Select[Any]:
-    """A select over the rollups narrowed to the query's period, filters and live touchpoints."""
-    stmt = stmt.join(Touchpoint, Touchpoint.id == Stats.touchpoint_id).where(
-        Touchpoint.archived.is_(False), Stats.hour >= query.start, Stats.hour < query.end
-    )
-    if query.stage is not None:
-        stmt = stmt.where(Stats.stage_id == stage_id(session, query.stage))
-    if query.channel is not None:
-        stmt = stmt.where(Touchpoint.channel == query.channel)
-    if query.campaign is not None:
-        # The campaign is the link's; the stage is the one the click had.
-        stmt = stmt.join(Link, Link.id == Stats.link_id).where(Link.campaign == query.campaign)
-    return stmt
-
-
-def stage_id(session: Session, key: str) -> int:
-    found = session.scalar(select(Stage.id).where(Stage.key == key))
-    if found is None:
-        raise InvalidParameterError("stage", f"no stage with key {key!r}")
-    return found
-
-
 def _group_columns(group_by: GroupBy) -> tuple[Any, Any, Any]:
     """The key, the name and an ordering column of the group."""
     if group_by == "touchpoint":
@@ -231,31 +206,3 @@ def _buckets(query: ReportQuery, interval: Interval) -> list[datetime]:
         buckets.append(moment)
         moment += step
     return buckets
-
-
-# --- shared with the other detailed reports ----------------------------------------------------
-
-
-def report_head(query: ReportQuery) -> dict[str, Any]:
-    return {
-        "from": query.start.isoformat(),
-        "to": query.end.isoformat(),
-        "bots": "include" if query.bots else "exclude",
-        "filters": {"stage": query.stage, "channel": query.channel, "campaign": query.campaign},
-    }
-
-
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """CSV with a header; text a spreadsheet would run as a formula gets a leading apostrophe
-    (touchpoint, campaign and referrer names come from users and customers)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows([csv_cell(value) for value in row] for row in rows)
-    return out.getvalue()
-
-
-def csv_filename(kind: str, query: ReportQuery) -> str:
-    """`timeseries-2026-10-24-2026-11-23.csv`: the first and the last day covered."""
-    last_day = (query.end - timedelta(microseconds=1)).date()
-    return f"{kind}-{query.start.date()}-{last_day}.csv"

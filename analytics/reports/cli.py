@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 import click
 from flask.cli import AppGroup
 
-from analytics import reports
-from analytics.reports import Report, ReportQuery, StageReport, TouchpointReport
+from analytics.reports import engagement
+from analytics.reports.engagement import StageReport, TouchpointReport
+from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, ReportQuery
+from analytics.reports.render import Report, to_csv
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.models import Channel
@@ -47,8 +49,8 @@ def period_options(command: F) -> F:
 @report_cli.command("touchpoints")
 @click.option("--least", is_flag=True, help="Least engaged first (touchpoints without clicks too).")
 @click.option("--stage", help="Only clicks at this stage (a stage key).")
-@click.option("--limit", type=click.IntRange(1, reports.MAX_LIMIT),
-              default=reports.DEFAULT_LIMIT, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=DEFAULT_LIMIT,
+              show_default=True)
 @period_options
 def touchpoints_command(
     least: bool,
@@ -64,7 +66,7 @@ def touchpoints_command(
     """Engagement per touchpoint: clicks, scans, visitors, share and change."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
     with _as_usage_errors(), runtime().sessions() as session:
-        report = reports.touchpoint_report(
+        report = engagement.touchpoint_report(
             session, _query(args, bots), order="least" if least else "most", limit=limit
         )
     _emit(report, fmt, _touchpoint_table)
@@ -83,7 +85,7 @@ def stages_command(
     """Clicks and visitors per stage, in journey order, with the drop to the next stage."""
     args = {"from": start, "to": end, "channel": channel, "campaign": campaign}
     with _as_usage_errors(), runtime().sessions() as session:
-        report = reports.stage_report(session, _query(args, bots))
+        report = engagement.stage_report(session, _query(args, bots))
     _emit(report, fmt, _stage_table)
 
 
@@ -104,7 +106,7 @@ def _as_usage_errors() -> Iterator[None]:
 
 def _emit(report: Report, fmt: str, table: Callable[[Any], list[str]]) -> None:
     if fmt == "csv":
-        click.echo(reports.to_csv(report), nl=False)
+        click.echo(to_csv(report), nl=False)
     elif fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -1,0 +1,127 @@
+"""The journey map: engagement of each touchpoint at each stage, read from the hourly rollups;
+a stage that no touchpoint serves shows as a gap."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from analytics.models import LinkHourlyStats as Stats
+from analytics.reports.engagement import StageRef, TouchpointRef
+from analytics.reports.query import ReportQuery
+from analytics.reports.render import as_json, head
+from analytics.reports.sql import filtered
+from shortener.models import Link, Stage, Touchpoint
+
+
+@dataclass(frozen=True, slots=True)
+class MapCell:
+    clicks: int
+    visitors: int
+    links: int  # live links of the touchpoint at the stage
+
+
+@dataclass(frozen=True, slots=True)
+class MapRow:
+    touchpoint: TouchpointRef
+    cells: tuple[MapCell, ...]  # one per stage, in journey order
+
+    @property
+    def clicks(self) -> int:
+        return sum(cell.clicks for cell in self.cells)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyMap:
+    kind: ClassVar[str] = "journey-map"
+    csv_header: ClassVar[tuple[str, ...]] = (
+        "touchpoint_key", "touchpoint_name", "channel", "stage_key", "stage_name", "clicks",
+        "visitors", "links",
+    )
+
+    query: ReportQuery
+    stages: tuple[StageRef, ...]
+    rows: tuple[MapRow, ...]  # most clicks first
+
+    @property
+    def gaps(self) -> frozenset[str]:
+        """Keys of the stages no touchpoint serves: no live link there, and no click."""
+        return frozenset(
+            stage.key
+            for i, stage in enumerate(self.stages)
+            if not any(row.cells[i].links or row.cells[i].clicks for row in self.rows)
+        )
+
+    @property
+    def busiest(self) -> int:
+        return max((cell.clicks for row in self.rows for cell in row.cells), default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **head(self.query),
+            "stages": as_json(self.stages),
+            "gaps": sorted(self.gaps),
+            "rows": as_json(self.rows),
+        }
+
+    def csv_rows(self) -> Iterable[Sequence[Any]]:
+        for row in self.rows:
+            tp = row.touchpoint
+            for stage, cell in zip(self.stages, row.cells, strict=True):
+                yield (
+                    tp.key, tp.name, tp.channel, stage.key, stage.name, cell.clicks,
+                    cell.visitors, cell.links,
+                )
+
+
+def journey_map(session: Session, query: ReportQuery) -> JourneyMap:
+    """Clicks and visitors of every live touchpoint at every stage, with its live links there.
+
+    Every stage is a column whatever the stage filter; the channel and campaign filters choose the
+    touchpoints (with a campaign: those with a live link in it or clicks through one).
+    """
+    counted = Stats.clicks + Stats.bot_clicks if query.bots else Stats.clicks
+    unstaged = ReportQuery(
+        start=query.start, end=query.end, channel=query.channel, campaign=query.campaign,
+        bots=query.bots,
+    )
+    clicks = filtered(
+        session,
+        select(Stats.touchpoint_id, Stats.stage_id, func.sum(counted), func.sum(Stats.visitors)),
+        unstaged,
+    ).group_by(Stats.touchpoint_id, Stats.stage_id)
+    figures: dict[tuple[int, int], tuple[int, int]] = {
+        (tp, st): (int(c or 0), int(v or 0)) for tp, st, c, v in session.execute(clicks)
+    }
+    live = select(Link.touchpoint_id, Link.stage_id, func.count()).where(Link.archived.is_(False))
+    if query.campaign is not None:
+        live = live.where(Link.campaign == query.campaign)
+    link_counts: dict[tuple[int, int], int] = {
+        (tp, st): int(n)
+        for tp, st, n in session.execute(live.group_by(Link.touchpoint_id, Link.stage_id))
+    }
+    stage_rows = session.scalars(select(Stage).order_by(Stage.position, Stage.id)).all()
+    stages = tuple(StageRef(s.key, s.name, s.position) for s in stage_rows)
+    wanted = select(Touchpoint).where(Touchpoint.archived.is_(False)).order_by(Touchpoint.key)
+    if query.channel is not None:
+        wanted = wanted.where(Touchpoint.channel == query.channel)
+    if query.campaign is not None:
+        involved = {tp for tp, _ in figures} | {tp for tp, _ in link_counts}
+        wanted = wanted.where(Touchpoint.id.in_(involved))
+    by_touchpoint: dict[int, list[MapCell]] = defaultdict(list)
+    touchpoints = session.scalars(wanted).all()
+    for tp in touchpoints:
+        for stage in stage_rows:
+            c, v = figures.get((tp.id, stage.id), (0, 0))
+            by_touchpoint[tp.id].append(MapCell(c, v, link_counts.get((tp.id, stage.id), 0)))
+    rows = [
+        MapRow(TouchpointRef(tp.key, tp.name, tp.channel), tuple(by_touchpoint[tp.id]))
+        for tp in touchpoints
+    ]
+    rows.sort(key=lambda row: (-row.clicks, row.touchpoint.key))
+    return JourneyMap(query=query, stages=stages, rows=tuple(rows))

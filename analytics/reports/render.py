@@ -1,0 +1,105 @@
+"""How every report is answered: one JSON head, one CSV renderer, one response for either.
+
+A report is a frozen dataclass with a `kind`, its `query`, a `csv_header`, `csv_rows()` and
+`to_json()`; the API, the dashboard's downloads and the CLI all render through here, so that the
+same question gets the same answer in each.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from flask import Response
+
+from analytics.reports.query import Format, ReportQuery
+
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Report(Protocol):
+    csv_header: ClassVar[tuple[str, ...]]
+
+    @property
+    def kind(self) -> str:
+        """What the report is of (`touchpoints`, `device`, …), which names its CSV file."""
+
+    @property
+    def query(self) -> ReportQuery: ...
+
+    def csv_rows(self) -> Iterable[Sequence[Any]]: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def head(query: ReportQuery) -> dict[str, Any]:
+    """What every JSON report starts with: the period it covers and the filters it applied."""
+    return {
+        "from": query.start.isoformat(),
+        "to": query.end.isoformat(),
+        "bots": "include" if query.bots else "exclude",
+        "filters": {"stage": query.stage, "channel": query.channel, "campaign": query.campaign},
+    }
+
+
+def as_json(value: Any) -> Any:
+    """A result dataclass (rows, references) as JSON values, fields in their declared order."""
+    if is_dataclass(value):
+        return {f.name: as_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [as_json(v) for v in value]
+    return value
+
+
+def flat_row(row: Any) -> list[Any]:
+    """A row's values in field order, a nested touchpoint or stage spread out in place."""
+    values: list[Any] = []
+    for f in fields(row):
+        value = getattr(row, f.name)
+        values.extend(flat_row(value) if is_dataclass(value) else [value])
+    return values
+
+
+def to_csv(report: Report) -> str:
+    """The report as CSV: its header, then one line per row."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(report.csv_header)
+    writer.writerows([csv_cell(value) for value in row] for row in report.csv_rows())
+    return out.getvalue()
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell; text that a spreadsheet would run as a formula is quoted with an apostrophe
+    (touchpoint, campaign and referrer names come from users and customers)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_START) else value
+    return str(value)
+
+
+def csv_filename(report: Report) -> str:
+    """`touchpoints-2026-10-24-2026-11-23.csv`: the first and the last day the report covers."""
+    query = report.query
+    return f"{report.kind}-{query.start.date()}-{query.last_day}.csv"
+
+
+def csv_response(report: Report) -> Response:
+    disposition = f'attachment; filename="{csv_filename(report)}"'
+    headers = {"Content-Disposition": disposition}
+    return Response(to_csv(report), mimetype="text/csv", headers=headers)
+
+
+def respond(report: Report, fmt: Format) -> Any:
+    """The report as JSON, or with format=csv as a CSV download."""
+    return report.to_json() if fmt == "json" else csv_response(report)

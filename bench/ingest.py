@@ -83,9 +83,8 @@ def baseline_insert(env: dict[str, str], rows: int) -> float:
     code = f"""
 import time, psycopg, random
 url = {env["TOUCHLINK_DATABASE_URL"]!r}
-with psycopg.connect(url) as conn:
+with psycopg.connect(url, autocommit=True) as conn:
     conn.execute("CREATE TABLE clicks_baseline (LIKE clicks INCLUDING ALL)")
-    conn.commit()
     rng = random.Random(1)
     batch = [(f"{{i:032x}}", "2026-01-01T00:00:00+00", 1, 1, 1, False, False, None, "mobile", "iOS",
               "Mobile Safari", "FR", "instagram.com", "en-US", f"{{rng.getrandbits(128):032x}}")
@@ -93,11 +92,11 @@ with psycopg.connect(url) as conn:
     started = time.perf_counter()
     with conn.cursor() as cur:
         for i in range(0, len(batch), 1000):
-            cur.executemany(
-                "INSERT INTO clicks_baseline (click_id, occurred_at, link_id, touchpoint_id, stage_id, via_qr,"
-                " is_bot, bot_reason, device, os, browser, country, referrer_host, language, visitor_id)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", batch[i:i + 1000])
-            conn.commit()
+            with conn.transaction():  # one transaction per 1,000 rows, as ingest batches
+                cur.executemany(
+                    "INSERT INTO clicks_baseline (click_id, occurred_at, link_id, touchpoint_id, stage_id, via_qr,"
+                    " is_bot, bot_reason, device, os, browser, country, referrer_host, language, visitor_id)"
+                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", batch[i:i + 1000])
     print(time.perf_counter() - started)
     conn.execute("DROP TABLE clicks_baseline")
 """

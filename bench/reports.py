@@ -43,11 +43,11 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from analytics import reports  # noqa: E402
 from analytics.enrich import make_enricher  # noqa: E402
 from analytics.ingest import KnownLinks, store_clicks  # noqa: E402
-from analytics.periods import plan_pieces  # noqa: E402
-from analytics.reports import ReportQuery  # noqa: E402
+from analytics.reports import engagement as reports  # noqa: E402
+from analytics.reports.periods import plan_pieces  # noqa: E402
+from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, Order, ReportQuery  # noqa: E402
 from bench.common import AGENTS, free_port, fresh_postgres, touchlink, wait_for_http  # noqa: E402
 from shortener.clicks import RawClick  # noqa: E402
 from shortener.db import make_engine  # noqa: E402
@@ -193,12 +193,12 @@ def seed_workspace(conn: psycopg.Connection[Any], args: argparse.Namespace) -> d
         "stages": stages,
         "n_stages": len(stages),
     }
-    conn.execute(SEED_TOUCHPOINTS, params)
-    ids = one(conn, "SELECT ARRAY[min(id), max(id)] FROM touchpoints")
-    assert ids == [1, args.touchpoints], "touchpoint ids must be 1..N"
-    conn.execute(SEED_LINKS, params)
-    assert one(conn, "SELECT ARRAY[min(id), max(id)] FROM links") == [1, args.links], "link ids"
-    conn.commit()
+    with conn.transaction():
+        conn.execute(SEED_TOUCHPOINTS, params)
+        ids = one(conn, "SELECT ARRAY[min(id), max(id)] FROM touchpoints")
+        assert ids == [1, args.touchpoints], "touchpoint ids must be 1..N"
+        conn.execute(SEED_LINKS, params)
+        assert one(conn, "SELECT ARRAY[min(id), max(id)] FROM links") == [1, args.links], "ids"
     return params
 
 
@@ -234,6 +234,15 @@ def check_loader_against_ingest(
                 store_clicks(session, raw[i:i + 500], enricher, now=now, known_links=known)
     engine.dispose()
 
+    with conn.transaction():
+        counts = _compare_rollups(conn)
+        conn.execute("TRUNCATE clicks, visitor_salts, " + ", ".join(ROLLUPS))
+    return counts
+
+
+def _compare_rollups(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Rebuild the rollups from the stored clicks with the loader's SQL and compare them with
+    what ingest made; the rows of each table."""
     counts = {}
     for table in ROLLUPS:
         conn.execute(f"CREATE TEMP TABLE ingest_{table} AS SELECT * FROM {table}")
@@ -249,8 +258,6 @@ def check_loader_against_ingest(
         if differ != (0, 0):
             raise SystemExit(f"the loader disagrees with ingest on {table}: {differ} rows differ")
         conn.execute(f"DROP TABLE ingest_{table}")
-    conn.execute("TRUNCATE clicks, visitor_salts, " + ", ".join(ROLLUPS))
-    conn.commit()
     return counts
 
 
@@ -279,18 +286,18 @@ def load_clicks(
             "zipf_c": (active + 1) ** (1 - ZIPF), "zipf_e": 1 / (1 - ZIPF), "active": active,
             "people": max(1000, args.clicks // 5), "seq": done, "day": start.date().isoformat(),
         }
-        conn.execute(GENERATE_DAY, params)
-        conn.execute("INSERT INTO clicks SELECT * FROM batch")
-        rollups_from(conn, "batch")
-        conn.commit()
+        with conn.transaction():  # `batch` is dropped at its commit
+            conn.execute(GENERATE_DAY, params)
+            conn.execute("INSERT INTO clicks SELECT * FROM batch")
+            rollups_from(conn, "batch")
         done += n
         rate = done / (time.perf_counter() - started)
         print(f"\rloading clicks and rollups: {100 * done / args.clicks:5.1f}%  "
               f"({done:,}/{args.clicks:,}, day {i + 1}/{len(days)}, {rate:,.0f} clicks/s)",
               end="", flush=True)
     print()
-    touchpoint_stats_from_hourly(conn)
-    conn.commit()
+    with conn.transaction():
+        touchpoint_stats_from_hourly(conn)
 
 
 # --- the raw answer -------------------------------------------------------------------------------
@@ -384,10 +391,10 @@ class Variant:
     name: str
     kind: str  # "touchpoints" or "stages"
     query: ReportQuery
-    order: reports.Order = "most"
+    order: Order = "most"
     raw_runs: int = 0  # how often to time the raw GROUP BY (0: not compared)
 
-    def run(self, session: Session, *, limit: int = reports.DEFAULT_LIMIT) -> reports.Report:
+    def run(self, session: Session, *, limit: int = DEFAULT_LIMIT) -> reports.TouchpointReport | reports.StageReport:
         if self.kind == "stages":
             return reports.stage_report(session, self.query)
         return reports.touchpoint_report(session, self.query, order=self.order, limit=limit)
@@ -426,7 +433,7 @@ def variants(now: datetime, stage: str, raw_runs: int) -> list[Variant]:
     ]
 
 
-def report_values(report: reports.Report) -> dict[str, tuple[Any, ...]]:
+def report_values(report: reports.TouchpointReport | reports.StageReport) -> dict[str, tuple[Any, ...]]:
     if isinstance(report, reports.StageReport):
         return {r.stage.key: (r.clicks, r.scans, r.visitors, r.touchpoints) for r in report.rows}
     return {
@@ -445,7 +452,7 @@ def full_report(session: Session, variant: Variant) -> dict[str, tuple[Any, ...]
             query = ReportQuery(variant.query.start, variant.query.end, stage=variant.query.stage,
                                 channel=channel.value)
             report = reports.touchpoint_report(session, query, order=order,
-                                               limit=reports.MAX_LIMIT)
+                                               limit=MAX_LIMIT)
             found |= report_values(report)
     return found
 
@@ -544,7 +551,7 @@ def main() -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:  # transactions are explicit below
         conn.execute("SET TIME ZONE 'UTC'")
         workspace = seed_workspace(conn, args)
         started = time.perf_counter()
@@ -573,10 +580,9 @@ def main() -> None:
     engine = make_engine(sa_url)
     results: dict[str, dict[str, Any]] = {}
     print(f"{'variant':32} {'p50':>8} {'p95':>8} {'warm p50':>9} {'raw':>9} {'ratio':>7}  agree")
-    with Session(engine) as session, psycopg.connect(url) as raw_conn:
+    with Session(engine) as session, psycopg.connect(url, autocommit=True) as raw_conn:
         raw_conn.execute("SET TIME ZONE 'UTC'")
         raw_conn.execute("SET work_mem = '256MB'")
-        raw_conn.commit()
         for variant in variants(now, stage, args.raw_runs):
             entry = results[variant.name] = time_variant(session, raw_conn, variant, args.runs)
             raw = (f" {entry['raw']:7.0f}ms {entry['raw'] / entry['p50']:6.0f}x  {entry['agree']}"

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -25,6 +26,7 @@ import analytics.app
 import analytics.demo
 import migrations
 import shortener.app
+from analytics import rollups
 from analytics.enrich import make_enricher
 from analytics.figures import RollupFigures
 from analytics.metrics import Metrics
@@ -125,22 +127,36 @@ db_cli = click.Group("db", help="The database schema.")
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Migrate the schema to the latest version (SQLite or PostgreSQL)."""
-    engine = runtime().engine
-    migrations.upgrade(engine, revision)
-    click.echo(f"Database at {migrations.current_revision(engine)}.")
+    rt = runtime()
+    migrations.upgrade(rt.engine, revision)
+    click.echo(f"Database at {migrations.current_revision(rt.engine)}.")
+    if revision == "head":
+        _cut_rollups_in_the_time_zone(rt)
+
+
+def _cut_rollups_in_the_time_zone(rt: Runtime) -> None:
+    with transaction(rt.sessions) as session:
+        if rollups.ensure_zone(session, rt.settings.zone):
+            click.echo(f"Rebuilt the daily rollups for the time zone {rt.settings.timezone}.")
 
 
 def _init(preset: str, with_demo: bool) -> bool:
     """Migrate and create the stage model (and the demo); True when the demo account exists."""
     rt = runtime()
     migrations.upgrade(rt.engine)
+    _cut_rollups_in_the_time_zone(rt)
     with transaction(rt.sessions) as session:
         stages.apply_preset(session, preset)
         if not with_demo:
             return False
-        created = demo.seed_demo(session, domain=rt.settings.short_host)
+        since = utcnow() - timedelta(days=analytics.demo.DAYS + 1)
+        created = demo.seed_demo(
+            session, domain=rt.settings.short_host, since=since, zone=rt.settings.zone
+        )
         if created:
-            clicks = analytics.demo.seed_demo_clicks(session, rt.enricher, now=utcnow())
+            clicks = analytics.demo.seed_demo_clicks(
+                session, rt.enricher, now=utcnow(), zone=rt.settings.zone
+            )
             click.echo(
                 f"Seeded the demo workspace: {created} touchpoints with their links, "
                 f"and {clicks:,} clicks over the last {analytics.demo.DAYS} days."

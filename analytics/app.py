@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from analytics import cli, dashboard, health
+from analytics import cli, dashboard, detail_pages, health
 from analytics.reports import api as reports_api
 from analytics.reports.cli import report_cli
 
@@ -14,5 +14,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reports_api.bp)
     app.register_blueprint(health.bp)
     dashboard.init_app(app)
+    detail_pages.init_app(app)
     app.cli.add_command(report_cli)
     cli.init_app(app)

@@ -46,9 +46,15 @@ def axis_step(value: float) -> int:
 
 
 def line_chart(
-    buckets: Sequence[datetime], lines: Sequence[Line], *, hourly: bool, label: str
+    buckets: Sequence[datetime],
+    lines: Sequence[Line],
+    *,
+    hourly: bool,
+    label: str,
+    empty_text: str = "No clicks in this window",
 ) -> Markup:
-    """Clicks over time: one line per series, a light area under a single one."""
+    """Clicks over time: one line per series, a light area under a single one; `empty_text`
+    when there is nothing to draw."""
     n = len(buckets)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     highest = max((max(line.values, default=0) for line in lines), default=0)
@@ -102,7 +108,7 @@ def line_chart(
     else:
         parts.append(
             f'<text x="{WIDTH / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" font-size="15" '
-            f'fill="{AXIS_TEXT}">No clicks in this period</text>'
+            f'fill="{AXIS_TEXT}">{escape(empty_text)}</text>'
         )
     parts.append(
         f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
@@ -112,28 +118,53 @@ def line_chart(
     return _trusted("".join(parts))
 
 
-def funnel_segment(ratio: float, next_ratio: float | None, *, gap: bool = False) -> Markup:
-    """One stage of the funnel: a band `ratio` of the full width at its top, narrowing to the
-    next stage's width at its bottom. Drawn per row so the labels beside it stay readable HTML."""
-    width, height = 100.0, 40.0
-    top = max(ratio, 0.004) * width
-    bottom = max(next_ratio if next_ratio is not None else ratio, 0.004) * width
-    left_top, left_bottom = (width - top) / 2, (width - bottom) / 2
+def stage_bar(ratio: float, *, gap: bool = False) -> Markup:
+    """One stage's visitors as a bar `ratio` of the widest stage's: bars side by side, not a
+    funnel, since each stage counts its own visitors. A stage no touchpoint serves is a dashed
+    outline."""
+    width, height = 100.0, 24.0
     if gap:
         shape = (
-            f'<rect x="1" y="4" width="98" height="{height - 8}" rx="2" fill="#fff5f5" '
-            f'stroke="#fa5252" stroke-width="0.6" stroke-dasharray="2 1.5" '
+            f'<rect x="0.5" y="2" width="99" height="{height - 4}" rx="2" fill="#fff5f5" '
+            f'stroke="#fa5252" stroke-width="1" stroke-dasharray="3 2" '
             f'vector-effect="non-scaling-stroke"/>'
         )
     else:
+        shown = max(0.0, min(1.0, ratio)) * width
         shape = (
-            f'<polygon points="{left_top:.2f},0 {left_top + top:.2f},0 '
-            f'{left_bottom + bottom:.2f},{height} {left_bottom:.2f},{height}" fill="#3b5bdb" '
-            f'fill-opacity="{0.35 + 0.6 * max(ratio, 0):.2f}"/>'
+            f'<rect width="{width:g}" height="{height:g}" rx="3" fill="{GRID}"/>'
+            f'<rect width="{max(shown, 0.4):.2f}" height="{height:g}" rx="3" fill="{PALETTE[0]}" '
+            f'fill-opacity="{0.45 + 0.5 * max(ratio, 0):.2f}"/>'
         )
     return _trusted(
-        f'<svg class="funnel-band" viewBox="0 0 {width:g} {height:g}" preserveAspectRatio="none" '
+        f'<svg class="stage-bar" viewBox="0 0 {width:g} {height:g}" preserveAspectRatio="none" '
         f'aria-hidden="true" xmlns="http://www.w3.org/2000/svg">{shape}</svg>'
+    )
+
+
+def interval_bar(
+    value: float | None, low: float | None, high: float | None, top: float, *, label: str
+) -> Markup:
+    """A rate and its 95 % interval on a scale from 0 to `top`: a light band from `low` to
+    `high`, a dot at `value`. `label` (escaped) is its tooltip."""
+    if value is None or low is None or high is None:
+        return _trusted("")
+    width, height, pad = 80.0, 12.0, 4.0
+    span = width - 2 * pad
+    scale = top if top > 0 else 1.0
+
+    def x(v: float) -> float:
+        return pad + span * max(0.0, min(1.0, v / scale))
+
+    return _trusted(
+        f'<svg class="range-bar" width="{width:g}" height="{height:g}" '
+        f'viewBox="0 0 {width:g} {height:g}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>'
+        f'<line x1="{pad:g}" x2="{width - pad:g}" y1="6" y2="6" stroke="{GRID}" '
+        f'stroke-width="2"/>'
+        f'<rect x="{x(low):.1f}" y="2" width="{max(x(high) - x(low), 1.0):.1f}" height="8" '
+        f'rx="2" fill="{PALETTE[0]}" fill-opacity="0.25"/>'
+        f'<circle cx="{x(value):.1f}" cy="6" r="3" fill="{PALETTE[0]}"/></svg>'
     )
 
 

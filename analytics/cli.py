@@ -13,9 +13,14 @@ import click
 import prometheus_client
 from flask import Flask
 
-from analytics.runtime import runtime
+from analytics import rollups
+from analytics.retry import Backoff, is_transient
+from analytics.runtime import Runtime, runtime
 from analytics.stream import ClickStream
 from analytics.worker import IngestWorker
+from shortener.unit_of_work import transaction
+
+log = logging.getLogger(__name__)
 
 
 @click.command("worker")
@@ -68,7 +73,8 @@ def worker_command(
         reclaim_idle=settings.reclaim_idle,
         max_deliveries=settings.max_deliveries,
     )
-    worker = IngestWorker(stream, rt.sessions, rt.enricher, rt.metrics)
+    _cut_rollups_in_the_time_zone(rt, stop)
+    worker = IngestWorker(stream, rt.sessions, rt.enricher, rt.metrics, zone=settings.zone)
     started = time.perf_counter()
     stats = worker.run(drain=drain, should_stop=stop.is_set).totals
     elapsed = time.perf_counter() - started
@@ -78,6 +84,24 @@ def worker_command(
         f"{stats.read_seconds:.1f}s, enrich {stats.enrich_seconds:.1f}s, write "
         f"{stats.store_seconds - stats.enrich_seconds:.1f}s, ack {stats.ack_seconds:.1f}s)"
     )
+
+
+def _cut_rollups_in_the_time_zone(rt: Runtime, stop: threading.Event) -> None:
+    """Rebuild the daily rollups if TOUCHLINK_TIMEZONE changed; SQL away at start is waited for,
+    as the worker waits for it later."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            with transaction(rt.sessions) as session:
+                if rollups.ensure_zone(session, rt.settings.zone):
+                    click.echo(f"Rebuilt the daily rollups for {rt.settings.timezone}.")
+            return
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            pause = backoff.next()
+            log.warning("SQL is not answering (%s); retrying in %.1fs", exc, pause)
+            stop.wait(pause)
 
 
 def init_app(app: Flask) -> None:

@@ -1,25 +1,29 @@
-"""The analyst dashboard: the period's engagement per touchpoint, the journey and its map, clicks
-over time and where clicks come from. Every table also downloads as CSV: the same query string
-with `format=csv&table=<name>`.
+"""The analyst dashboard: the window's engagement per touchpoint, visitors by stage and the journey
+map, campaigns, clicks over time and where clicks come from. Every table also downloads as CSV:
+the same query string with `format=csv&table=<name>`. Every touchpoint, link and campaign named
+on it opens its own page (`analytics.detail_pages`) with the same window and filters.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from analytics import charts
-from analytics.reports import engagement
+from analytics.reports import drilldown, engagement
+from analytics.reports import stages as stage_reports
 from analytics.reports.breakdowns import DIMENSION_NAMES, DIMENSIONS, MAX_LIMIT, breakdown
 from analytics.reports.journey_map import journey_map
 from analytics.reports.query import MAX_LIMIT as MAX_ROWS
-from analytics.reports.query import ReportQuery
+from analytics.reports.query import ReportQuery, check_known
+from analytics.reports.rates import change, rate
 from analytics.reports.render import Report, csv_response
 from analytics.reports.timeseries import (
     MAX_HOURLY_SPAN,
@@ -35,15 +39,22 @@ from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.models import Channel, Role
 from shortener.nav import add_nav_item
+from shortener.runtime import runtime
 from shortener.signin import signed_in
 from shortener.unit_of_work import db_session, rollback_request
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90}
+PARAMETERS = frozenset(
+    {"range", "from", "to", "stage", "channel", "campaign", "bots", "interval", "group_by",
+     "format", "table"}
+)
+# What a link to another analytics page carries: the window and the filters.
+WINDOW = ("range", "from", "to", "stage", "channel", "campaign", "bots")
 SIDE_BY_SIDE = 8  # touchpoints in each of the most and least engaged tables
 CHART_SERIES = 6  # lines drawn; the rest are added up as "Other"
-TABLES = ("most", "least", "stages", "map", "timeseries", *DIMENSIONS)
+TABLES = ("most", "least", "campaigns", "stages", "map", "timeseries", *DIMENSIONS)
 HOUR = timedelta(hours=1)
 
 
@@ -56,11 +67,23 @@ class DashboardQuery:
     interval: Interval
     group_by: GroupBy
     note: str | None = None  # why the page shows something else than was asked for
+    takes: frozenset[str] = field(default=PARAMETERS, compare=False)  # the page's parameters
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str], *, now: datetime) -> DashboardQuery:
+    def from_args(
+        cls,
+        args: Mapping[str, str],
+        *,
+        now: datetime,
+        zone: ZoneInfo,
+        takes: Collection[str] = PARAMETERS,
+    ) -> DashboardQuery:
         """`range` (7d, 30d, 90d or custom with `from` and `to`), the report filters, and the
-        chart's `interval` (hour or day) and `group_by`; a 400 naming a malformed one."""
+        chart's `interval` (hour or day) and `group_by`; a 400 naming a malformed or unknown
+        one (anything not in `takes`). A preset is the same window as its dates typed in: the
+        last N days, today included, so far."""
+        check_known(args, takes)
+        check_format(args)
         chosen = (args.get("range") or "").strip()
         if not chosen:
             chosen = "custom" if args.get("from") or args.get("to") else "30d"
@@ -70,25 +93,26 @@ class DashboardQuery:
         if chosen == "custom":
             query_args["from"], query_args["to"] = args.get("from", ""), args.get("to", "")
         else:
-            end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + HOUR
-            query_args["from"] = (end - timedelta(days=PRESETS[chosen])).isoformat()
-            query_args["to"] = end.isoformat()
-        report = ReportQuery.from_args(query_args, now=now)
+            today = now.astimezone(zone).date()
+            query_args["from"] = (today - timedelta(days=PRESETS[chosen] - 1)).isoformat()
+            query_args["to"] = today.isoformat()
+        report = ReportQuery.from_args(query_args, now=now, zone=zone)
         span = report.end - report.start
         interval = parse_interval(args, default="hour" if span <= timedelta(days=2) else "day")
         note = None
         if interval == "hour" and span > MAX_HOURLY_SPAN:
             interval = "day"
             note = f"Hourly points cover at most {MAX_HOURLY_SPAN.days} days: shown by day."
-        return cls(report, chosen, interval, parse_group_by(args), note)
+        return cls(report, chosen, interval, parse_group_by(args), note, frozenset(takes))
 
     def args(self, **changes: str) -> dict[str, str]:
         """The query string of this view, with `changes`; empty values are left out."""
         q = self.report
+        custom = self.range == "custom"
         values = {
             "range": self.range,
-            "from": q.start.date().isoformat() if self.range == "custom" else "",
-            "to": q.last_day.isoformat() if self.range == "custom" else "",
+            "from": _bound(q, q.start) if custom else "",
+            "to": _bound(q, q.requested_end or q.end, last=True) if custom else "",
             "stage": q.stage or "",
             "channel": q.channel or "",
             "campaign": q.campaign or "",
@@ -97,7 +121,34 @@ class DashboardQuery:
             "group_by": self.group_by,
         }
         values.update(changes)
-        return {name: value for name, value in values.items() if value}
+        return {
+            name: value for name, value in values.items() if value and name in self.takes
+        }
+
+    def window_args(self, *, leave_out: str = "") -> dict[str, str]:
+        """The window and filters alone, as the drill-down pages take them (a campaign's page
+        is its own campaign filter: `leave_out="campaign"`)."""
+        return {
+            k: v for k, v in self.args().items() if k in WINDOW and k != leave_out
+        }
+
+
+def check_format(args: Mapping[str, str]) -> None:
+    """A page answers HTML, or a table as CSV (`format=csv&table=…`)."""
+    fmt = (args.get("format") or "").strip()
+    if fmt not in ("", "csv"):
+        raise InvalidParameterError("format", f"must be csv (with table=…), not {fmt!r}")
+    if args.get("table") and fmt != "csv":
+        raise InvalidParameterError("table", "goes with format=csv")
+
+
+def _bound(query: ReportQuery, moment: datetime, *, last: bool = False) -> str:
+    """A bound as typed in: a date when it is a local midnight (`to`: the day before), else the
+    local hour."""
+    local = query.local(moment)
+    if local.hour == 0:
+        return (local.date() - timedelta(days=1) if last else local.date()).isoformat()
+    return local.replace(tzinfo=None).isoformat(timespec="minutes")
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -106,16 +157,16 @@ class DashboardQuery:
 @bp.get("/dashboard")
 @signed_in(Role.ANALYST)
 def index() -> Any:
-    session, now = db_session(), utcnow()
+    session, now, zone = db_session(), utcnow(), runtime().settings.zone
     try:
-        view = DashboardQuery.from_args(request.args, now=now)
+        view = DashboardQuery.from_args(request.args, now=now, zone=zone)
         if request.args.get("format") == "csv":
             return _csv(session, view, request.args.get("table", ""))
         return render_template("dashboard.html", **_dashboard(session, view), error=None)
     except InvalidParameterError as exc:
-        # The page still answers, on the default period, saying what was wrong.
+        # The page still answers, on the default window, saying what was wrong.
         rollback_request()
-        default = _dashboard(session, DashboardQuery.from_args({}, now=now))
+        default = _dashboard(session, DashboardQuery.from_args({}, now=now, zone=zone))
         return render_template("dashboard.html", **default, error=exc.message), 400
 
 
@@ -123,106 +174,181 @@ def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
     query = view.report
     everyone = engagement.touchpoint_report(session, query, limit=MAX_ROWS)
     rows = everyone.rows
-    shown = min(SIDE_BY_SIDE, math.ceil(len(rows) / 2))
-    whole_journey = replace(query, stage=None)
-    journey = engagement.stage_report(session, whole_journey)
-    jmap = journey_map(session, whole_journey)
+    if everyone.empty:
+        # Nothing to rank as most engaged; the least engaged are every touchpoint, silent.
+        silent = engagement.touchpoint_report(session, query, order="least", limit=MAX_ROWS)
+        most, least, listed = [], list(silent.rows[:SIDE_BY_SIDE]), len(silent.rows)
+    else:
+        shown = min(SIDE_BY_SIDE, math.ceil(len(rows) / 2))
+        most, least = list(rows[:shown]), list(reversed(rows[shown:]))[:SIDE_BY_SIDE]
+        listed = len(rows)
+    journey = stage_reports.stage_report(session, replace(query, stage=None))
+    jmap = journey_map(session, query)
     series = timeseries(session, query, interval=view.interval, group_by=view.group_by)
-    clicks = sum(row.clicks for row in rows)
-    previous = sum(row.previous_clicks for row in rows)
     return {
-        "view": view,
-        "query": query,
-        "last_day": query.last_day,
-        "presets": PRESETS,
-        "totals": {
-            "clicks": clicks,
-            "scans": sum(row.scans for row in rows),
-            "visitors": sum(row.visitors for row in rows),
-            "previous": previous,
-            "change": (clicks - previous) / previous if previous else None,
-            "touchpoints": len(rows),
-            "silent": sum(1 for row in rows if row.clicks == 0),
-        },
-        "most": rows[:shown],
-        "least": list(reversed(rows[shown:]))[:SIDE_BY_SIDE],
+        **page_context(view),
+        "here": lambda **args: url_for("dashboard.index", **args),
+        "empty": everyone.empty,
+        "totals": _totals(rows, listed),
+        "most": most,
+        "least": least,
+        "rate_top": rate_top([*most, *least]),
+        # A window that has not begun has no campaign yet (every live link would list one).
+        "campaigns": () if query.empty else drilldown.campaign_report(session, query).rows,
         "funnel": _funnel(journey, jmap.gaps),
         "jmap": jmap,
         "heat": charts.heat_level,
-        "chart": _chart(series),
+        "chart": draw_timeseries(series),
         "breakdowns": [breakdown(session, query, dimension) for dimension in DIMENSIONS],
-        "dimension_names": DIMENSION_NAMES,
-        "bar": charts.bar,
         "stage_options": [(s.key, s.name) for s in stages.list_stages(session)],
         "channel_options": [c.value for c in Channel],
         "campaign_options": links.campaign_names(session),
     }
 
 
+def page_context(view: DashboardQuery) -> dict[str, Any]:
+    """What the dashboard and the drill-down pages show alike: the window and its controls."""
+    query = view.report
+    return {
+        "view": view,
+        "query": query,
+        "zone": query.zone.key,
+        "first_day": query.first_day,
+        "last_day": query.last_day,
+        # The last day asked for (the date field's `to`), where the present has not cut it.
+        "to_day": ((query.requested_end or query.end) - HOUR).astimezone(query.zone).date(),
+        # The window asked for, in local days; `so_far` says where the present cuts it.
+        "window": window_label(query.start, query.requested_end or query.end, query),
+        "previous_window": window_label(query.previous_start, query.previous_end, query),
+        "so_far": (
+            f"so far: up to {query.local(query.end):%b %d, %H:%M}"
+            if query.requested_end is not None and not query.empty
+            else ""
+        ),
+        "presets": PRESETS,
+        "dimension_names": DIMENSION_NAMES,
+        "bar": charts.bar,
+        "interval_bar": charts.interval_bar,
+    }
+
+
+def window_label(start: datetime, end: datetime, query: ReportQuery) -> str:
+    """`Nov 03, 2026 - Nov 09, 2026` (an en dash) for whole local days, else the local hours
+    (`Nov 09, 2026 00:00 - Nov 09, 2026 14:00`)."""
+    first, last = query.local(start), query.local(end)
+    if end <= start:
+        return "nothing yet"
+    if first.hour == last.hour == 0:
+        return f"{first:%b %d, %Y} \u2013 {(last - timedelta(days=1)):%b %d, %Y}"
+    return f"{first:%b %d, %Y %H:%M} \u2013 {last:%b %d, %Y %H:%M}"
+
+
+def rate_top(rows: Sequence[Any]) -> float:
+    """The scale of the per 1k reached bars of a table: the highest upper bound shown."""
+    return max((row.per_1k_reached_high or 0.0 for row in rows), default=0.0) or 1.0
+
+
+def _totals(rows: Sequence[engagement.TouchpointRow], listed: int) -> dict[str, Any]:
+    human = sum(row.human_clicks for row in rows)
+    previous_human = sum(row.previous_human_clicks for row in rows)
+    # The tile says "human clicks": its change is of human clicks, whatever `bots=` says.
+    moved, comparable = change(
+        human, previous_human, current_human=human, previous_human=previous_human
+    )
+    scans = sum(row.scans for row in rows)
+    return {
+        "clicks": sum(row.clicks for row in rows),
+        "human_clicks": human,
+        "previous_human_clicks": previous_human,
+        "bot_clicks": sum(row.bot_clicks for row in rows),
+        "scans": scans,
+        "scan_share": rate(scans, human),
+        "visitors": sum(row.visitors for row in rows),
+        "change": moved,
+        "comparable": comparable,
+        "touchpoints": listed,
+        "silent": listed - sum(1 for row in rows if row.clicks),
+    }
+
+
 @dataclass(frozen=True, slots=True)
-class FunnelStep:
-    stage: engagement.StageRow
+class StageStep:
+    stage: stage_reports.StageRow
     next_name: str | None
-    band: Any  # the SVG
+    band: Any  # the SVG bar
     gap: bool
 
 
-def _funnel(journey: engagement.StageReport, gaps: frozenset[str]) -> list[FunnelStep]:
+def _funnel(journey: stage_reports.StageReport, gaps: frozenset[str]) -> list[StageStep]:
     widest = max((row.visitors for row in journey.rows), default=0) or 1
     steps = []
     for i, row in enumerate(journey.rows):
         following = journey.rows[i + 1] if i + 1 < len(journey.rows) else None
-        band = charts.funnel_segment(
-            row.visitors / widest,
-            following.visitors / widest if following is not None else None,
-            gap=row.stage.key in gaps,
-        )
-        next_name = following.stage.name if following else None
-        steps.append(FunnelStep(row, next_name, band, row.stage.key in gaps))
+        gap = row.stage.key in gaps
+        band = charts.stage_bar(row.visitors / widest, gap=gap)
+        steps.append(StageStep(row, following.stage.name if following else None, band, gap))
     return steps
+
+
+@dataclass(frozen=True, slots=True)
+class LegendEntry:
+    swatch: Any
+    key: str | None  # the group's key (None for "Other")
+    name: str
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
 class Chart:
     svg: Any
-    legend: list[tuple[Any, str, int]]  # swatch, name, total
+    group_by: str
+    legend: list[LegendEntry]
 
 
-def _chart(series: Timeseries) -> Chart:
+def draw_timeseries(series: Timeseries) -> Chart:
+    """The clicks over time as an SVG line chart, the smaller series added up as "Other"."""
     drawn = series.series[:CHART_SERIES]
     rest = series.series[CHART_SERIES:]
-    lines = [
-        charts.Line(s.name, s.clicks, charts.colour(i)) for i, s in enumerate(drawn)
-    ]
+    lines = [charts.Line(s.name, s.clicks, charts.colour(i)) for i, s in enumerate(drawn)]
+    keys: list[str | None] = [s.key for s in drawn]
     if rest:
         other = tuple(sum(s.clicks[i] for s in rest) for i in range(len(series.buckets)))
         lines.append(charts.Line(f"Other ({len(rest)})", other, charts.OTHER))
+        keys.append(None)
+    counted = "Clicks, bots included," if series.query.bots else "Human clicks"
     svg = charts.line_chart(
         series.buckets,
         lines,
         hourly=series.interval == "hour",
-        label=f"Human clicks per {series.interval}, by {series.group_by}",
+        label=f"{counted} per {series.interval}, by {series.group_by}",
+        empty_text="This window has not begun" if series.query.empty else (
+            "No clicks in this window"
+        ),
     )
-    legend = [(charts.swatch(line.colour), line.name, sum(line.values)) for line in lines]
-    return Chart(svg, legend)
+    legend = [
+        LegendEntry(charts.swatch(line.colour), key, line.name, sum(line.values))
+        for key, line in zip(keys, lines, strict=True)
+    ]
+    return Chart(svg, series.group_by, legend)
 
 
 # --- CSV -----------------------------------------------------------------------------------------
 
 
 def _csv(session: Session, view: DashboardQuery, table: str) -> Response:
-    """A table of the page as CSV, with the page's period and filters."""
+    """A table of the page as CSV, with the page's window and filters."""
     query = view.report
-    whole_journey = replace(query, stage=None)
     found: Report
     if table == "most":
         found = engagement.touchpoint_report(session, query, order="most", limit=MAX_ROWS)
     elif table == "least":
         found = engagement.touchpoint_report(session, query, order="least", limit=MAX_ROWS)
+    elif table == "campaigns":
+        found = drilldown.campaign_report(session, query)
     elif table == "stages":
-        found = engagement.stage_report(session, whole_journey)
+        found = stage_reports.stage_report(session, replace(query, stage=None))
     elif table == "map":
-        found = journey_map(session, whole_journey)
+        found = journey_map(session, query)
     elif table == "timeseries":
         found = timeseries(session, query, interval=view.interval, group_by=view.group_by)
     elif table in DIMENSIONS:
@@ -233,6 +359,17 @@ def _csv(session: Session, view: DashboardQuery, table: str) -> Response:
     return csv_response(found)
 
 
+def local_time(moment: datetime | None, empty: str = "\u2014") -> str:
+    """A time in the workspace's zone, as the reports count days: `2026-11-24 14:05`."""
+    if moment is None:
+        return empty
+    return moment.astimezone(runtime().settings.zone).strftime("%Y-%m-%d %H:%M")
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    add_nav_item(app, "dashboard.index", "Dashboard", role=Role.ANALYST, position=10)
+    app.add_template_filter(local_time, "local_time")
+    # "dashboard" covers the drill-down pages too (endpoints `dashboard_detail.…`).
+    add_nav_item(
+        app, "dashboard.index", "Dashboard", role=Role.ANALYST, position=10, section="dashboard"
+    )

@@ -13,7 +13,7 @@ import random
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -102,7 +102,13 @@ class Visitor:
 
 
 def seed_demo_clicks(
-    session: Session, enricher: Enricher, *, now: datetime, days: int = DAYS, seed: int = 7
+    session: Session,
+    enricher: Enricher,
+    *,
+    now: datetime,
+    zone: tzinfo = UTC,
+    days: int = DAYS,
+    seed: int = 7,
 ) -> int:
     """Store `days` of synthetic clicks on the demo links; none when clicks exist already.
 
@@ -134,7 +140,9 @@ def seed_demo_clicks(
             continue
         # Each day is ingested as it would have been that day, visitor salts included.
         day_end = min(now, day + timedelta(days=1))
-        result = store_clicks(session, clicks, enricher, now=day_end, known_links=known)
+        result = store_clicks(
+            session, clicks, enricher, now=day_end, zone=zone, known_links=known
+        )
         stored += result.inserted
     return stored
 

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import user_agents
 from crawlerdetect import CrawlerDetect
 
+from analytics.referrers import referrer_site
+
 DeviceKind = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
 AGENT_CACHE_SIZE = 50_000
@@ -110,6 +112,7 @@ class Enrichment:
     bot_reason: str | None
     country: str | None
     referrer_host: str | None
+    referrer_site: str | None
     visitor_id: str
 
 
@@ -347,6 +350,7 @@ class Enricher:
     def enrich(self, ip: str, user_agent: str, referrer: str, salt: bytes) -> Enrichment:
         """Enrich one click; the IP leaves only as a country and a salted visitor id."""
         agent = parse_agent(user_agent)
+        host = referrer_host(referrer)
         return Enrichment(
             device=agent.device,
             os=agent.os,
@@ -354,7 +358,8 @@ class Enricher:
             is_bot=agent.is_bot,
             bot_reason=agent.bot_reason,
             country=self._lookup().country(ip),
-            referrer_host=referrer_host(referrer),
+            referrer_host=host,
+            referrer_site=referrer_site(host),
             visitor_id=visitor_id(salt, ip, user_agent),
         )
 

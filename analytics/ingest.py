@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Table, delete, select
@@ -59,25 +59,29 @@ def store_clicks(
     enricher: Enricher,
     *,
     now: datetime,
+    zone: tzinfo = UTC,
     known_links: KnownLinks | None = None,
 ) -> StoreResult:
     """Insert the clicks not stored yet and add only those to the rollups; flushes, never commits.
 
     Replaying a batch (a worker killed between commit and acknowledgement) inserts nothing and
     changes no rollup: the unique click id decides, in the same transaction as the rollups.
+    Days (of visitor ids, daily visitors and `touchpoint_stats`) are those of `zone`, the
+    workspace's time zone.
     """
     result = StoreResult()
     if not clicks:
         return result
     known = (known_links or KnownLinks()).existing(session, {c.link_id for c in clicks})
-    salts = _salts(session, {_day(c.at) for c in clicks}, now=now)
+    salts = _salts(session, {_day(c.at, zone) for c in clicks}, now=now, zone=zone)
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for click in clicks:
         if click.link_id not in known:
             result.rejected.append(click)
             continue
-        info = enricher.enrich(click.ip, click.user_agent, click.referrer, salts[_day(click.at)])
+        salt = salts[_day(click.at, zone)]
+        info = enricher.enrich(click.ip, click.user_agent, click.referrer, salt)
         rows.append(
             {
                 "click_id": click.click_id,
@@ -93,6 +97,7 @@ def store_clicks(
                 "browser": info.browser[:64],
                 "country": info.country,
                 "referrer_host": info.referrer_host[:255] if info.referrer_host else None,
+                "referrer_site": info.referrer_site[:255] if info.referrer_site else None,
                 "language": _first_language(click.language),
                 "visitor_id": info.visitor_id,
             }
@@ -107,27 +112,31 @@ def store_clicks(
     result.duplicates = len(rows) - len(new_ids)
     fresh = [row for row in rows if row["click_id"] in new_ids]
     if fresh:
-        _add_to_rollups(session, fresh)
+        _add_to_rollups(session, fresh, zone)
     return result
 
 
-def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
+def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) -> None:
     humans = [row for row in rows if not row["is_bot"]]
-    new_visitors = _first_visits(session, humans)
+    new_visitors = _first_visits(session, humans, zone)
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     latest: dict[tuple[Any, ...], datetime] = {}
+    earliest: dict[tuple[Any, ...], datetime] = {}
     for row in rows:
-        hour = row["occurred_at"].replace(minute=0, second=0, microsecond=0)
+        at = row["occurred_at"]
+        hour = at.replace(minute=0, second=0, microsecond=0)
         key = (hour, row["link_id"], row["touchpoint_id"], row["stage_id"])
         counts = totals[key]
         if row["is_bot"]:
             counts[2] += 1
             continue
-        if key not in latest or row["occurred_at"] > latest[key]:
-            latest[key] = row["occurred_at"]
+        if key not in latest or at > latest[key]:
+            latest[key] = at
+        if key not in earliest or at < earliest[key]:
+            earliest[key] = at
         counts[0] += 1
         counts[1] += row["via_qr"]
-        visit = (row["occurred_at"].date(), row["link_id"], row["visitor_id"])
+        visit = (at.astimezone(zone).date(), row["link_id"], row["visitor_id"])
         if visit in new_visitors:
             new_visitors.discard(visit)  # counted once, on the visitor's first click of the day
             counts[3] += 1
@@ -142,6 +151,7 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
             "scans": c[1],
             "bot_clicks": c[2],
             "visitors": c[3],
+            "first_click_at": earliest.get(k),
             "last_click_at": latest.get(k),
         }
         for k, c in sorted(totals.items(), key=lambda item: item[0])
@@ -153,11 +163,12 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
         keys=["hour", "link_id", "touchpoint_id", "stage_id"],
         counters=COUNTERS,
         latest="last_click_at",
+        earliest="first_click_at",
     )
     add_counts(
         session,
         _table(TouchpointStats),
-        _touchpoint_periods(totals, latest),
+        _touchpoint_periods(totals, latest, zone),
         keys=["period", "period_start", "stage_id", "touchpoint_id"],
         counters=COUNTERS,
         latest="last_click_at",
@@ -165,14 +176,16 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _touchpoint_periods(
-    totals: dict[tuple[Any, ...], list[int]], latest: dict[tuple[Any, ...], datetime]
+    totals: dict[tuple[Any, ...], list[int]],
+    latest: dict[tuple[Any, ...], datetime],
+    zone: tzinfo,
 ) -> list[dict[str, Any]]:
     """The batch's hourly totals summed per period, stage and touchpoint: one upsert row each."""
     starts: dict[date, list[tuple[str, date]]] = {}
     sums: dict[tuple[Any, ...], list[Any]] = {}
     for key, counts in totals.items():
         hour, _, touchpoint_id, stage_id = key
-        day = hour.date()
+        day = hour.astimezone(zone).date()
         periods = starts.get(day)
         if periods is None:
             periods = starts[day] = [(p.value, p.start_of(day)) for p in Period]
@@ -200,11 +213,16 @@ def _touchpoint_periods(
     ]
 
 
-def _first_visits(session: Session, humans: list[dict[str, Any]]) -> set[tuple[date, int, str]]:
+def _first_visits(
+    session: Session, humans: list[dict[str, Any]], zone: tzinfo
+) -> set[tuple[date, int, str]]:
     """Which (day, link, visitor) triples are seen for the first time, recording them."""
     if not humans:
         return set()
-    keys = {(row["occurred_at"].date(), row["link_id"], row["visitor_id"]) for row in humans}
+    keys = {
+        (row["occurred_at"].astimezone(zone).date(), row["link_id"], row["visitor_id"])
+        for row in humans
+    }
     columns = ["day", "link_id", "visitor_id"]
     inserted = insert_new(
         session,
@@ -216,10 +234,16 @@ def _first_visits(session: Session, humans: list[dict[str, Any]]) -> set[tuple[d
     return {(d, link, v) for d, link, v in inserted}
 
 
-def _salts(session: Session, days: set[date], *, now: datetime) -> dict[date, bytes]:
-    """Each day's visitor salt, created on first use; salts older than 48 hours are deleted."""
-    oldest = (now - SALT_RETENTION).date()
-    session.execute(delete(VisitorSalt).where(VisitorSalt.day < oldest))
+def _salts(
+    session: Session, days: set[date], *, now: datetime, zone: tzinfo
+) -> dict[date, bytes]:
+    """Each day's visitor salt, created on first use; salts older than 48 hours are deleted,
+    but for days this batch still has clicks of (a backlog after an outage), whose visitors
+    must keep one id however many batches their clicks arrive in."""
+    oldest = (now - SALT_RETENTION).astimezone(zone).date()
+    session.execute(
+        delete(VisitorSalt).where(VisitorSalt.day < oldest, VisitorSalt.day.not_in(days))
+    )
     found = {
         s.day: s.salt for s in session.scalars(select(VisitorSalt).where(VisitorSalt.day.in_(days)))
     }
@@ -248,8 +272,8 @@ def _insert(session: Session, table: Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def _day(at: float) -> date:
-    return datetime.fromtimestamp(at, UTC).date()
+def _day(at: float, zone: tzinfo) -> date:
+    return datetime.fromtimestamp(at, zone).date()
 
 
 def _first_language(header: str) -> str | None:

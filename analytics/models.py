@@ -44,6 +44,7 @@ class Click(Base):
     browser: Mapped[str] = mapped_column(String(64))
     country: Mapped[str | None] = mapped_column(String(2))
     referrer_host: Mapped[str | None] = mapped_column(String(255))
+    referrer_site: Mapped[str | None] = mapped_column(String(255))  # Facebook, for m.facebook.com
     language: Mapped[str | None] = mapped_column(String(35))
     visitor_id: Mapped[str] = mapped_column(String(32))
 
@@ -63,11 +64,13 @@ class LinkHourlyStats(Base):
     scans: Mapped[int] = mapped_column(Integer, default=0)  # human scans
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
     visitors: Mapped[int] = mapped_column(Integer, default=0)  # first human click of the day
+    first_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # earliest human click
     last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # latest human click
 
 
 class Period(enum.StrEnum):
-    """The calendar periods of `touchpoint_stats`: UTC days, weeks from Monday, months."""
+    """The calendar periods of `touchpoint_stats`: days, weeks from Monday and months of the
+    workspace's time zone (TOUCHLINK_TIMEZONE)."""
 
     DAY = "day"
     WEEK = "week"
@@ -130,3 +133,13 @@ class VisitorSalt(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class WorkspaceState(Base):
+    """Facts about the stored data that settings must agree with: `rollup_timezone`, the zone
+    whose days, weeks and months `touchpoint_stats` and `daily_visitors` were cut in."""
+
+    __tablename__ = "workspace_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

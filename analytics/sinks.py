@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import redis
@@ -210,6 +210,7 @@ class BufferedSQLSink(_Flusher):
         spool_dir: Path,
         interval: float | None = EMBEDDED_INTERVAL,
         max_deliveries: int = 5,
+        zone: tzinfo = UTC,
     ) -> None:
         super().__init__(interval or EMBEDDED_INTERVAL, "click-writer")
         self._inline = interval is None
@@ -222,6 +223,7 @@ class BufferedSQLSink(_Flusher):
         self._attempts: Counter[str] = Counter()
         self._backoff = Backoff()
         self._retry_at = 0.0
+        self._zone = zone
 
     def emit(self, click: RawClick) -> None:
         self._metrics.clicks_captured.inc()
@@ -268,6 +270,7 @@ class BufferedSQLSink(_Flusher):
                 list(clicks),
                 self._enricher,
                 now=datetime.now(UTC),
+                zone=self._zone,
                 known_links=self._known_links,
             )
         self._metrics.clicks_ingested.inc(result.inserted)
@@ -318,6 +321,7 @@ def make_sink(
         spool_dir=Path(settings.spool_dir),
         interval=None if inline else EMBEDDED_INTERVAL,
         max_deliveries=settings.max_deliveries,
+        zone=settings.zone,
     )
 
 

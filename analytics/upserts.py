@@ -48,22 +48,29 @@ def add_counts(
     keys: Sequence[str],
     counters: Sequence[str],
     latest: str,
+    earliest: str | None = None,
 ) -> None:
-    """Upsert: add `counters` to the stored row of the same `keys`, keep the later `latest`."""
+    """Upsert: add `counters` to the stored row of the same `keys`, keep the later `latest`
+    (and the earlier `earliest`)."""
     if not rows:
         return
     if _is_postgres(session):
         updates = [f"{c} = {table.name}.{c} + excluded.{c}" for c in counters]
-        # GREATEST ignores NULLs, so a row of bot clicks alone keeps the stored time.
+        # GREATEST and LEAST ignore NULLs, so a row of bot clicks alone keeps the stored time.
         updates.append(f"{latest} = GREATEST({table.name}.{latest}, excluded.{latest})")
+        if earliest:
+            updates.append(f"{earliest} = LEAST({table.name}.{earliest}, excluded.{earliest})")
         suffix = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
         _json_insert(session, table, rows, suffix)
         return
     stmt = sqlite.insert(table)
-    current, new = table.c[latest], stmt.excluded[latest]
     set_: dict[str, Any] = {c: table.c[c] + stmt.excluded[c] for c in counters}
-    # SQLite's two-argument max() is NULL if either side is: fall back to the other.
+    # SQLite's two-argument max() and min() are NULL if either side is: fall back to the other.
+    current, new = table.c[latest], stmt.excluded[latest]
     set_[latest] = func.coalesce(func.max(current, new), current, new)
+    if earliest:
+        current, new = table.c[earliest], stmt.excluded[earliest]
+        set_[earliest] = func.coalesce(func.min(current, new), current, new)
     session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=set_), rows)
 
 

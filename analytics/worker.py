@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 import redis
 from sqlalchemy import Engine
@@ -72,11 +72,14 @@ class IngestWorker:
         sessions: sessionmaker[Session],
         enricher: Enricher,
         metrics: Metrics,
+        *,
+        zone: tzinfo = UTC,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
         self.enricher = enricher
         self.metrics = metrics
+        self.zone = zone
         self.stats = WorkerStats()
         self._known_links = KnownLinks()
 
@@ -207,6 +210,7 @@ class IngestWorker:
                     [click for _, click in part],
                     self.enricher,
                     now=datetime.now(UTC),
+                    zone=self.zone,
                     known_links=self._known_links,
                 )
 

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from analytics.enrich import make_enricher  # noqa: E402
 from analytics.ingest import KnownLinks, store_clicks  # noqa: E402
 from analytics.reports import engagement as reports  # noqa: E402
+from analytics.reports import stages  # noqa: E402
 from analytics.reports.periods import plan_pieces  # noqa: E402
 from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, Order, ReportQuery  # noqa: E402
 from bench.common import AGENTS, free_port, fresh_postgres, touchlink, wait_for_http  # noqa: E402
@@ -68,17 +69,24 @@ STAGE_OF = (
 )
 
 SEED_TOUCHPOINTS = """
-INSERT INTO touchpoints (key, name, channel, exposure, archived)
+INSERT INTO touchpoints (key, name, channel, archived, archived_at)
 SELECT 'tp-' || lpad(i::text, 5, '0'), 'Touchpoint ' || i,
        (ARRAY['digital', 'physical', 'human', 'hybrid'])[1 + i %% 4],
-       CASE WHEN i %% 4 = 1 THEN 1000 + i * 37 %% 20000 END, i %% 100 = 0
+       i %% 100 = 0, CASE WHEN i %% 100 = 0 THEN now() END
 FROM generate_series(1, %(touchpoints)s) AS i ORDER BY i
+"""
+# A quarter of the touchpoints have an exposure: one placement, begun before any click.
+SEED_PLACEMENTS = """
+INSERT INTO placements (touchpoint_id, count, starts_on)
+SELECT id, 1000 + id * 37 % 20000, current_date - 400 FROM touchpoints WHERE id % 4 = 1
 """
 
 SEED_LINKS = f"""
-INSERT INTO links (domain, slug, destination, touchpoint_id, stage_id, campaign, archived)
+INSERT INTO links (domain, slug, destination, touchpoint_id, stage_id, campaign, archived,
+                   archived_at)
 SELECT 'go.example.com', 'l' || l, 'https://shop.example.com/p/' || l, tp,
-       {STAGE_OF.format(tp="tp", j="j")}, CASE WHEN l %% 7 = 0 THEN 'spring' END, l %% 200 = 0
+       {STAGE_OF.format(tp="tp", j="j")}, CASE WHEN l %% 7 = 0 THEN 'spring' END, l %% 200 = 0,
+       CASE WHEN l %% 200 = 0 THEN now() END
 FROM (SELECT l, (l - 1) / %(per_tp)s + 1 AS tp, (l - 1) %% %(per_tp)s AS j
       FROM generate_series(1, %(links)s) AS l) AS numbered
 ORDER BY l
@@ -137,11 +145,13 @@ FROM {source} WHERE NOT is_bot
 """
 LINK_HOURLY_FROM = """
 INSERT INTO link_hourly_stats
-    (hour, link_id, touchpoint_id, stage_id, clicks, scans, bot_clicks, visitors, last_click_at)
+    (hour, link_id, touchpoint_id, stage_id, clicks, scans, bot_clicks, visitors, first_click_at,
+     last_click_at)
 SELECT date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', link_id,
        touchpoint_id, stage_id, count(*) FILTER (WHERE NOT is_bot),
        count(*) FILTER (WHERE NOT is_bot AND via_qr), count(*) FILTER (WHERE is_bot),
-       count(*) FILTER (WHERE first_visit), max(occurred_at) FILTER (WHERE NOT is_bot)
+       count(*) FILTER (WHERE first_visit), min(occurred_at) FILTER (WHERE NOT is_bot),
+       max(occurred_at) FILTER (WHERE NOT is_bot)
 FROM (SELECT *, NOT is_bot AND row_number() OVER (
           PARTITION BY CAST(occurred_at AT TIME ZONE 'UTC' AS date), link_id, visitor_id, is_bot
           ORDER BY occurred_at, click_id) = 1 AS first_visit
@@ -199,6 +209,7 @@ def seed_workspace(conn: psycopg.Connection[Any], args: argparse.Namespace) -> d
         assert ids == [1, args.touchpoints], "touchpoint ids must be 1..N"
         conn.execute(SEED_LINKS, params)
         assert one(conn, "SELECT ARRAY[min(id), max(id)] FROM links") == [1, args.links], "ids"
+        conn.execute(SEED_PLACEMENTS)
     return params
 
 
@@ -309,6 +320,7 @@ WITH counts AS (
            count(*) FILTER (WHERE occurred_at >= %(start)s AND NOT is_bot AND via_qr) AS scans,
            count(*) FILTER (WHERE occurred_at < %(start)s AND NOT is_bot) AS previous_clicks,
            max(occurred_at) FILTER (WHERE occurred_at >= %(start)s AND NOT is_bot) AS last_click_at,
+           count(*) FILTER (WHERE occurred_at >= %(start)s) AS current_clicks,
            count(*) AS any_clicks
     FROM clicks
     WHERE occurred_at >= %(previous)s AND occurred_at < %(end)s {stage}
@@ -329,12 +341,16 @@ SELECT t.key, coalesce(c.clicks, 0), coalesce(c.scans, 0), coalesce(v.visitors, 
 FROM touchpoints AS t
 LEFT JOIN counts AS c ON c.touchpoint_id = t.id
 LEFT JOIN visits AS v ON v.touchpoint_id = t.id
-WHERE NOT t.archived {member}
+-- Every touchpoint that existed in the window (archived ones too: their clicks happened).
+WHERE ((t.created_at < %(end)s AND (t.archived_at IS NULL OR t.archived_at > %(start)s))
+       OR c.current_clicks > 0) {member}
 """
-# With a stage filter, the touchpoints with a live link at that stage or any click there.
+# With a stage filter, the touchpoints with a link at that stage live in the window, or any
+# click there.
 STAGE_MEMBER = """
 AND (c.any_clicks > 0 OR EXISTS (SELECT 1 FROM links AS l WHERE l.touchpoint_id = t.id
-     AND NOT l.archived AND l.stage_id = (SELECT id FROM stages WHERE key = %(stage)s)))
+     AND l.created_at < %(end)s AND (l.archived_at IS NULL OR l.archived_at > %(start)s)
+     AND l.stage_id = (SELECT id FROM stages WHERE key = %(stage)s)))
 """
 
 RAW_STAGES = """
@@ -342,13 +358,13 @@ WITH counts AS (
     SELECT stage_id, count(*) FILTER (WHERE NOT is_bot) AS clicks,
            count(*) FILTER (WHERE NOT is_bot AND via_qr) AS scans,
            count(DISTINCT c.touchpoint_id) FILTER (WHERE NOT is_bot) AS touchpoints
-    FROM clicks AS c JOIN touchpoints AS t ON t.id = c.touchpoint_id AND NOT t.archived
+    FROM clicks AS c
     WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
     GROUP BY stage_id
 ), visits AS (
     SELECT stage_id, count(*) AS visitors
     FROM (SELECT stage_id, min(occurred_at) AS first_at
-          FROM clicks AS c JOIN touchpoints AS t ON t.id = c.touchpoint_id AND NOT t.archived
+          FROM clicks AS c
           WHERE NOT is_bot AND occurred_at >= %(start_day)s AND occurred_at < %(end)s
           GROUP BY CAST(occurred_at AT TIME ZONE 'UTC' AS date), link_id, visitor_id,
                    stage_id) AS firsts
@@ -394,9 +410,9 @@ class Variant:
     order: Order = "most"
     raw_runs: int = 0  # how often to time the raw GROUP BY (0: not compared)
 
-    def run(self, session: Session, *, limit: int = DEFAULT_LIMIT) -> reports.TouchpointReport | reports.StageReport:
+    def run(self, session: Session, *, limit: int = DEFAULT_LIMIT) -> reports.TouchpointReport | stages.StageReport:
         if self.kind == "stages":
-            return reports.stage_report(session, self.query)
+            return stages.stage_report(session, self.query)
         return reports.touchpoint_report(session, self.query, order=self.order, limit=limit)
 
     def http_path(self) -> str:
@@ -433,8 +449,8 @@ def variants(now: datetime, stage: str, raw_runs: int) -> list[Variant]:
     ]
 
 
-def report_values(report: reports.TouchpointReport | reports.StageReport) -> dict[str, tuple[Any, ...]]:
-    if isinstance(report, reports.StageReport):
+def report_values(report: reports.TouchpointReport | stages.StageReport) -> dict[str, tuple[Any, ...]]:
+    if isinstance(report, stages.StageReport):
         return {r.stage.key: (r.clicks, r.scans, r.visitors, r.touchpoints) for r in report.rows}
     return {
         r.touchpoint.key: (r.clicks, r.scans, r.visitors, r.previous_clicks, r.last_click_at)

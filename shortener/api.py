@@ -6,11 +6,13 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from shortener import links, request_input, stages, touchpoints
+from shortener import links, placements, request_input, stages, touchpoints
 from shortener.api_auth import requires
+from shortener.db import utcnow
 from shortener.errors import BadRequestError
 from shortener.links import link_json
 from shortener.models import Role
+from shortener.placements import placement_json
 from shortener.qr import qr_response
 from shortener.runtime import runtime
 from shortener.stages import stage_json
@@ -71,7 +73,8 @@ def list_touchpoints() -> Any:
 @requires(Role.MARKETER)
 def create_touchpoint() -> Any:
     data = touchpoints.TouchpointInput.from_json(body())
-    return touchpoint_json(touchpoints.create_touchpoint(db_session(), data)), 201
+    today = runtime().settings.today(utcnow())
+    return touchpoint_json(touchpoints.create_touchpoint(db_session(), data, today=today)), 201
 
 
 @bp.get("/touchpoints/<key>")
@@ -84,13 +87,38 @@ def get_touchpoint(key: str) -> Any:
 @requires(Role.MARKETER)
 def update_touchpoint(key: str) -> Any:
     data = touchpoints.TouchpointInput.from_json(body(), partial=True)
-    return touchpoint_json(touchpoints.update_touchpoint(db_session(), key, data))
+    return touchpoint_json(touchpoints.update_touchpoint(db_session(), key, data, now=utcnow()))
 
 
 @bp.delete("/touchpoints/<key>")
 @requires(Role.MARKETER)
 def archive_touchpoint(key: str) -> Any:
-    return touchpoint_json(touchpoints.archive_touchpoint(db_session(), key))
+    return touchpoint_json(touchpoints.archive_touchpoint(db_session(), key, now=utcnow()))
+
+
+@bp.get("/touchpoints/<key>/exposures")
+@requires(Role.ANALYST)
+def list_exposures(key: str) -> Any:
+    session = db_session()
+    found = placements.list_placements(session, touchpoints.get_touchpoint(session, key))
+    return {"items": [placement_json(p) for p in found]}
+
+
+@bp.post("/touchpoints/<key>/exposures")
+@requires(Role.MARKETER)
+def add_exposure(key: str) -> Any:
+    session = db_session()
+    touchpoint = touchpoints.get_touchpoint(session, key)
+    data = placements.PlacementInput.from_json(body())
+    return placement_json(placements.add_placement(session, touchpoint, data)), 201
+
+
+@bp.delete("/touchpoints/<key>/exposures/<int:placement_id>")
+@requires(Role.MARKETER)
+def remove_exposure(key: str, placement_id: int) -> Any:
+    session = db_session()
+    touchpoint = touchpoints.get_touchpoint(session, key)
+    return placement_json(placements.remove_placement(session, touchpoint, placement_id))
 
 
 # --- links -------------------------------------------------------------------------------------
@@ -134,14 +162,15 @@ def get_link(link_id: int) -> Any:
 @requires(Role.MARKETER)
 def update_link(link_id: int) -> Any:
     data = links.LinkInput.from_json(body(), partial=True)
-    link = links.update_link(db_session(), link_id, data, own_hosts=runtime().settings.own_hosts)
+    own_hosts = runtime().settings.own_hosts
+    link = links.update_link(db_session(), link_id, data, own_hosts=own_hosts, now=utcnow())
     return link_json(link, scheme=_scheme())
 
 
 @bp.delete("/links/<int:link_id>")
 @requires(Role.MARKETER)
 def archive_link(link_id: int) -> Any:
-    return link_json(links.archive_link(db_session(), link_id), scheme=_scheme())
+    return link_json(links.archive_link(db_session(), link_id, now=utcnow()), scheme=_scheme())
 
 
 @bp.get("/links/<int:link_id>/qr.<any(svg, png):fmt>")

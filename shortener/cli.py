@@ -199,7 +199,11 @@ def create_touchpoint(
 ) -> None:
     data = {"key": key, "name": name, "channel": channel, "kind": kind, "exposure": exposure}
     with writing() as session:
-        touchpoints.create_touchpoint(session, touchpoints.TouchpointInput.from_json(data))
+        touchpoints.create_touchpoint(
+            session,
+            touchpoints.TouchpointInput.from_json(data),
+            today=runtime().settings.today(utcnow()),
+        )
     click.echo(f"Created touchpoint {key}.")
 
 

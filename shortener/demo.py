@@ -3,11 +3,13 @@ demo account to sign in to the pages with."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta, tzinfo
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shortener import users
-from shortener.models import Link, Role, Stage, Touchpoint, User
+from shortener.models import Link, Placement, Role, Stage, Touchpoint, User
 
 # Named in the README and printed by `touchlink run`: a demo, not a secret.
 DEMO_EMAIL = "demo@touchlink.test"
@@ -50,14 +52,19 @@ DEMO: tuple[DemoTouchpoint, ...] = (
 )
 
 
-def seed_demo(session: Session, *, domain: str) -> int:
-    """Add the demo touchpoints and links to an empty workspace; returns how many touchpoints."""
+def seed_demo(session: Session, *, domain: str, since: datetime, zone: tzinfo) -> int:
+    """Add the demo touchpoints and links to an empty workspace, as made at `since` (its clicks
+    come after), each exposure a placement of that day, half of it two weeks later for printed
+    touchpoints; returns how many touchpoints."""
     if session.scalar(select(func.count()).select_from(Touchpoint)):
         return 0
     stages = {s.key: s for s in session.scalars(select(Stage))}
+    first_day = since.astimezone(zone).date()
     for key, name, channel, kind, exposure, links in DEMO:
-        touchpoint = Touchpoint(key=key, name=name, channel=channel, kind=kind, exposure=exposure)
+        touchpoint = Touchpoint(key=key, name=name, channel=channel, kind=kind, created_at=since)
         session.add(touchpoint)
+        if exposure is not None:
+            session.add_all(_placements(touchpoint, exposure, channel, first_day))
         for stage_key, slug, destination, campaign in links:
             stage = stages.get(stage_key) or next(iter(stages.values()))
             session.add(
@@ -69,10 +76,29 @@ def seed_demo(session: Session, *, domain: str) -> int:
                     stage=stage,
                     campaign=campaign,
                     title=f"{name} ({stage.name})",
+                    created_at=since,
                 )
             )
     session.flush()
     return len(DEMO)
+
+
+def _placements(
+    touchpoint: Touchpoint, exposure: int, channel: str, first_day: date
+) -> list[Placement]:
+    if channel != "physical":
+        return [Placement(touchpoint=touchpoint, count=exposure, starts_on=first_day)]
+    # Print runs go out in batches: the first half at once, the rest two weeks on.
+    half = exposure // 2
+    return [
+        Placement(touchpoint=touchpoint, count=half, starts_on=first_day, note="first print run"),
+        Placement(
+            touchpoint=touchpoint,
+            count=exposure - half,
+            starts_on=first_day + timedelta(days=14),
+            note="second print run",
+        ),
+    ]
 
 
 def seed_demo_user(session: Session) -> bool:

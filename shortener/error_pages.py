@@ -16,7 +16,7 @@ TITLES = {
     400: "Bad request",
     401: "Please sign in",
     403: "Not allowed",
-    404: "Link not found",
+    404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
     410: "This link is no longer active",
@@ -27,8 +27,8 @@ TITLES = {
 }
 
 
-def render_error_page(status: int, message: str) -> tuple[str, int]:
-    title = TITLES.get(status, "Error")
+def render_error_page(status: int, message: str, *, title: str | None = None) -> tuple[str, int]:
+    title = title or TITLES.get(status, "Error")
     return render_template("error.html", status=status, title=title, message=message), status
 
 

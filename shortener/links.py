@@ -179,11 +179,18 @@ def find_link_by_slug(session: Session, domain: str, slug: str) -> Link:
 
 
 def update_link(
-    session: Session, link_id: int, data: LinkInput, *, own_hosts: Collection[str]
+    session: Session,
+    link_id: int,
+    data: LinkInput,
+    *,
+    own_hosts: Collection[str],
+    now: datetime,
 ) -> Link:
     """Change the fields given; a slug another link holds is a 409 and nothing changes."""
     link = get_link(session, link_id)
     values = dict(data.values)
+    if "archived" in values and values["archived"] != link.archived:
+        values["archived_at"] = now if values["archived"] else None
     # Everything is checked before anything changes, so a refusal leaves the link as it was.
     if "url" in values:
         values["destination"] = validate_destination(values.pop("url"), own_hosts=own_hosts)
@@ -203,10 +210,11 @@ def update_link(
     return link
 
 
-def archive_link(session: Session, link_id: int) -> Link:
+def archive_link(session: Session, link_id: int, *, now: datetime) -> Link:
     link = get_link(session, link_id)
-    link.archived = True
-    session.flush()
+    if not link.archived:
+        link.archived, link.archived_at = True, now
+        session.flush()
     link_changed(session, link.domain, link.slug)
     return link
 

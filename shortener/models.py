@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Integer,
     String,
@@ -65,7 +66,6 @@ class Touchpoint(Base):
         CheckConstraint(
             "channel IN ('digital', 'physical', 'human', 'hybrid')", name="channel_known"
         ),
-        CheckConstraint("exposure IS NULL OR exposure > 0", name="exposure_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,11 +73,43 @@ class Touchpoint(Base):
     name: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str | None] = mapped_column(String(64))
-    exposure: Mapped[int | None] = mapped_column(Integer)
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    placements: Mapped[list[Placement]] = relationship(
+        back_populates="touchpoint", order_by="Placement.starts_on"
+    )
+
+    @property
+    def exposure(self) -> int | None:
+        """People reached, all placements together; None when no placement is recorded."""
+        return sum(p.count for p in self.placements) if self.placements else None
+
+
+class Placement(Base):
+    """A dated count of people a touchpoint reached: 2,000 flyers handed out in a week, 5,000
+    emails sent on a day."""
+
+    __tablename__ = "placements"
+    __table_args__ = (
+        CheckConstraint("count > 0", name="count_positive"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+    touchpoint: Mapped[Touchpoint] = relationship(back_populates="placements")
 
 
 class Link(Base):
@@ -99,6 +131,7 @@ class Link(Base):
     utm: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )

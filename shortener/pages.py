@@ -14,13 +14,14 @@ from flask import Blueprint, Flask, Response, flash, redirect, render_template, 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from shortener import links, stages, touchpoints
+from shortener import links, placements, stages, touchpoints
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.forms import submit
 from shortener.links import LinkInput, scan_url, short_url
 from shortener.models import REDIRECT_STATUSES, Channel, Link, Role, Touchpoint
 from shortener.nav import add_nav_item
+from shortener.placements import PlacementInput
 from shortener.qr import QROptions, qr_response
 from shortener.runtime import runtime
 from shortener.signin import signed_in
@@ -73,8 +74,15 @@ def touchpoint_list() -> str:
 
 
 def _touchpoint_form(
-    values: Mapping[str, Any], *, touchpoint: Touchpoint | None, errors: dict[str, str]
+    values: Mapping[str, Any],
+    *,
+    touchpoint: Touchpoint | None,
+    errors: dict[str, str],
+    placement_values: Mapping[str, Any] | None = None,
+    placement_errors: dict[str, str] | None = None,
 ) -> str:
+    """The touchpoint form; when editing, its placements with a form to add one."""
+    found = placements.list_placements(db_session(), touchpoint) if touchpoint else ()
     return render_template(
         "touchpoint_form.html",
         values=values,
@@ -82,7 +90,14 @@ def _touchpoint_form(
         errors=errors,
         channels=[(c.value, c.value.capitalize()) for c in Channel],
         kinds=KINDS,
+        placements=found,
+        placement_values=placement_values or {"from": runtime().settings.today(utcnow())},
+        placement_errors=placement_errors or {},
     )
+
+
+def _touchpoint_values(tp: Touchpoint) -> dict[str, Any]:
+    return {"key": tp.key, "name": tp.name, "channel": tp.channel, "kind": tp.kind or ""}
 
 
 @bp.route("/touchpoints/new", methods=["GET", "POST"])
@@ -93,7 +108,9 @@ def touchpoint_new() -> Any:
 
     def create() -> BaseResponse:
         data = TouchpointInput.from_form(request.form, partial=False)
-        tp = touchpoints.create_touchpoint(db_session(), data)
+        tp = touchpoints.create_touchpoint(
+            db_session(), data, today=runtime().settings.today(utcnow())
+        )
         flash(f"Touchpoint “{tp.name}” created. Now give it a link.", "success")
         return redirect(url_for(".link_new", touchpoint=tp.key))
 
@@ -107,25 +124,54 @@ def touchpoint_new() -> Any:
 def touchpoint_edit(key: str) -> Any:
     tp = touchpoints.get_touchpoint(db_session(), key)
     if request.method == "GET":
-        values = {
-            "key": tp.key, "name": tp.name, "channel": tp.channel, "kind": tp.kind or "",
-            "exposure": tp.exposure or "",
-        }
-        return _touchpoint_form(values, touchpoint=tp, errors={})
+        return _touchpoint_form(_touchpoint_values(tp), touchpoint=tp, errors={})
 
     def save() -> BaseResponse:
         data = TouchpointInput.from_form(request.form, partial=True)
-        saved = touchpoints.update_touchpoint(db_session(), key, data)
+        saved = touchpoints.update_touchpoint(db_session(), key, data, now=utcnow())
         flash(f"Touchpoint “{saved.name}” saved.", "success")
         return redirect(url_for(".touchpoint_list"))
 
     return submit(save, lambda errors: _touchpoint_form(request.form, touchpoint=tp, errors=errors))
 
 
+@bp.post("/touchpoints/<key>/placements")
+@signed_in(Role.MARKETER)
+def placement_add(key: str) -> Any:
+    tp = touchpoints.get_touchpoint(db_session(), key)
+
+    def add() -> BaseResponse:
+        data = PlacementInput.from_form(request.form)
+        placement = placements.add_placement(db_session(), tp, data)
+        flash(
+            f"Placement of {placement.count:,} added: the exposure is now {tp.exposure or 0:,}.",
+            "success",
+        )
+        return redirect(url_for(".touchpoint_edit", key=tp.key) + "#placements")
+
+    def show(errors: dict[str, str]) -> str:
+        return _touchpoint_form(
+            _touchpoint_values(tp), touchpoint=tp, errors={},
+            placement_values=request.form, placement_errors=errors,
+        )
+
+    return submit(add, show)
+
+
+@bp.post("/touchpoints/<key>/placements/<int:placement_id>/delete")
+@signed_in(Role.MARKETER)
+def placement_delete(key: str, placement_id: int) -> BaseResponse:
+    session = db_session()
+    tp = touchpoints.get_touchpoint(session, key)
+    removed = placements.remove_placement(session, tp, placement_id)
+    flash(f"Placement of {removed.count:,} deleted.", "success")
+    return redirect(url_for(".touchpoint_edit", key=tp.key) + "#placements")
+
+
 @bp.post("/touchpoints/<key>/archive")
 @signed_in(Role.MARKETER)
 def touchpoint_archive(key: str) -> BaseResponse:
-    tp = touchpoints.archive_touchpoint(db_session(), key)
+    tp = touchpoints.archive_touchpoint(db_session(), key, now=utcnow())
     flash(f"Touchpoint “{tp.name}” archived; its links stay as they are.", "success")
     return redirect(url_for(".touchpoint_list"))
 
@@ -134,7 +180,7 @@ def touchpoint_archive(key: str) -> BaseResponse:
 @signed_in(Role.MARKETER)
 def touchpoint_restore(key: str) -> BaseResponse:
     restore = TouchpointInput.from_json({"archived": False}, partial=True)
-    tp = touchpoints.update_touchpoint(db_session(), key, restore)
+    tp = touchpoints.update_touchpoint(db_session(), key, restore, now=utcnow())
     flash(f"Touchpoint “{tp.name}” restored.", "success")
     return redirect(url_for(".touchpoint_list"))
 
@@ -282,7 +328,7 @@ def link_edit(link_id: int) -> Any:
     def save() -> BaseResponse:
         data = LinkInput.from_form(request.form, editing=link)
         own_hosts = runtime().settings.own_hosts
-        links.update_link(db_session(), link_id, data, own_hosts=own_hosts)
+        links.update_link(db_session(), link_id, data, own_hosts=own_hosts, now=utcnow())
         flash("Link saved.", "success")
         return redirect(url_for(".link_page", link_id=link_id))
 
@@ -294,7 +340,7 @@ def link_edit(link_id: int) -> Any:
 @bp.post("/links/<int:link_id>/archive")
 @signed_in(Role.MARKETER)
 def link_archive(link_id: int) -> BaseResponse:
-    links.archive_link(db_session(), link_id)
+    links.archive_link(db_session(), link_id, now=utcnow())
     flash("Link archived: it now answers 410 Gone.", "success")
     return redirect(url_for(".link_page", link_id=link_id))
 
@@ -303,7 +349,9 @@ def link_archive(link_id: int) -> BaseResponse:
 @signed_in(Role.MARKETER)
 def link_restore(link_id: int) -> BaseResponse:
     restore = LinkInput.from_json({"archived": False}, partial=True)
-    links.update_link(db_session(), link_id, restore, own_hosts=runtime().settings.own_hosts)
+    links.update_link(
+        db_session(), link_id, restore, own_hosts=runtime().settings.own_hosts, now=utcnow()
+    )
     flash("Link restored: it redirects again.", "success")
     return redirect(url_for(".link_page", link_id=link_id))
 

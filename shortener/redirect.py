@@ -22,7 +22,7 @@ from shortener.urls import build_location, normalise_host
 
 log = logging.getLogger(__name__)
 
-_MARKERS = (SCAN_PARAM, OPT_OUT_PARAM)
+NO_LINK = "There is no link at this address."
 # no-store: a browser that caches the redirect skips us on the next click, which goes uncounted.
 _CACHE_CONTROL = "private, no-store"
 
@@ -43,14 +43,14 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
     def follow(slug: str) -> Response | tuple[str, int]:
         if not looks_like_slug(slug):
             # Never a link, and never worth a cache entry or a query (PostgreSQL refuses NUL).
-            return render_error_page(404, "There is no link at this address.")
+            return render_error_page(404, NO_LINK, title="Link not found")
         environ = request.environ
         domain = default_domain
         if settings.short_domains:
             domain = _branded_domain(environ.get("HTTP_HOST", ""), settings.short_domains, domain)
         target = resolver.resolve(domain, slug)
         if target is None:
-            return render_error_page(404, "There is no link at this address.")
+            return render_error_page(404, NO_LINK, title="Link not found")
         if not target.is_live(time.time()):
             return render_error_page(410, "This link has been retired by its owner.")
         if not target.safe:
@@ -61,8 +61,14 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
         location = target.location
         if environ.get("QUERY_STRING"):
             args = request.args
-            via_qr, counted = SCAN_PARAM in args, OPT_OUT_PARAM not in args
-            forwarded = [(k, v) for k, v in args.items(multi=True) if k not in _MARKERS]
+            # Only `qr=1` marks a scan; any other `qr` is the customer's own, forwarded as is.
+            via_qr = "1" in args.getlist(SCAN_PARAM)
+            counted = OPT_OUT_PARAM not in args
+            forwarded = [
+                (k, v)
+                for k, v in args.items(multi=True)
+                if k != OPT_OUT_PARAM and not (k == SCAN_PARAM and v == "1")
+            ]
             if forwarded:
                 location = build_location(target.destination, forwarded, target.utm_params)
         else:

@@ -6,9 +6,11 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shortener.urls import normalise_host, split_authority
 
@@ -45,6 +47,7 @@ class Settings:
     proxy_hops: int = 0
     secure_cookies: bool = False
     log_level: str = "INFO"
+    timezone: str = "UTC"
 
     @property
     def short_host(self) -> str:
@@ -59,6 +62,15 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The workspace's time zone: where report days, weeks and months begin."""
+        return ZoneInfo(self.timezone)
+
+    def today(self, now: datetime) -> date:
+        """The workspace's day at `now`."""
+        return now.astimezone(self.zone).date()
 
     @property
     def scheme(self) -> str:
@@ -103,6 +115,7 @@ class Settings:
         take("TOUCHLINK_PROXY_HOPS", "proxy_hops", _integer(0, 10))
         take("TOUCHLINK_SECURE_COOKIES", "secure_cookies", _boolean)
         take("TOUCHLINK_LOG_LEVEL", "log_level", _log_level)
+        take("TOUCHLINK_TIMEZONE", "timezone", _timezone)
         if problems:
             raise SettingsError(problems)
 
@@ -268,3 +281,39 @@ def _log_level(raw: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
     return level
+
+
+def _timezone(raw: str) -> str:
+    name = raw.strip()
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{raw!r} is not a time zone name (write an IANA name such as Europe/Paris)"
+        ) from None
+    odd = odd_offset(zone)
+    if odd is not None:
+        raise ValueError(
+            f"{name} is {odd} from UTC at times; reports count whole hours, so a time zone "
+            "must always be a whole number of hours from UTC"
+        )
+    return name
+
+
+def odd_offset(zone: ZoneInfo, *, since: datetime | None = None) -> str | None:
+    """An offset of `zone` from UTC that is not a whole number of hours (`+05:30`), or None.
+
+    Checked week by week from `since` (now) to 2100: every offset the clicks still to come can
+    meet. (Singapore, say, was 7:30 ahead until 1982: what it was before there were clicks does
+    not matter; a report window in such a time is refused as not a whole hour.)
+    """
+    moment = since or datetime.now(UTC)
+    end = datetime(2100, 1, 1, tzinfo=UTC)
+    while moment < end:
+        offset = moment.astimezone(zone).utcoffset() or timedelta(0)
+        if offset % timedelta(hours=1):
+            minutes = int(offset.total_seconds() // 60)
+            sign = "+" if minutes >= 0 else "-"
+            return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        moment += timedelta(days=7)
+    return None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Flask
 
+from shortener.runtime import runtime
+
 
 def format_time(moment: datetime | None, empty: str = "—") -> str:
-    """`2026-11-24 14:05 UTC`: every time on the pages is shown in UTC, the reports' time zone."""
+    """`2026-11-24 14:05 CET`: times on the pages are the workspace's (TOUCHLINK_TIMEZONE), the
+    zone reports cut their days in."""
     if moment is None:
         return empty
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(runtime().settings.zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def format_number(value: int | float | None, empty: str = "—") -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from shortener import request_input
 from shortener.db import add_unique, unique_or
@@ -18,7 +19,7 @@ from shortener.errors import (
     NotFoundError,
     UnknownReferenceError,
 )
-from shortener.models import Channel, Link, Touchpoint
+from shortener.models import Channel, Link, Placement, Touchpoint
 from shortener.unit_of_work import link_changed
 
 FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived"})
@@ -57,18 +58,17 @@ class TouchpointInput:
     def from_form(cls, form: Mapping[str, str], *, partial: bool) -> TouchpointInput:
         data: dict[str, Any] = {name: form.get(name, "") for name in ("key", "name", "channel")}
         request_input.form_optional(form, data, "kind", partial=partial)
+        # Exposure is set once, on a create; later it is the placements' (see placements.py).
         exposure = form.get("exposure", "").strip()
-        if exposure:
+        if exposure and not partial:
             data["exposure"] = request_input.form_number(exposure, "exposure")
-        elif partial:
-            data["exposure"] = None
         return cls.from_json(data, partial=partial)
 
 
 def list_touchpoints(
     session: Session, *, channel: str | None = None, include_archived: bool = False
 ) -> Sequence[Touchpoint]:
-    query = select(Touchpoint).order_by(Touchpoint.key)
+    query = select(Touchpoint).options(selectinload(Touchpoint.placements)).order_by(Touchpoint.key)
     if channel is not None:
         if channel not in set(Channel):
             raise InvalidParameterError("channel", f"must be one of {_CHANNELS}")
@@ -99,27 +99,46 @@ def find_touchpoint(session: Session, key: str, *, field: str = "touchpoint") ->
     return touchpoint
 
 
-def create_touchpoint(session: Session, data: TouchpointInput) -> Touchpoint:
-    touchpoint = Touchpoint(**data.values)
-    add_unique(session, touchpoint, lambda: _taken(data.values["key"]))
+def create_touchpoint(session: Session, data: TouchpointInput, *, today: date) -> Touchpoint:
+    """A new touchpoint; an `exposure` given becomes its first placement, dated `today`."""
+    values = dict(data.values)
+    exposure = values.pop("exposure", None)
+    touchpoint = Touchpoint(**values)
+    add_unique(session, touchpoint, lambda: _taken(values["key"]))
+    if exposure is not None:
+        session.add(Placement(touchpoint=touchpoint, count=exposure, starts_on=today))
+        session.flush()
     return touchpoint
 
 
-def update_touchpoint(session: Session, key: str, data: TouchpointInput) -> Touchpoint:
+def update_touchpoint(
+    session: Session, key: str, data: TouchpointInput, *, now: datetime
+) -> Touchpoint:
     """Change the fields given; a key another touchpoint holds is a 409 and nothing changes."""
     touchpoint = get_touchpoint(session, key)
-    new_key = data.values.get("key", key)
+    values = dict(data.values)
+    if "exposure" in values:
+        raise InvalidFieldError(
+            "exposure",
+            "is the sum of the touchpoint's placements: add one with "
+            f"POST /api/v1/touchpoints/{key}/exposures",
+        )
+    if "archived" in values and values["archived"] != touchpoint.archived:
+        values["archived_at"] = now if values["archived"] else None
+    new_key = values.get("key", key)
     with unique_or(session, lambda: _taken(new_key)):
-        for name, value in data.values.items():
+        for name, value in values.items():
             setattr(touchpoint, name, value)
     _links_changed(session, touchpoint)
     return touchpoint
 
 
-def archive_touchpoint(session: Session, key: str) -> Touchpoint:
+def archive_touchpoint(session: Session, key: str, *, now: datetime) -> Touchpoint:
+    """Archive a touchpoint (its links stay as they are, and its past figures too)."""
     touchpoint = get_touchpoint(session, key)
-    touchpoint.archived = True
-    session.flush()
+    if not touchpoint.archived:
+        touchpoint.archived, touchpoint.archived_at = True, now
+        session.flush()
     _links_changed(session, touchpoint)
     return touchpoint
 

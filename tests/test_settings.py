@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 import threading
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,6 +34,7 @@ BAD = {
     "TOUCHLINK_PROXY_HOPS": "-1",
     "TOUCHLINK_SECURE_COOKIES": "sometimes",
     "TOUCHLINK_LOG_LEVEL": "LOUD",
+    "TOUCHLINK_TIMEZONE": "Mars/Olympus_Mons",
 }
 
 
@@ -59,6 +65,7 @@ def test_the_defaults_keep_everything_in_the_instance_folder(tmp_path: Path) -> 
     assert settings.scheme == "http"
     assert settings.default_redirect_status == 302
     assert settings.secure_cookies is False
+    assert (settings.timezone, settings.zone) == ("UTC", ZoneInfo("UTC"))
 
 
 def test_without_an_instance_path_the_instance_folder_is_in_the_working_directory(
@@ -248,3 +255,80 @@ def test_values_are_parsed_and_blank_ones_count_as_unset(tmp_path: Path) -> None
     assert settings.stream == "touchlink:clicks"
     assert settings.base_url == "http://localhost:5000"
 
+
+
+# --- the time zone -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sydney"]
+)
+def test_the_time_zone_is_an_iana_name_whose_days_reports_cut(tmp_path: Path, name: str) -> None:
+    settings = Settings.from_env(
+        {"TOUCHLINK_TIMEZONE": f" {name} ", "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
+    )
+
+    assert (settings.timezone, settings.zone) == (name, ZoneInfo(name))
+    late_on_the_3rd = datetime(2026, 3, 3, 23, 30, tzinfo=UTC)
+    assert settings.today(late_on_the_3rd) == late_on_the_3rd.astimezone(ZoneInfo(name)).date()
+
+
+def test_today_is_the_workspaces_day(tmp_path: Path) -> None:
+    paris = Settings.from_env(
+        {"TOUCHLINK_TIMEZONE": "Europe/Paris", "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
+    )
+
+    assert paris.today(datetime(2026, 3, 3, 23, 30, tzinfo=UTC)) == date(2026, 3, 4)
+    assert paris.today(datetime(2026, 3, 3, 22, 59, tzinfo=UTC)) == date(2026, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "offsets"),
+    [
+        ("Asia/Kolkata", {"+05:30"}),
+        ("Asia/Kathmandu", {"+05:45"}),
+        # The first odd offset from now on: summer or winter time, by the day this runs.
+        ("America/St_Johns", {"-03:30", "-02:30"}),
+        ("Australia/Adelaide", {"+09:30", "+10:30"}),
+        ("Australia/Lord_Howe", {"+10:30"}),  # +11:00 in summer, a whole hour
+        ("Asia/Tehran", {"+03:30"}),
+    ],
+)
+def test_a_time_zone_off_the_whole_hours_is_refused_saying_why(
+    tmp_path: Path, name: str, offsets: set[str]
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"TOUCHLINK_TIMEZONE": name, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
+
+    problem = raised.value.problems["TOUCHLINK_TIMEZONE"]
+    assert set(raised.value.problems) == {"TOUCHLINK_TIMEZONE"}
+    assert any(problem.startswith(f"{name} is {offset} from UTC") for offset in offsets)
+    assert "whole number of hours" in problem
+
+
+@pytest.mark.parametrize("raw", ["Paris", "Europe/Pariss", "CEST", "../../etc/passwd", "+01:00"])
+def test_a_time_zone_that_is_no_iana_name_is_refused(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"TOUCHLINK_TIMEZONE": raw, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
+
+    problem = raised.value.problems["TOUCHLINK_TIMEZONE"]
+    assert "is not a time zone name" in problem and "Europe/Paris" in problem
+
+
+def test_touchlink_refuses_to_start_in_asia_kolkata_with_a_clear_error(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TOUCHLINK_")},
+        "TOUCHLINK_TIMEZONE": "Asia/Kolkata",
+        "TOUCHLINK_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", "import wsgi; wsgi.main()", "db", "upgrade"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert started.returncode == 1
+    assert "Traceback" not in started.stderr
+    assert (
+        "TOUCHLINK_TIMEZONE: Asia/Kolkata is +05:30 from UTC at times; reports count whole hours"
+    ) in started.stderr
+    assert not (tmp_path / "instance" / "touchlink.db").exists()

@@ -1,29 +1,43 @@
 """The reports API: thin views that parse the query string once (`ReportRequest`), ask one report
-family, and answer JSON or, with format=csv, CSV. Bearer keys of the analyst role and above."""
+family, and answer JSON or, with format=csv, CSV. Bearer keys of the analyst role and above.
+
+Each view names the parameters it takes beyond the window's; any other is a 400 naming it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from flask import Blueprint, request
 
-from analytics.reports import breakdowns, engagement, timeseries
-from analytics.reports.query import ReportRequest
-from analytics.reports.render import respond
+from analytics.reports import breakdowns, drilldown, engagement, stages, timeseries
+from analytics.reports.query import ReportRequest, parse_order_by
+from analytics.reports.render import csv_response, respond
 from shortener.api_auth import requires
 from shortener.db import utcnow
 from shortener.models import Role
+from shortener.runtime import runtime
 from shortener.unit_of_work import db_session
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
+
+DETAIL_PARAMETERS = ("interval", "table")
+
+
+def _ask(takes: Collection[str] = (), **limits: int) -> ReportRequest:
+    return ReportRequest.from_args(
+        request.args, now=utcnow(), zone=runtime().settings.zone, takes=takes, **limits
+    )
 
 
 @bp.get("/touchpoints")
 @requires(Role.ANALYST)
 def touchpoint_report() -> Any:
-    ask = ReportRequest.from_args(request.args, now=utcnow())
+    ask = _ask({"order", "by", "limit"})
     report = engagement.touchpoint_report(
-        db_session(), ask.query, order=ask.order, limit=ask.limit
+        db_session(), ask.query, order=ask.order, by=parse_order_by(request.args),
+        limit=ask.limit,
     )
     return respond(report, ask.format)
 
@@ -31,20 +45,19 @@ def touchpoint_report() -> Any:
 @bp.get("/stages")
 @requires(Role.ANALYST)
 def stage_report() -> Any:
-    ask = ReportRequest.from_args(request.args, now=utcnow())
-    return respond(engagement.stage_report(db_session(), ask.query), ask.format)
+    ask = _ask()
+    return respond(stages.stage_report(db_session(), ask.query), ask.format)
 
 
 @bp.get("/timeseries")
 @requires(Role.ANALYST)
 def timeseries_report() -> Any:
-    args = request.args
-    ask = ReportRequest.from_args(args, now=utcnow())
+    ask = _ask({"interval", "group_by"})
     report = timeseries.timeseries(
         db_session(),
         ask.query,
-        interval=timeseries.parse_interval(args),
-        group_by=timeseries.parse_group_by(args),
+        interval=timeseries.parse_interval(request.args),
+        group_by=timeseries.parse_group_by(request.args),
     )
     return respond(report, ask.format)
 
@@ -52,11 +65,52 @@ def timeseries_report() -> Any:
 @bp.get("/breakdown")
 @requires(Role.ANALYST)
 def breakdown_report() -> Any:
-    args = request.args
-    ask = ReportRequest.from_args(
-        args, now=utcnow(), default_limit=breakdowns.DEFAULT_LIMIT, max_limit=breakdowns.MAX_LIMIT
+    ask = _ask(
+        {"dimension", "limit"},
+        default_limit=breakdowns.DEFAULT_LIMIT,
+        max_limit=breakdowns.MAX_LIMIT,
     )
     report = breakdowns.breakdown(
-        db_session(), ask.query, breakdowns.parse_dimension(args), limit=ask.limit
+        db_session(), ask.query, breakdowns.parse_dimension(request.args), limit=ask.limit
     )
     return respond(report, ask.format)
+
+
+@bp.get("/campaigns")
+@requires(Role.ANALYST)
+def campaign_report() -> Any:
+    ask = _ask()
+    return respond(drilldown.campaign_report(db_session(), ask.query), ask.format)
+
+
+@bp.get("/touchpoints/<key>")
+@requires(Role.ANALYST)
+def touchpoint_detail(key: str) -> Any:
+    ask = _ask(DETAIL_PARAMETERS)
+    interval = timeseries.parse_interval(request.args)
+    return _detail(drilldown.touchpoint_detail(db_session(), key, ask.query, interval=interval),
+                   ask, default_table="links")
+
+
+@bp.get("/links/<int:link_id>")
+@requires(Role.ANALYST)
+def link_detail(link_id: int) -> Any:
+    ask = _ask(DETAIL_PARAMETERS)
+    interval = timeseries.parse_interval(request.args)
+    return _detail(drilldown.link_detail(db_session(), link_id, ask.query, interval=interval),
+                   ask, default_table="timeseries")
+
+
+@bp.get("/campaigns/<path:name>")
+@requires(Role.ANALYST)
+def campaign_detail(name: str) -> Any:
+    ask = _ask(DETAIL_PARAMETERS)
+    interval = timeseries.parse_interval(request.args)
+    return _detail(drilldown.campaign_detail(db_session(), name, ask.query, interval=interval),
+                   ask, default_table="links")
+
+
+def _detail(detail: drilldown.Detail, ask: ReportRequest, *, default_table: str) -> Any:
+    if ask.format == "json":
+        return detail.to_json()
+    return csv_response(detail.table(request.args.get("table") or default_table))

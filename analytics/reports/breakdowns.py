@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.orm import Session
 
+from analytics.countries import country_name
 from analytics.models import Click
 from analytics.reports.query import ReportQuery, check_limit
 from analytics.reports.render import head
@@ -21,27 +22,32 @@ from analytics.reports.sql import stage_id
 from shortener.errors import InvalidParameterError
 from shortener.models import Link, Touchpoint
 
-Dimension = Literal["device", "os", "browser", "country", "referrer", "source"]
+Dimension = Literal["device", "os", "browser", "country", "referrer", "referrer_host", "source"]
 
+# The dashboard's panels; `referrer_host` (the hosts behind each referrer site) is for drill-down.
 DIMENSIONS: tuple[Dimension, ...] = ("device", "os", "browser", "country", "referrer", "source")
+ALL_DIMENSIONS: tuple[Dimension, ...] = (*DIMENSIONS, "referrer_host")
 DIMENSION_NAMES: dict[Dimension, str] = {
     "device": "Device",
     "os": "Operating system",
     "browser": "Browser",
     "country": "Country",
     "referrer": "Referrer",
+    "referrer_host": "Referring host",
     "source": "Scan or click",
 }
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-_UNKNOWN = {"referrer": "Direct or unknown", "country": "Unknown"}
+_UNKNOWN = {
+    "referrer": "Direct or unknown", "referrer_host": "Direct or unknown", "country": "Unknown",
+}
 _SOURCES = {"scan": "QR code scan", "click": "Click"}
 
 
 @dataclass(frozen=True, slots=True)
 class BreakdownRow:
-    value: str  # as stored; "" when the click had none
-    label: str  # for people
+    value: str  # as stored (a country's ISO code, a referrer's site); "" when the click had none
+    label: str  # for people (the country's name)
     clicks: int
     visitors: int  # distinct visitor ids, which rotate daily: a visitor per day
     share: float  # of all the clicks of the period, 4 places
@@ -49,7 +55,9 @@ class BreakdownRow:
 
 @dataclass(frozen=True, slots=True)
 class Breakdown:
-    csv_header: ClassVar[tuple[str, ...]] = ("dimension", "value", "clicks", "visitors", "share")
+    csv_header: ClassVar[tuple[str, ...]] = (
+        "dimension", "value", "label", "clicks", "visitors", "share",
+    )
 
     query: ReportQuery
     dimension: Dimension
@@ -85,16 +93,16 @@ class Breakdown:
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:
         for row in self.rows:
-            yield self.dimension, row.label, row.clicks, row.visitors, row.share
+            yield self.dimension, row.value, row.label, row.clicks, row.visitors, row.share
 
 
 def parse_dimension(args: Mapping[str, str]) -> Dimension:
     raw = (args.get("dimension") or "").strip()
-    for dimension in DIMENSIONS:
+    for dimension in ALL_DIMENSIONS:
         if raw == dimension:
             return dimension
     raise InvalidParameterError(
-        "dimension", f"must be one of {', '.join(DIMENSIONS)}, not {raw!r}"
+        "dimension", f"must be one of {', '.join(ALL_DIMENSIONS)}, not {raw!r}"
     )
 
 
@@ -128,16 +136,16 @@ def breakdown(
 
 
 def _matching_clicks(session: Session, stmt: Select[Any], query: ReportQuery) -> Select[Any]:
-    """A select over the raw clicks narrowed to the period, the filters and live touchpoints."""
+    """A select over the raw clicks narrowed to the window and the filters."""
     stmt = (
         stmt.select_from(Click)
         .join(Touchpoint, Touchpoint.id == Click.touchpoint_id)
-        .where(
-            Touchpoint.archived.is_(False),
-            Click.occurred_at >= query.start,
-            Click.occurred_at < query.end,
-        )
+        .where(Click.occurred_at >= query.start, Click.occurred_at < query.end)
     )
+    if query.touchpoint_id is not None:
+        stmt = stmt.where(Click.touchpoint_id == query.touchpoint_id)
+    if query.link_id is not None:
+        stmt = stmt.where(Click.link_id == query.link_id)
     if not query.bots:
         stmt = stmt.where(Click.is_bot.is_(False))
     if query.stage is not None:
@@ -153,6 +161,8 @@ def _column(dimension: Dimension) -> Any:
     if dimension == "source":
         return case((Click.via_qr.is_(True), "scan"), else_="click")
     if dimension == "referrer":
+        return func.coalesce(Click.referrer_site, "")
+    if dimension == "referrer_host":
         return func.coalesce(Click.referrer_host, "")
     if dimension == "country":
         return func.coalesce(Click.country, "")
@@ -166,4 +176,6 @@ def _label(dimension: Dimension, value: str) -> str:
         return _UNKNOWN.get(dimension, "Unknown")
     if dimension == "device":
         return value.capitalize()
+    if dimension == "country":
+        return country_name(value)
     return value

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 from flask.cli import AppGroup
 
-from analytics.reports import engagement
-from analytics.reports.engagement import StageReport, TouchpointReport
-from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, ReportQuery
+from analytics.reports import engagement, stages
+from analytics.reports.engagement import TouchpointReport
+from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, RankBy, ReportQuery
 from analytics.reports.render import Report, to_csv
+from analytics.reports.stages import StageReport
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.models import Channel
@@ -48,12 +49,16 @@ def period_options(command: F) -> F:
 
 @report_cli.command("touchpoints")
 @click.option("--least", is_flag=True, help="Least engaged first (touchpoints without clicks too).")
+@click.option("--by", "rank_by", type=click.Choice(["clicks", "per_1k_reached"]),
+              default="clicks", show_default=True,
+              help="Rank by clicks, or by visitors per 1,000 people reached.")
 @click.option("--stage", help="Only clicks at this stage (a stage key).")
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=DEFAULT_LIMIT,
               show_default=True)
 @period_options
 def touchpoints_command(
     least: bool,
+    rank_by: RankBy,
     stage: str | None,
     limit: int,
     start: str | None,
@@ -63,11 +68,15 @@ def touchpoints_command(
     bots: bool,
     fmt: str,
 ) -> None:
-    """Engagement per touchpoint: clicks, scans, visitors, share and change."""
+    """Engagement per touchpoint: clicks, scans, visitors, share, change, per 1,000 reached."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
     with _as_usage_errors(), runtime().sessions() as session:
         report = engagement.touchpoint_report(
-            session, _query(args, bots), order="least" if least else "most", limit=limit
+            session,
+            _query(args, bots),
+            order="least" if least else "most",
+            by=rank_by,
+            limit=limit,
         )
     _emit(report, fmt, _touchpoint_table)
 
@@ -82,17 +91,17 @@ def stages_command(
     bots: bool,
     fmt: str,
 ) -> None:
-    """Clicks and visitors per stage, in journey order, with the drop to the next stage."""
+    """Visitors by stage, in journey order, with the next stage's visitors as a ratio."""
     args = {"from": start, "to": end, "channel": channel, "campaign": campaign}
     with _as_usage_errors(), runtime().sessions() as session:
-        report = engagement.stage_report(session, _query(args, bots))
+        report = stages.stage_report(session, _query(args, bots))
     _emit(report, fmt, _stage_table)
 
 
 def _query(args: dict[str, str | None], bots: bool) -> ReportQuery:
     given = {name: value for name, value in args.items() if value is not None}
     given["bots"] = "include" if bots else "exclude"
-    return ReportQuery.from_args(given, now=utcnow())
+    return ReportQuery.from_args(given, now=utcnow(), zone=runtime().settings.zone)
 
 
 @contextmanager
@@ -118,36 +127,49 @@ def _emit(report: Report, fmt: str, table: Callable[[Any], list[str]]) -> None:
 
 def _touchpoint_table(report: TouchpointReport) -> list[str]:
     query = report.query
+    ranked = "by visitors per 1,000 reached" if report.by == "per_1k_reached" else ""
     title = (
-        f"Touchpoints, {report.order} engaged first: {_period(query.start, query.end)}, "
-        f"{_whose(query)}"
+        f"Touchpoints, {report.order} engaged first{' ' + ranked if ranked else ''}: "
+        f"{_window(query)}, {_whose(query)}"
     )
-    header = ["TOUCHPOINT", "NAME", "CHANNEL", "CLICKS", "SCANS", "VISITORS", "LINKS", "SHARE",
-              "PREVIOUS", "CHANGE", "ENGAGEMENT", "LAST CLICK"]
+    header = ["TOUCHPOINT", "NAME", "CHANNEL", "CLICKS", "HUMAN", "BOTS", "SCANS", "VISITORS",
+              "LINKS", "SHARE", "PREVIOUS", "CHANGE", "PER 1K REACHED", "LAST CLICK"]
     rows = [
-        [r.touchpoint.key, _crop(r.touchpoint.name), r.touchpoint.channel, str(r.clicks),
+        [r.touchpoint.key + (" (archived)" if r.archived else ""), _crop(r.touchpoint.name),
+         r.touchpoint.channel, str(r.clicks), str(r.human_clicks), str(r.bot_clicks),
          str(r.scans), str(r.visitors), str(r.links), _percent(r.share), str(r.previous_clicks),
-         _percent(r.change, sign=True), _percent(r.engagement_rate, places=2),
-         _time(r.last_click_at)]
+         _percent(r.change, sign=True) if r.comparable else "too few",
+         _per_1k(r.per_1k_reached, r.per_1k_reached_low, r.per_1k_reached_high),
+         _time(r.last_click_at, query)]
         for r in report.rows
     ]
+    if report.empty and not rows:
+        return [title, "No clicks in this window: nothing to rank."]
     if not rows:
         return [title, "No touchpoints match."]
-    return [title, "", *_columns(header, rows, numeric=range(3, 11))]
+    lines = [title, "", *_columns(header, rows, numeric=range(3, 13))]
+    if report.by == "per_1k_reached" and report.without_reach:
+        lines.append(f"{report.without_reach} without exposure, listed last.")
+    return lines
 
 
 def _stage_table(report: StageReport) -> list[str]:
     query = report.query
-    title = f"Journey stages: {_period(query.start, query.end)}, {_whose(query)}"
-    header = ["#", "STAGE", "NAME", "CLICKS", "SCANS", "VISITORS", "TOUCHPOINTS", "DROP TO NEXT"]
+    title = f"Visitors by stage: {_window(query)}, {_whose(query)}"
+    header = ["#", "STAGE", "NAME", "CLICKS", "HUMAN", "BOTS", "SCANS", "VISITORS",
+              "TOUCHPOINTS", "NEXT/THIS"]
     rows = [
-        [str(r.stage.position), r.stage.key, _crop(r.stage.name), str(r.clicks), str(r.scans),
-         str(r.visitors), str(r.touchpoints), _percent(r.drop_to_next)]
+        [str(r.stage.position), r.stage.key, _crop(r.stage.name), str(r.clicks),
+         str(r.human_clicks), str(r.bot_clicks), str(r.scans), str(r.visitors),
+         str(r.touchpoints), _ratio(r.next_stage_ratio)]
         for r in report.rows
     ]
     if not rows:
         return [title, "No stages: run `touchlink init` to create the stage model."]
-    return [title, "", *_columns(header, rows, numeric=(0, 3, 4, 5, 6, 7))]
+    return [
+        title, "", *_columns(header, rows, numeric=(0, 3, 4, 5, 6, 7, 8, 9)), "",
+        "NEXT/THIS: the next stage's visitors over this stage's (totals, not the same people).",
+    ]
 
 
 def _columns(
@@ -165,10 +187,13 @@ def _columns(
     return [line(header), *(line(row) for row in rows)]
 
 
-def _period(start: datetime, end: datetime) -> str:
-    if start.hour == end.hour == 0:
-        return f"{start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}"
-    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+def _window(query: ReportQuery) -> str:
+    """`2026-11-03 to 2026-11-09` for whole local days, else the hours, in the workspace's zone."""
+    start, end = query.local(query.start), query.local(query.end)
+    zone = query.zone.key
+    if start.hour == end.hour == 0 and not query.empty:
+        return f"{start:%Y-%m-%d} to {query.last_day:%Y-%m-%d} ({zone})"
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} {zone}"
 
 
 def _whose(query: ReportQuery) -> str:
@@ -181,8 +206,19 @@ def _percent(value: float | None, *, sign: bool = False, places: int = 1) -> str
     return f"{value:{'+' if sign else ''}.{places}%}"
 
 
-def _time(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M}" if moment else NONE
+def _time(moment: datetime | None, query: ReportQuery) -> str:
+    return f"{query.local(moment):%Y-%m-%d %H:%M}" if moment else NONE
+
+
+def _per_1k(value: float | None, low: float | None, high: float | None) -> str:
+    """`17.0 (12.1-23.4)`: the rate with its 95 % interval; no exposure, no rate."""
+    if value is None or low is None or high is None:
+        return NONE
+    return f"{value:.1f} ({low:.1f}-{high:.1f})"
+
+
+def _ratio(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2f}"
 
 
 def _crop(text: str) -> str:

@@ -1,46 +1,52 @@
-"""Engagement reports over the rollups: per touchpoint, and per stage of the journey.
+"""Engagement per touchpoint, over the rollups (visitors by stage: `analytics.reports.stages`).
 
 Reports read rollups only, never the raw clicks, so that they cost the same at ten thousand
-clicks or ten million. A period is cut into a few runs of rollup rows, added or taken away:
+clicks or ten million. A window is cut into a few runs of rollup rows, added or taken away:
 whole months, weeks and days from `touchpoint_stats`, and hours from `link_hourly_stats` only at
-the edges of a period that starts or ends inside a day (see `plan_pieces`). Figures are sums of
+the edges of a window that starts or ends inside a day (see `plan_pieces`). Figures are sums of
 the rollups over whole hours:
-- `clicks` are human clicks, scans included; bot clicks are added only when a query asks for them;
+- `human_clicks` are human clicks, scans included; `bot_clicks` are bots and link previews;
+  `clicks` are the human clicks, and the bots too when a query asks for them (`bots=include`);
 - `scans` and `visitors` are always human;
 - `visitors` adds up each link's unique visitors of each day: a visitor who comes back on another
   day, or who clicks two links, counts again (visitor ids rotate daily, by design);
-- archived touchpoints are left out of every report, their clicks included.
+- an archived touchpoint keeps its figures: its clicks count in every window they happened in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any, ClassVar
 
-from sqlalchemy import Subquery, asc, case, desc, func, or_, select, union_all
+from sqlalchemy import Subquery, asc, desc, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from analytics.reports import stages
 from analytics.reports.periods import clear_plan_caches
-from analytics.reports.query import DEFAULT_LIMIT, Order, ReportQuery, check_limit
+from analytics.reports.query import DEFAULT_LIMIT, Order, RankBy, ReportQuery, check_limit
+from analytics.reports.rates import change, rate
 from analytics.reports.render import as_json, flat_row, head
 from analytics.reports.sql import (
     AnySelect,
     by_key,
     is_postgres,
+    link_live_in,
     piece_rows,
     plan,
     run_report,
+    touchpoint_existed_in,
 )
-from analytics.reports.sql import (
-    stage_id as find_stage_id,
-)
+from analytics.reports.sql import stage_id as find_stage_id
 from shortener.errors import InvalidParameterError
-from shortener.models import Link, Stage, Touchpoint
+from shortener.models import Link, Placement, Touchpoint
 
-STAGE_FIGURES = ("stage_id", "clicks", "scans", "visitors")
+TOUCHPOINT_FIGURES = (
+    "human", "bots", "scans", "visitors", "previous_human", "previous_bots", "last_click_at",
+    "activity", "current_activity",
+)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -57,110 +63,164 @@ class TouchpointRef:
 @dataclass(frozen=True, slots=True)
 class TouchpointRow:
     touchpoint: TouchpointRef
-    clicks: int
+    archived: bool
+    clicks: int  # human clicks, and bots when the query includes them
+    human_clicks: int
+    bot_clicks: int
     scans: int
+    scan_share: float | None  # of the human clicks, with its 95 % interval
+    scan_share_low: float | None
+    scan_share_high: float | None
     visitors: int
-    links: int  # live links that match the stage and campaign filters
-    share: float  # of the clicks of every matching touchpoint, 4 places
+    links: int  # links live at some time in the window (matching the stage and campaign)
+    share: float  # of the clicks of every touchpoint listed, 4 places
     previous_clicks: int
-    change: float | None  # relative to previous_clicks, 4 places; None when that is 0
-    last_click_at: datetime | None  # latest human click in the period
-    engagement_rate: float | None  # visitors / exposure, 6 places; None without an exposure
+    previous_human_clicks: int
+    change: float | None  # relative to previous_clicks; None unless comparable
+    comparable: bool  # both windows have enough human clicks to compare
+    last_click_at: datetime | None  # latest human click in the window
+    reached: int | None  # people reached by placements begun before the window ended
+    per_1k_reached: float | None  # visitors per 1,000 people reached, with its 95 % interval
+    per_1k_reached_low: float | None
+    per_1k_reached_high: float | None
 
 
 @dataclass(frozen=True, slots=True)
 class TouchpointReport:
     kind: ClassVar[str] = "touchpoints"
     csv_header: ClassVar[tuple[str, ...]] = (
-        "touchpoint_key", "touchpoint_name", "channel", "clicks", "scans", "visitors", "links",
-        "share", "previous_clicks", "change", "last_click_at", "engagement_rate",
+        "touchpoint_key", "touchpoint_name", "channel", "archived", "clicks", "human_clicks",
+        "bot_clicks", "scans", "scan_share", "scan_share_low", "scan_share_high", "visitors",
+        "links", "share", "previous_clicks", "previous_human_clicks", "change", "comparable",
+        "last_click_at", "reached",
+        "per_1k_reached", "per_1k_reached_low", "per_1k_reached_high",
     )
 
     query: ReportQuery
     order: Order
+    by: RankBy
     rows: tuple[TouchpointRow, ...]
+    empty: bool  # no click at all in the window (or it has not begun): nothing to rank
+
+    @property
+    def without_reach(self) -> int:
+        """Rows with no exposure to rate them by (listed last when ranked by the rate)."""
+        return sum(1 for row in self.rows if row.reached is None)
 
     def to_json(self) -> dict[str, Any]:
-        return {**head(self.query), "order": self.order, "rows": as_json(self.rows)}
+        return {
+            **head(self.query),
+            "order": self.order,
+            "by": self.by,
+            "empty": self.empty,
+            "without_reach": self.without_reach,
+            "rows": as_json(self.rows),
+        }
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:
         return (flat_row(row) for row in self.rows)
 
 
-@dataclass(frozen=True, slots=True)
-class StageRef:
-    key: str
-    name: str
-    position: int
-
-
-@dataclass(frozen=True, slots=True)
-class StageRow:
-    stage: StageRef
-    clicks: int
-    scans: int
-    visitors: int
-    touchpoints: int
-    drop_to_next: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class StageReport:
-    kind: ClassVar[str] = "stages"
-    csv_header: ClassVar[tuple[str, ...]] = (
-        "stage_key", "stage_name", "position", "clicks", "scans", "visitors", "touchpoints",
-        "drop_to_next",
-    )
-
-    query: ReportQuery
-    rows: tuple[StageRow, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {**head(self.query), "rows": as_json(self.rows)}
-
-    def csv_rows(self) -> Iterable[Sequence[Any]]:
-        return (flat_row(row) for row in self.rows)
-
-
-# --- queries -----------------------------------------------------------------------------------
+# --- per touchpoint ------------------------------------------------------------------------------
 
 
 def touchpoint_report(
-    session: Session, query: ReportQuery, *, order: Order = "most", limit: int = DEFAULT_LIMIT
+    session: Session,
+    query: ReportQuery,
+    *,
+    order: Order = "most",
+    by: RankBy = "clicks",
+    limit: int = DEFAULT_LIMIT,
 ) -> TouchpointReport:
     """Engagement per touchpoint, most engaged first (or least: zero-click touchpoints first).
 
-    Every non-archived touchpoint of the channel is a row, with zeros when it had no clicks; with
-    a stage or campaign filter, only those with a live link at that stage / in that campaign, or
-    with clicks there in this period or the previous one. Ties go to visitors, then to the key.
+    A touchpoint is listed when it existed at some time in the window (made before it ended, not
+    archived before it began) or had clicks in it, with zeros when it had none; with a stage or
+    campaign filter, only those with a link there live in the window, or clicks there in either
+    window. Ranked by clicks (ties: visitors, then key) or by visitors per 1,000 reached (those
+    without exposure last). A window without any click ranks nothing as most engaged.
     """
     if order not in ("most", "least"):
         raise InvalidParameterError("order", f"must be most or least, not {order!r}")
     check_limit(limit)
+    if query.empty:
+        return TouchpointReport(query=query, order=order, by=by, rows=(), empty=True)
     stage = find_stage_id(session, query.stage) if query.stage else None
     statement = partial(
-        _touchpoint_statement, query, stage, order, limit, postgres=is_postgres(session)
+        _touchpoint_statement, query, stage, order, by, limit, postgres=is_postgres(session)
     )
-    rows = []
-    for tp, n_clicks, scans, n_visitors, n_links, previous, last, total in run_report(
-        session, query, statement
-    ):
-        n_clicks, n_visitors, previous = int(n_clicks), int(n_visitors), int(previous)
-        rows.append(
-            TouchpointRow(
-                touchpoint=TouchpointRef(tp.key, tp.name, tp.channel),
-                clicks=n_clicks,
-                scans=int(scans),
-                visitors=n_visitors,
-                links=int(n_links),
-                share=round(n_clicks / int(total), 4) if total else 0.0,
-                previous_clicks=previous,
-                change=round((n_clicks - previous) / previous, 4) if previous else None,
-                last_click_at=last,
-                engagement_rate=round(n_visitors / tp.exposure, 6) if tp.exposure else None,
-            )
-        )
-    return TouchpointReport(query=query, order=order, rows=tuple(rows))
+    found = run_report(session, query, statement)
+    rows = [_touchpoint_row(*row) for row in found]
+    # The window's total (taken before LIMIT), not this page's: a page of the least engaged
+    # may hold no click while the window does.
+    empty = not any(int(row[-1] or 0) for row in found)
+    if empty and order == "most":
+        rows = []
+    return TouchpointReport(query=query, order=order, by=by, rows=tuple(rows), empty=empty)
+
+
+def touchpoint_figures(session: Session, query: ReportQuery) -> TouchpointRow | None:
+    """The row of the query's touchpoint (`query.touchpoint_id`) as the touchpoint report shows
+    it, its share taken of every touchpoint listed in the window (not of itself alone); None
+    when the window does not list it."""
+    found = touchpoint_report(session, query, order="least", limit=1).rows
+    if not found:
+        return None
+    everyone = replace(query, touchpoint_id=None)
+    stage = find_stage_id(session, query.stage) if query.stage else None
+    statement = partial(
+        _touchpoint_statement, everyone, stage, "most", "clicks", 1, postgres=is_postgres(session)
+    )
+    top = run_report(session, everyone, statement)
+    total = int(top[0][-1] or 0) if top else 0
+    row = found[0]
+    return replace(row, share=round(row.clicks / total, 4) if total else 0.0)
+
+
+def _touchpoint_row(
+    tp: Touchpoint,
+    human: int,
+    bots: int,
+    clicks: int,
+    scans: int,
+    visitors: int,
+    links: int,
+    previous_human: int,
+    previous_clicks: int,
+    last: datetime | None,
+    reached: int | None,
+    total: int,
+) -> TouchpointRow:
+    human, bots, clicks, visitors = int(human), int(bots), int(clicks), int(visitors)
+    previous_clicks = int(previous_clicks)
+    scan_share, scan_low, scan_high = rate(int(scans), human)
+    per_1k, per_1k_low, per_1k_high = rate(visitors, reached, scale=1000, places=2)
+    moved, comparable = change(
+        clicks, previous_clicks, current_human=human, previous_human=int(previous_human)
+    )
+    return TouchpointRow(
+        touchpoint=TouchpointRef(tp.key, tp.name, tp.channel),
+        archived=tp.archived,
+        clicks=clicks,
+        human_clicks=human,
+        bot_clicks=bots,
+        scans=int(scans),
+        scan_share=scan_share,
+        scan_share_low=scan_low,
+        scan_share_high=scan_high,
+        visitors=visitors,
+        links=int(links),
+        share=round(clicks / int(total), 4) if total else 0.0,
+        previous_clicks=previous_clicks,
+        previous_human_clicks=int(previous_human),
+        change=moved,
+        comparable=comparable,
+        last_click_at=last,
+        reached=int(reached) if reached else None,
+        per_1k_reached=per_1k,
+        per_1k_reached_low=per_1k_low,
+        per_1k_reached_high=per_1k_high,
+    )
 
 
 @lru_cache(maxsize=128)
@@ -168,6 +228,7 @@ def _touchpoint_statement(
     query: ReportQuery,
     stage_id: int | None,
     order: Order,
+    by: RankBy,
     limit: int,
     open_end: bool,
     *,
@@ -175,23 +236,33 @@ def _touchpoint_statement(
 ) -> AnySelect:
     """The touchpoint report in one statement; kept, as the same report is asked for again and
     again (a dashboard's, up to the current hour)."""
-    filtered = stage_id is not None or query.campaign is not None
-    figures = ["clicks", "scans", "visitors", "previous_clicks", "last_click_at"]
-    figures += ["activity"] if filtered else []
-    pieces = plan(query, query.previous_start, open_end=open_end)
-    rows = union_all(*(piece_rows(p, query, stage_id, figures) for p in pieces)).subquery()
+    pieces = plan(query, with_previous=True, open_end=open_end)
+    rows = union_all(
+        *(piece_rows(p, query, stage_id, TOUCHPOINT_FIGURES) for p in pieces)
+    ).subquery()
     totals = (
         select(
             rows.c.touchpoint_id,
             *(
                 (func.max if name == "last_click_at" else func.sum)(rows.c[name]).label(name)
-                for name in figures
+                for name in TOUCHPOINT_FIGURES
             ),
         )
         .group_by(rows.c.touchpoint_id)
         .subquery()
     )
-    return _touchpoint_rows(query, stage_id, totals, order, limit, postgres=postgres)
+    return _touchpoint_rows(query, stage_id, totals, order, by, limit, postgres=postgres)
+
+
+def _reach(query: ReportQuery) -> Subquery:
+    """People reached per touchpoint by the placements begun before the window ended."""
+    last_day = (query.end - timedelta(hours=1)).astimezone(query.zone).date()
+    return (
+        select(Placement.touchpoint_id, func.sum(Placement.count).label("reached"))
+        .where(Placement.starts_on <= last_day)
+        .group_by(Placement.touchpoint_id)
+        .subquery()
+    )
 
 
 def _touchpoint_rows(
@@ -199,145 +270,103 @@ def _touchpoint_rows(
     stage_id: int | None,
     totals: Subquery,
     order: Order,
+    by: RankBy,
     limit: int,
     *,
     postgres: bool,
 ) -> AnySelect:
-    live = select(func.count().label("links")).where(Link.archived.is_(False))
+    live = select(func.count().label("links")).where(link_live_in(query))
     if stage_id is not None:
         live = live.where(Link.stage_id == stage_id)
     if query.campaign is not None:
         live = live.where(Link.campaign == query.campaign)
 
-    clicks = func.coalesce(totals.c.clicks, 0)
+    human = func.coalesce(totals.c.human, 0)
+    bots = func.coalesce(totals.c.bots, 0)
+    clicks = human + bots if query.bots else human
+    previous_human = func.coalesce(totals.c.previous_human, 0)
+    previous = previous_human + func.coalesce(totals.c.previous_bots, 0) if query.bots else (
+        previous_human
+    )
     visitors = func.coalesce(totals.c.visitors, 0)
+    reach = _reach(query)
     # A LEFT JOIN from the touchpoints: those without clicks are rows too, and the window sum
-    # (taken before LIMIT) makes each share one of all matching touchpoints, not of the page.
+    # (taken before LIMIT) makes each share one of all touchpoints listed, not of the page.
     stmt = (
         select(
             Touchpoint.id.label("id"),
+            human.label("human"),
+            bots.label("bots"),
             clicks.label("clicks"),
             func.coalesce(totals.c.scans, 0).label("scans"),
             visitors.label("visitors"),
-            func.coalesce(totals.c.previous_clicks, 0).label("previous_clicks"),
+            previous_human.label("previous_human"),
+            previous.label("previous_clicks"),
             totals.c.last_click_at,
+            reach.c.reached,
             func.sum(clicks).over().label("total"),
         )
         .outerjoin(totals, totals.c.touchpoint_id == Touchpoint.id)
-        .where(Touchpoint.archived.is_(False))
+        .outerjoin(reach, reach.c.touchpoint_id == Touchpoint.id)
+        .where(or_(touchpoint_existed_in(query), totals.c.current_activity > 0))
     )
     if query.channel is not None:
         stmt = stmt.where(Touchpoint.channel == query.channel)
+    if query.touchpoint_id is not None:
+        stmt = stmt.where(Touchpoint.id == query.touchpoint_id)
     filtered = stage_id is not None or query.campaign is not None
     if filtered:
         links = live.add_columns(Link.touchpoint_id).group_by(Link.touchpoint_id).subquery()
         # Runs added and taken away can leave a touchpoint a row of zeros: clicks of any kind
-        # in either period are what make it one with clicks there.
+        # in either window are what make it one with clicks there.
         stmt = stmt.outerjoin(links, links.c.touchpoint_id == Touchpoint.id).where(
             or_(links.c.touchpoint_id.is_not(None), totals.c.activity > 0)
         )
         stmt = stmt.add_columns(func.coalesce(links.c.links, 0).label("links"))
-    direction = desc if order == "most" else asc
-    page = stmt.order_by(direction(clicks), direction(visitors), by_key(postgres)).limit(limit)
-    rows = page.subquery()
+    ranking = _ranking(clicks, visitors, reach.c.reached, order, by, postgres)
+    page = stmt.order_by(*ranking).limit(limit).subquery()
     # Without a filter every live link counts: counted for the page only, not for every touchpoint.
-    n_links = rows.c.links if filtered else live.where(
+    n_links = page.c.links if filtered else live.where(
         Link.touchpoint_id == Touchpoint.id
     ).scalar_subquery()
     return (
         select(
             Touchpoint,
-            rows.c.clicks,
-            rows.c.scans,
-            rows.c.visitors,
+            page.c.human,
+            page.c.bots,
+            page.c.clicks,
+            page.c.scans,
+            page.c.visitors,
             n_links,
-            rows.c.previous_clicks,
-            rows.c.last_click_at,
-            rows.c.total,
+            page.c.previous_human,
+            page.c.previous_clicks,
+            page.c.last_click_at,
+            page.c.reached,
+            page.c.total,
         )
-        .join(rows, rows.c.id == Touchpoint.id)
-        .order_by(direction(rows.c.clicks), direction(rows.c.visitors), by_key(postgres))
-    )
-
-
-def stage_report(session: Session, query: ReportQuery) -> StageReport:
-    """Every stage in journey order, zeros included, with the share of visitors lost to the next.
-
-    `touchpoints` counts the distinct touchpoints with clicks (as counted) at that stage in the
-    period. `drop_to_next` is (visitors - next stage's visitors) / visitors, 4 places: negative
-    when the next stage has more visitors, None for the last stage or a stage without visitors.
-    """
-    if query.stage is not None:
-        raise InvalidParameterError("stage", "the stage report covers every stage; leave it out")
-
-    found = [
-        (StageRef(stage.key, stage.name, stage.position), int(c), int(s), int(v), int(t))
-        for stage, c, s, v, t in run_report(session, query, partial(_stage_statement, query))
-    ]
-    rows = tuple(
-        StageRow(ref, c, s, v, t, _drop(v, found[i + 1][3] if i + 1 < len(found) else None))
-        for i, (ref, c, s, v, t) in enumerate(found)
-    )
-    return StageReport(query=query, rows=rows)
-
-
-@lru_cache(maxsize=128)
-def _stage_statement(query: ReportQuery, open_end: bool) -> AnySelect:
-    """The stage report in one statement; kept like the touchpoint report's."""
-    pieces = plan(query, query.start, open_end=open_end)
-    rows = union_all(
-        *(piece_rows(p, query, None, STAGE_FIGURES) for p in pieces)
-    ).subquery()
-    # Per touchpoint first: a touchpoint counts at a stage when its sum there is positive.
-    per_touchpoint = (
-        select(
-            rows.c.stage_id,
-            func.sum(rows.c.clicks).label("clicks"),
-            func.sum(rows.c.scans).label("scans"),
-            func.sum(rows.c.visitors).label("visitors"),
+        .join(page, page.c.id == Touchpoint.id)
+        .order_by(
+            *_ranking(page.c.clicks, page.c.visitors, page.c.reached, order, by, postgres)
         )
-        .join(Touchpoint, Touchpoint.id == rows.c.touchpoint_id)
-        .where(Touchpoint.archived.is_(False))
-        .group_by(rows.c.stage_id, rows.c.touchpoint_id)
-    )
-    if query.channel is not None:
-        per_touchpoint = per_touchpoint.where(Touchpoint.channel == query.channel)
-    each = per_touchpoint.subquery()
-    totals = (
-        select(
-            each.c.stage_id,
-            func.sum(each.c.clicks).label("clicks"),
-            func.sum(each.c.scans).label("scans"),
-            func.sum(each.c.visitors).label("visitors"),
-            func.count(case((each.c.clicks > 0, 1))).label("touchpoints"),
-        )
-        .group_by(each.c.stage_id)
-        .subquery()
-    )
-    return (
-        select(
-            Stage,
-            func.coalesce(totals.c.clicks, 0),
-            func.coalesce(totals.c.scans, 0),
-            func.coalesce(totals.c.visitors, 0),
-            func.coalesce(totals.c.touchpoints, 0),
-        )
-        .outerjoin(totals, totals.c.stage_id == Stage.id)
-        .order_by(Stage.position, Stage.id)
     )
 
 
-def _drop(visitors: int, following: int | None) -> float | None:
-    if following is None or not visitors:
-        return None
-    return round((visitors - following) / visitors, 4)
+def _ranking(
+    clicks: Any, visitors: Any, reached: Any, order: Order, by: RankBy, postgres: bool
+) -> list[Any]:
+    """Most (or least) clicks, then visitors, then the key; by the rate first when asked, with
+    touchpoints that have no exposure to rate them by last."""
+    direction = desc if order == "most" else asc
+    ranking = [direction(clicks), direction(visitors), by_key(postgres)]
+    if by == "per_1k_reached":
+        per_reached = visitors * literal_column("1.0") / func.nullif(reached, 0)
+        ranking.insert(0, direction(per_reached).nulls_last())
+    return ranking
 
 
 def clear_caches() -> None:
     """Forget the plans and statements kept for reports asked for again: the next report of any
-    period is planned from scratch (what a benchmark of a first report needs)."""
+    window is planned from scratch (what a benchmark of a first report needs)."""
     clear_plan_caches()
-    for cached in (_touchpoint_statement, _stage_statement):
-        cached.cache_clear()
-
-
+    _touchpoint_statement.cache_clear()
+    stages.clear_caches()

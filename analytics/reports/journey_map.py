@@ -8,14 +8,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from analytics.models import LinkHourlyStats as Stats
-from analytics.reports.engagement import StageRef, TouchpointRef
+from analytics.reports.engagement import TouchpointRef
 from analytics.reports.query import ReportQuery
 from analytics.reports.render import as_json, head
-from analytics.reports.sql import filtered
+from analytics.reports.sql import filtered, link_live_in, touchpoint_existed_in
+from analytics.reports.stages import StageRef
 from shortener.models import Link, Stage, Touchpoint
 
 
@@ -23,12 +24,13 @@ from shortener.models import Link, Stage, Touchpoint
 class MapCell:
     clicks: int
     visitors: int
-    links: int  # live links of the touchpoint at the stage
+    links: int  # links of the touchpoint at the stage live in the window
 
 
 @dataclass(frozen=True, slots=True)
 class MapRow:
     touchpoint: TouchpointRef
+    archived: bool
     cells: tuple[MapCell, ...]  # one per stage, in journey order
 
     @property
@@ -80,34 +82,37 @@ class JourneyMap:
 
 
 def journey_map(session: Session, query: ReportQuery) -> JourneyMap:
-    """Clicks and visitors of every live touchpoint at every stage, with its live links there.
+    """Clicks and visitors of every touchpoint of the window at every stage, with its links
+    there live in the window.
 
-    Every stage is a column whatever the stage filter; the channel and campaign filters choose the
-    touchpoints (with a campaign: those with a live link in it or clicks through one).
+    The stage filter keeps that stage's column; the channel and campaign filters choose the
+    touchpoints (with a campaign: those with a link in it live in the window, or clicks through
+    one). A touchpoint is a row when it existed in the window or had clicks in it, archived or not.
     """
+    stage_rows = _stages(session, query)
+    stages = tuple(StageRef(s.key, s.name, s.position) for s in stage_rows)
+    if query.empty:
+        return JourneyMap(query=query, stages=stages, rows=())
     counted = Stats.clicks + Stats.bot_clicks if query.bots else Stats.clicks
-    unstaged = ReportQuery(
-        start=query.start, end=query.end, channel=query.channel, campaign=query.campaign,
-        bots=query.bots,
-    )
     clicks = filtered(
         session,
         select(Stats.touchpoint_id, Stats.stage_id, func.sum(counted), func.sum(Stats.visitors)),
-        unstaged,
+        query,
     ).group_by(Stats.touchpoint_id, Stats.stage_id)
     figures: dict[tuple[int, int], tuple[int, int]] = {
         (tp, st): (int(c or 0), int(v or 0)) for tp, st, c, v in session.execute(clicks)
     }
-    live = select(Link.touchpoint_id, Link.stage_id, func.count()).where(Link.archived.is_(False))
+    live = select(Link.touchpoint_id, Link.stage_id, func.count()).where(link_live_in(query))
     if query.campaign is not None:
         live = live.where(Link.campaign == query.campaign)
     link_counts: dict[tuple[int, int], int] = {
         (tp, st): int(n)
         for tp, st, n in session.execute(live.group_by(Link.touchpoint_id, Link.stage_id))
     }
-    stage_rows = session.scalars(select(Stage).order_by(Stage.position, Stage.id)).all()
-    stages = tuple(StageRef(s.key, s.name, s.position) for s in stage_rows)
-    wanted = select(Touchpoint).where(Touchpoint.archived.is_(False)).order_by(Touchpoint.key)
+    clicked = {tp for (tp, _), (c, _) in figures.items() if c}
+    wanted = select(Touchpoint).where(
+        or_(touchpoint_existed_in(query), Touchpoint.id.in_(clicked))
+    ).order_by(Touchpoint.key)
     if query.channel is not None:
         wanted = wanted.where(Touchpoint.channel == query.channel)
     if query.campaign is not None:
@@ -120,8 +125,15 @@ def journey_map(session: Session, query: ReportQuery) -> JourneyMap:
             c, v = figures.get((tp.id, stage.id), (0, 0))
             by_touchpoint[tp.id].append(MapCell(c, v, link_counts.get((tp.id, stage.id), 0)))
     rows = [
-        MapRow(TouchpointRef(tp.key, tp.name, tp.channel), tuple(by_touchpoint[tp.id]))
+        MapRow(TouchpointRef(tp.key, tp.name, tp.channel), tp.archived, tuple(by_touchpoint[tp.id]))
         for tp in touchpoints
     ]
     rows.sort(key=lambda row: (-row.clicks, row.touchpoint.key))
     return JourneyMap(query=query, stages=stages, rows=tuple(rows))
+
+
+def _stages(session: Session, query: ReportQuery) -> Sequence[Stage]:
+    wanted = select(Stage).order_by(Stage.position, Stage.id)
+    if query.stage is not None:
+        wanted = wanted.where(Stage.key == query.stage)
+    return session.scalars(wanted).all()

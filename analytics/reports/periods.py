@@ -1,6 +1,7 @@
-"""A report period as runs of rollup rows: whole months, weeks and days of `touchpoint_stats`,
-and hours of `link_hourly_stats` only inside the days that hold the period's bounds, each run
-added or taken away, chosen as the cheapest path over those boundaries."""
+"""A report window as runs of rollup rows: whole months, weeks and days of `touchpoint_stats`
+(cut in the workspace's time zone), and hours of `link_hourly_stats` only inside the days that
+hold the windows' bounds, each run added or taken away, chosen as the cheapest path over those
+boundaries."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from heapq import heappop, heappush
 from math import inf
+from zoneinfo import ZoneInfo
 
 from analytics.models import Period
 
@@ -16,15 +18,16 @@ HOURS = "hour"  # the level of `link_hourly_stats`; the others are the periods o
 # Rows read for one period of a level, relative to a day of touchpoint_stats (a day holds about
 # every active touchpoint and stage, a month hardly more; an hour, the links clicked in it).
 _COST = {HOURS: 0.3, Period.DAY: 1.0, Period.WEEK: 1.1, Period.MONTH: 1.2}
-_EPOCH = date(1970, 1, 1)
 _EPOCH_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-_MONDAY = 4 * 24  # 1970-01-05, in hours since the epoch
-_REACH = 62 * 24  # how far past the period a plan may start or end a run
+_REACH = 62 * 24  # how far past the windows a plan may start or end a run
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """Rollup rows of one level over [start, end), counted `current` and `previous` times: ±1, 0."""
+    """Rollup rows of one level over [start, end), counted `current` and `previous` times: ±1, 0.
+
+    For a period of `touchpoint_stats`, [start, end) are the instants its local days begin."""
 
     level: str  # HOURS, or a Period of touchpoint_stats
     start: datetime
@@ -39,28 +42,38 @@ def plan_pieces(
     start: datetime,
     end: datetime,
     *,
+    previous_end: datetime | None = None,
+    zone: ZoneInfo = _UTC,
     hours_only: bool = False,
     open_end: bool = False,
 ) -> tuple[Piece, ...]:
-    """Runs of rollup rows whose signed sums are both periods, [previous_start, start) and
-    [start, end) (whole hours), chosen to read few rows.
+    """Runs of rollup rows whose signed sums are both windows, the current [start, end) and the
+    previous [previous_start, previous_end) (by default up to `start`), in whole hours, chosen
+    to read few rows.
 
-    Each period is a shortest path from its start to its end over the bounds of hours, days,
-    weeks and months: a run is added where the path goes forward and taken away where it goes
-    back (a day less the hours before the start). The current period never reaches past `end`,
-    where a run would hold clicks whose latest time hides the period's, unless `open_end` says
-    nothing is stored from `end` on. `hours_only` keeps to link_hourly_stats (for campaigns).
+    Each window is a shortest path from its start to its end over the bounds of hours and of
+    local days, weeks and months: a run is added where the path goes forward and taken away
+    where it goes back (a day less the hours before the start). The current window never reaches
+    past `end`, where a run would hold clicks whose latest time hides the window's, unless
+    `open_end` says nothing is stored from `end` on. `hours_only` keeps to link_hourly_stats
+    (for campaigns).
     """
-    p, s, e = (int((t - _EPOCH_TIME).total_seconds()) // 3600 for t in (previous_start, start, end))
+    p, q, s, e = (
+        _hour(t) for t in (previous_start, previous_end or start, start, end)
+    )
+    calendar = _Calendar(zone)
     weights: dict[tuple[str, int, int], list[int]] = {}
-    near = {p // 24, s // 24, e // 24}
+    near = {calendar.day_of(x) for x in (p, q, s, e)}
     # (start, end, whether it may end past `end`, the last hour a run may reach)
-    legs = [(s, e, open_end, e + _REACH if open_end else e), (p, s, False, s + _REACH)]
+    legs = [(s, e, open_end, e + _REACH if open_end else e), (p, q, False, q + _REACH)]
+    low = min(p, s) - _REACH
     for index, (a, b, past_end, high) in enumerate(legs):
+        if a >= b:
+            continue
         if hours_only:
-            runs = [(HOURS, a, b, 1)] if a < b else []
+            runs = [(HOURS, a, b, 1)]
         else:
-            runs = _route(a, b, past_end=past_end, low=p - _REACH, high=high, near=near)
+            runs = _route(a, b, calendar, past_end=past_end, low=low, high=high, near=near)
         for level, lo, hi, sign in runs:
             weights.setdefault((level, lo, hi), [0, 0])[index] += sign
     return tuple(
@@ -71,7 +84,14 @@ def plan_pieces(
 
 
 def _route(
-    a: int, b: int, *, past_end: bool, low: int, high: int, near: set[int]
+    a: int,
+    b: int,
+    calendar: _Calendar,
+    *,
+    past_end: bool,
+    low: int,
+    high: int,
+    near: set[int],
 ) -> list[tuple[str, int, int, int]]:
     """Dijkstra from hour `a` to hour `b` (or to any hour past it), between `low` and `high`."""
     best = {a: 0.0}
@@ -83,7 +103,7 @@ def _route(
             break
         if cost > best[x]:
             continue
-        for level, y in _steps(x, near):
+        for level, y in calendar.steps(x, near):
             if low <= y <= high and cost + _COST[level] < best.get(y, inf):
                 best[y] = cost + _COST[level]
                 came[y] = (x, level)
@@ -101,29 +121,63 @@ def _route(
     return runs
 
 
-def _steps(x: int, near: set[int]) -> list[tuple[str, int]]:
-    """The bounds one run away from hour `x`; hours only inside the days holding the periods'
-    bounds."""
-    steps = _period_steps(x) if x % 24 == 0 else []
-    if x // 24 in near or (x - 1) // 24 in near:
-        return [*steps, (HOURS, x - 1), (HOURS, x + 1)]
-    return steps
+class _Calendar:
+    """Local days, weeks (from Monday) and months of a zone, on hours since the epoch."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+
+    def day_of(self, x: int) -> int:
+        """The local day (an ordinal) that hour `x` belongs to."""
+        return _local_day(x, self.zone)
+
+    def steps(self, x: int, near: set[int]) -> list[tuple[str, int]]:
+        """The bounds one run away from hour `x`; hours only inside the days holding the
+        windows' bounds."""
+        steps = _period_steps(x, self.zone)
+        if self.day_of(x) in near or self.day_of(x - 1) in near:
+            return [*steps, (HOURS, x - 1), (HOURS, x + 1)]
+        return steps
 
 
-@lru_cache(maxsize=4096)
-def _period_steps(x: int) -> list[tuple[str, int]]:
-    steps: list[tuple[str, int]] = [(Period.DAY, x - 24), (Period.DAY, x + 24)]
-    if (x - _MONDAY) % 168 == 0:
-        steps += [(Period.WEEK, x - 168), (Period.WEEK, x + 168)]
-    day = _EPOCH + timedelta(days=x // 24)
+@lru_cache(maxsize=65_536)
+def _local_day(x: int, zone: ZoneInfo) -> int:
+    return _time(x).astimezone(zone).date().toordinal()
+
+
+@lru_cache(maxsize=16_384)
+def _day_start(ordinal: int, zone: ZoneInfo) -> int:
+    """The first hour of a local day (its midnight, or the hour after a gap at midnight)."""
+    day = date.fromordinal(ordinal)
+    return _hour(datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC))
+
+
+@lru_cache(maxsize=16_384)
+def _period_steps(x: int, zone: ZoneInfo) -> list[tuple[str, int]]:
+    ordinal = _local_day(x, zone)
+    if _day_start(ordinal, zone) != x:
+        return []  # not the start of a local day
+    steps: list[tuple[str, int]] = [
+        (Period.DAY, _day_start(ordinal - 1, zone)),
+        (Period.DAY, _day_start(ordinal + 1, zone)),
+    ]
+    day = date.fromordinal(ordinal)
+    if day.weekday() == 0:
+        steps += [
+            (Period.WEEK, _day_start(ordinal - 7, zone)),
+            (Period.WEEK, _day_start(ordinal + 7, zone)),
+        ]
     if day.day == 1:
         before = (day - timedelta(days=1)).replace(day=1)
-        steps += [(Period.MONTH, _hours(before)), (Period.MONTH, _hours(Period.MONTH.after(day)))]
+        steps += [
+            (Period.MONTH, _day_start(before.toordinal(), zone)),
+            (Period.MONTH, _day_start(Period.MONTH.after(day).toordinal(), zone)),
+        ]
     return steps
 
 
-def _hours(day: date) -> int:
-    return (day - _EPOCH).days * 24
+def _hour(moment: datetime) -> int:
+    return int((moment - _EPOCH_TIME).total_seconds()) // 3600
 
 
 def _time(hours: int) -> datetime:
@@ -131,5 +185,5 @@ def _time(hours: int) -> datetime:
 
 
 def clear_plan_caches() -> None:
-    for cached in (plan_pieces, _period_steps):
+    for cached in (plan_pieces, _period_steps, _local_day, _day_start):
         cached.cache_clear()

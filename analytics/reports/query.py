@@ -1,19 +1,29 @@
-"""What a report is asked: the period and filters every report shares (`ReportQuery`), and the
-one parser of a report's query string (`ReportRequest`): period, filters, order, limit, format."""
+"""What a report is asked: the window and filters every report shares (`ReportQuery`), and the
+one parser of a report's query string (`ReportRequest`): window, filters, order, limit, format.
+
+A window is `[from, to)` in whole hours. Days are cut in the workspace's time zone: `from` and
+`to` given as dates are local midnights (`to` includes its day). A window reaching past the
+present is cut at the end of the current hour; the window it is compared with has the requested
+length and starts one such length earlier, cut at the same offset: for a requested `[F, T)` cut
+at `N`, `[F - (T - F), F - (T - F) + (N - F))`, so "today so far" is compared with the same
+hours of yesterday.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from shortener.errors import InvalidParameterError
 from shortener.models import Channel
 from shortener.request_input import limit_param
 
 Order = Literal["most", "least"]
+RankBy = Literal["clicks", "per_1k_reached"]
 Format = Literal["json", "csv"]
 
 DEFAULT_DAYS = 30
@@ -25,37 +35,53 @@ HOUR = timedelta(hours=1)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
+UTC_ZONE = ZoneInfo("UTC")
+# What every report takes; each report adds its own (see ReportRequest.from_args).
+WINDOW_PARAMETERS = frozenset({"from", "to", "stage", "channel", "campaign", "bots", "format"})
+
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True, slots=True)
 class ReportQuery:
-    """The period [start, end) in whole UTC hours, and the filters every report shares."""
+    """The window [start, end) in whole hours (aware, UTC), the filters every report shares, and
+    the workspace's time zone, which cuts days, weeks and months."""
 
     start: datetime
-    end: datetime
+    end: datetime  # as used: cut at the end of the current hour
     stage: str | None = None
     channel: str | None = None
     campaign: str | None = None
     bots: bool = False
+    requested_end: datetime | None = None  # the `to` asked for, when later than `end`
+    zone: ZoneInfo = UTC_ZONE
+    # Drill-down: one touchpoint, or one link (set by the views, never from a query string).
+    touchpoint_id: int | None = None
+    link_id: int | None = None
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str], *, now: datetime) -> ReportQuery:
+    def from_args(
+        cls, args: Mapping[str, str], *, now: datetime, zone: ZoneInfo = UTC_ZONE
+    ) -> ReportQuery:
         """Parse `from`, `to`, `stage`, `channel`, `campaign`, `bots`; empty values count as absent.
 
-        `to` given as a date includes that day; a date and time is rounded down to the hour and
-        excluded. Without them: the 30 days up to the end of the current hour.
+        `from` and `to` are dates (YYYY-MM-DD, local days; `to` includes its day) or whole-hour
+        instants (ISO 8601; without an offset, local time), `to` excluded. Without them: the
+        30 days up to the end of the current hour.
         """
-        start = _parse_time(args, "from")
-        end = _parse_time(args, "to", day_end=True)
-        if end is None:
-            end = floor_hour(now.astimezone(UTC)) + HOUR
+        present = floor_hour(now.astimezone(UTC)) + HOUR
+        start = _parse_time(args, "from", zone)
+        requested = _parse_time(args, "to", zone, day_end=True)
+        if requested is None:
+            requested = present
         if start is None:
-            start = end - timedelta(days=DEFAULT_DAYS)
-        if start >= end:
-            raise InvalidParameterError("from", f"must be before to ({end.isoformat()})")
-        if end - start > timedelta(days=MAX_DAYS):
+            start = requested - timedelta(days=DEFAULT_DAYS)
+        if start >= requested:
+            raise InvalidParameterError("from", f"must be before to ({requested.isoformat()})")
+        if requested - start > timedelta(days=MAX_DAYS):
             raise InvalidParameterError("to", f"a report covers at most {MAX_DAYS} days")
+        # Cut at the present; a window that has not begun is empty.
+        end = max(start, min(requested, present))
         bots = arg(args, "bots") or "exclude"
         if bots not in ("include", "exclude"):
             raise InvalidParameterError("bots", f"must be include or exclude, not {bots!r}")
@@ -71,17 +97,37 @@ class ReportQuery:
             channel=channel,
             campaign=arg(args, "campaign"),
             bots=bots == "include",
+            requested_end=requested if requested != end else None,
+            zone=zone,
         )
 
     @property
     def previous_start(self) -> datetime:
-        """Start of the period of the same length just before this one."""
-        return self.start - (self.end - self.start)
+        """Start of the window compared with: one requested length earlier."""
+        return self.start - ((self.requested_end or self.end) - self.start)
+
+    @property
+    def previous_end(self) -> datetime:
+        """End of the window compared with: as long as this window (cut at the same offset)."""
+        return self.previous_start + (self.end - self.start)
+
+    @property
+    def empty(self) -> bool:
+        """The window has not begun (it lies in the future)."""
+        return self.end <= self.start
+
+    @property
+    def first_day(self) -> date:
+        """The local day the window starts on."""
+        return self.start.astimezone(self.zone).date()
 
     @property
     def last_day(self) -> date:
-        """The last day the period touches."""
-        return (self.end - timedelta(microseconds=1)).date()
+        """The last local day the window touches."""
+        return (max(self.end, self.start + HOUR) - HOUR).astimezone(self.zone).date()
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +145,30 @@ class ReportRequest:
         args: Mapping[str, str],
         *,
         now: datetime,
+        zone: ZoneInfo = UTC_ZONE,
+        takes: Collection[str] = (),
         default_limit: int = DEFAULT_LIMIT,
         max_limit: int = MAX_LIMIT,
     ) -> ReportRequest:
+        """Parse the query string of a report that takes the window parameters and `takes`;
+        any other parameter is a 400 naming it, never silently ignored."""
+        check_known(args, WINDOW_PARAMETERS | set(takes))
         return cls(
-            query=ReportQuery.from_args(args, now=now),
+            query=ReportQuery.from_args(args, now=now, zone=zone),
             order=parse_order(args),
             limit=limit_param(args, default=default_limit, maximum=max_limit),
             format=parse_format(args),
         )
+
+
+def check_known(args: Mapping[str, str], known: Collection[str]) -> None:
+    """A 400 naming the first parameter that is not one of `known` (a misspelt filter would
+    otherwise answer for everything)."""
+    for name in args:
+        if name not in known:
+            raise InvalidParameterError(
+                name, f"is not a parameter of this report (it takes: {', '.join(sorted(known))})"
+            )
 
 
 def parse_order(args: Mapping[str, str]) -> Order:
@@ -148,25 +209,50 @@ def ceil_hour(moment: datetime) -> datetime:
     return floor if floor == moment else floor + HOUR
 
 
-def _parse_time(args: Mapping[str, str], name: str, *, day_end: bool = False) -> datetime | None:
+def parse_order_by(args: Mapping[str, str]) -> RankBy:
+    raw = arg(args, "by") or "clicks"
+    if raw == "clicks":
+        return "clicks"
+    if raw == "per_1k_reached":
+        return "per_1k_reached"
+    raise InvalidParameterError("by", f"must be clicks or per_1k_reached, not {raw!r}")
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """When a local day begins, in UTC (its first hour where midnight does not exist)."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def _parse_time(
+    args: Mapping[str, str], name: str, zone: ZoneInfo, *, day_end: bool = False
+) -> datetime | None:
     raw = arg(args, name)
     if raw is None:
         return None
     try:
         if _DATE.fullmatch(raw):
             day = date.fromisoformat(raw)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             if day_end:
-                moment += timedelta(days=1)
+                day += timedelta(days=1)
+            moment = day_start(day, zone)
         else:
-            moment = datetime.fromisoformat(raw)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            moment = floor_hour(moment.astimezone(UTC))
+            parsed = datetime.fromisoformat(raw)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=zone)
+            moment = parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidParameterError(
             name, f"must be a date (YYYY-MM-DD) or an ISO 8601 date and time, not {raw!r}"
         ) from None
+    if moment != floor_hour(moment):
+        raise InvalidParameterError(
+            name,
+            # The hour it falls in, in the workspace's zone: in an offset of its own (+05:30)
+            # the same clock time is no whole hour either.
+            f"must be a whole hour (like {floor_hour(moment).astimezone(zone).isoformat()}), "
+            f"not {raw!r}: "
+            "reports count whole hours",
+        )
     if not EARLIEST <= moment <= LATEST:
         raise InvalidParameterError(name, f"must be between {EARLIEST.year} and {LATEST.year}")
     return moment

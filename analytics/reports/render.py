@@ -38,10 +38,14 @@ class Report(Protocol):
 
 
 def head(query: ReportQuery) -> dict[str, Any]:
-    """What every JSON report starts with: the period it covers and the filters it applied."""
+    """What every JSON report starts with: the window used (cut at the end of the current hour)
+    and the one it is compared with, in the workspace's time zone, and the filters applied."""
     return {
-        "from": query.start.isoformat(),
-        "to": query.end.isoformat(),
+        "from": query.local(query.start).isoformat(),
+        "to": query.local(query.end).isoformat(),
+        "previous_from": query.local(query.previous_start).isoformat(),
+        "previous_to": query.local(query.previous_end).isoformat(),
+        "timezone": query.zone.key,
         "bots": "include" if query.bots else "exclude",
         "filters": {"stage": query.stage, "channel": query.channel, "campaign": query.campaign},
     }
@@ -91,7 +95,7 @@ def csv_cell(value: Any) -> str:
 def csv_filename(report: Report) -> str:
     """`touchpoints-2026-10-24-2026-11-23.csv`: the first and the last day the report covers."""
     query = report.query
-    return f"{report.kind}-{query.start.date()}-{query.last_day}.csv"
+    return f"{report.kind}-{query.first_day}-{query.last_day}.csv"
 
 
 def csv_response(report: Report) -> Response:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -17,6 +16,7 @@ from sqlalchemy import (
     exists,
     literal_column,
     null,
+    or_,
     select,
     text,
 )
@@ -33,13 +33,19 @@ from shortener.models import Link, Stage, Touchpoint
 AnySelect = Select[*tuple[Any, ...]]
 
 
-def plan(query: ReportQuery, previous_start: datetime, *, open_end: bool) -> tuple[Piece, ...]:
+def plan(query: ReportQuery, *, with_previous: bool, open_end: bool) -> tuple[Piece, ...]:
+    """The windows of `query` (and the one it is compared with) as runs of rollup rows."""
     # A bound inside an hour takes that hour's row or not by its start, like `hour >= start`.
+    start = ceil_hour(query.start)
+    previous = (ceil_hour(query.previous_start), ceil_hour(query.previous_end))
     return plan_pieces(
-        ceil_hour(previous_start),
-        ceil_hour(query.start),
+        previous[0] if with_previous else start,
+        start,
         ceil_hour(query.end),
-        hours_only=query.campaign is not None,
+        previous_end=previous[1] if with_previous else start,
+        zone=query.zone,
+        # The campaign is the link's, and a link is not in touchpoint_stats: hours only.
+        hours_only=query.campaign is not None or query.link_id is not None,
         open_end=open_end,
     )
 
@@ -56,31 +62,37 @@ def piece_rows(
         table = TouchpointStats
         stmt = select().where(
             TouchpointStats.period == piece.level,
-            TouchpointStats.period_start >= piece.start.date(),
-            TouchpointStats.period_start < piece.end.date(),
+            TouchpointStats.period_start >= query.local(piece.start).date(),
+            TouchpointStats.period_start < query.local(piece.end).date(),
         )
-    counted = table.clicks + table.bot_clicks if query.bots else table.clicks
     start, end = ceil_hour(query.start), ceil_hour(query.end)
     current, previous = piece.current, piece.previous
-    in_period = and_(table.last_click_at >= start, table.last_click_at < end)
+    in_window = and_(table.last_click_at >= start, table.last_click_at < end)
     values: dict[str, Any] = {
         "stage_id": table.stage_id,
-        "clicks": _times(current, counted),
+        "human": _times(current, table.clicks),
+        "bots": _times(current, table.bot_clicks),
         "scans": _times(current, table.scans),
         "visitors": _times(current, table.visitors),
-        "previous_clicks": _times(previous, counted),
-        # A run that starts before the period has its latest click in the period, or none there.
-        "last_click_at": case((in_period, table.last_click_at))
+        "previous_human": _times(previous, table.clicks),
+        "previous_bots": _times(previous, table.bot_clicks),
+        # A run that starts before the window has its latest click in the window, or none there.
+        "last_click_at": case((in_window, table.last_click_at))
         if current > 0
         else cast(null(), UTCDateTime),
-        # Clicks of any kind in either period: what makes a touchpoint one with clicks there.
+        # Clicks of any kind in either window: what makes a touchpoint one with clicks there.
         "activity": _times(current + previous, table.clicks + table.bot_clicks),
+        "current_activity": _times(current, table.clicks + table.bot_clicks),
     }
     stmt = stmt.add_columns(
         table.touchpoint_id.label("touchpoint_id"), *(values[f].label(f) for f in figures)
     )
     if stage_id is not None:
         stmt = stmt.where(table.stage_id == stage_id)
+    if query.touchpoint_id is not None:
+        stmt = stmt.where(table.touchpoint_id == query.touchpoint_id)
+    if query.link_id is not None:
+        stmt = stmt.where(Stats.link_id == query.link_id)
     if query.campaign is not None:
         # The campaign is the link's; a stage, by contrast, is the one the click had.
         stmt = stmt.join(Link, Link.id == Stats.link_id).where(Link.campaign == query.campaign)
@@ -123,11 +135,15 @@ def _rows(
 
 
 def filtered(session: Session, stmt: Select[Any], query: ReportQuery) -> Select[Any]:
-    """A select over the hourly rollups narrowed to the query's period, filters and live
-    touchpoints."""
+    """A select over the hourly rollups narrowed to the query's window and filters (archived
+    touchpoints included: their clicks happened)."""
     stmt = stmt.join(Touchpoint, Touchpoint.id == Stats.touchpoint_id).where(
-        Touchpoint.archived.is_(False), Stats.hour >= query.start, Stats.hour < query.end
+        Stats.hour >= query.start, Stats.hour < query.end
     )
+    if query.touchpoint_id is not None:
+        stmt = stmt.where(Stats.touchpoint_id == query.touchpoint_id)
+    if query.link_id is not None:
+        stmt = stmt.where(Stats.link_id == query.link_id)
     if query.stage is not None:
         stmt = stmt.where(Stats.stage_id == stage_id(session, query.stage))
     if query.channel is not None:
@@ -156,3 +172,22 @@ def by_key(postgres: bool) -> ColumnElement[str] | InstrumentedAttribute[str]:
     if postgres:
         return Touchpoint.key.collate("C")
     return Touchpoint.key
+
+
+def link_live_in(query: ReportQuery) -> ColumnElement[bool]:
+    """Links live at some time in the window: made before it ended, neither archived nor
+    expired before it began."""
+    return and_(
+        Link.created_at < query.end,
+        or_(Link.archived_at.is_(None), Link.archived_at > query.start),
+        or_(Link.expires_at.is_(None), Link.expires_at > query.start),
+    )
+
+
+def touchpoint_existed_in(query: ReportQuery) -> ColumnElement[bool]:
+    """Touchpoints that existed at some time in the window: made before it ended and not
+    archived before it began."""
+    return and_(
+        Touchpoint.created_at < query.end,
+        or_(Touchpoint.archived_at.is_(None), Touchpoint.archived_at > query.start),
+    )

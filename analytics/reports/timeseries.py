@@ -1,35 +1,36 @@
-"""Clicks over time, per hour or per day, for each touchpoint, stage or channel.
+"""Clicks over time, per hour or per local day, for each touchpoint, stage, channel or link.
 
 Read from the hourly rollups like the other reports: `clicks` are human clicks (scans included),
-bots added only when asked for; `scans` and `visitors` are human; archived touchpoints are left out.
+bots added only when asked for, and `human_clicks` and `bot_clicks` say which is which; `scans`
+and `visitors` are human. Days are those of the workspace's time zone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.models import LinkHourlyStats as Stats
-from analytics.reports.query import ReportQuery
+from analytics.reports.query import ReportQuery, day_start
 from analytics.reports.render import head
 from analytics.reports.sql import filtered
 from shortener.errors import InvalidParameterError
-from shortener.models import Stage, Touchpoint
+from shortener.models import Link, Stage, Touchpoint
 
 Interval = Literal["hour", "day"]
-GroupBy = Literal["touchpoint", "stage", "channel"]
+GroupBy = Literal["touchpoint", "stage", "channel", "link"]
 
 INTERVALS: tuple[Interval, ...] = ("hour", "day")
-GROUPS: tuple[GroupBy, ...] = ("touchpoint", "stage", "channel")
+GROUPS: tuple[GroupBy, ...] = ("touchpoint", "stage", "channel", "link")
 # Hourly points beyond a month are too many to draw or read; ask for days instead.
 MAX_HOURLY_SPAN = timedelta(days=31)
 HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
+
 
 @dataclass(frozen=True, slots=True)
 class Series:
@@ -38,6 +39,8 @@ class Series:
     key: str
     name: str
     clicks: tuple[int, ...]
+    human_clicks: tuple[int, ...]
+    bot_clicks: tuple[int, ...]
     scans: tuple[int, ...]
     visitors: tuple[int, ...]
 
@@ -50,13 +53,14 @@ class Series:
 class Timeseries:
     kind: ClassVar[str] = "timeseries"
     csv_header: ClassVar[tuple[str, ...]] = (
-        "bucket", "group_key", "group_name", "clicks", "scans", "visitors",
+        "bucket", "group_key", "group_name", "clicks", "human_clicks", "bot_clicks", "scans",
+        "visitors",
     )
 
     query: ReportQuery
     interval: Interval
     group_by: GroupBy
-    buckets: tuple[datetime, ...]  # the start of each hour or UTC day
+    buckets: tuple[datetime, ...]  # the start of each hour or local day, in the local zone
     series: tuple[Series, ...]  # most clicks first
 
     @property
@@ -75,6 +79,8 @@ class Timeseries:
                     "name": s.name,
                     "total": s.total,
                     "clicks": list(s.clicks),
+                    "human_clicks": list(s.human_clicks),
+                    "bot_clicks": list(s.bot_clicks),
                     "scans": list(s.scans),
                     "visitors": list(s.visitors),
                 }
@@ -85,7 +91,10 @@ class Timeseries:
     def csv_rows(self) -> Iterable[Sequence[Any]]:
         for s in self.series:
             for i, bucket in enumerate(self.buckets):
-                yield bucket, s.key, s.name, s.clicks[i], s.scans[i], s.visitors[i]
+                yield (
+                    bucket, s.key, s.name, s.clicks[i], s.human_clicks[i], s.bot_clicks[i],
+                    s.scans[i], s.visitors[i],
+                )
 
 
 def parse_interval(args: Mapping[str, str], *, default: Interval = "day") -> Interval:
@@ -101,16 +110,19 @@ def parse_group_by(args: Mapping[str, str], *, default: GroupBy = "touchpoint") 
     for group in GROUPS:
         if raw == group:
             return group
-    raise InvalidParameterError("group_by", f"must be touchpoint, stage or channel, not {raw!r}")
+    raise InvalidParameterError("group_by", f"must be one of {', '.join(GROUPS)}, not {raw!r}")
 
 
 def timeseries(
-    session: Session, query: ReportQuery, *, interval: Interval = "day",
+    session: Session,
+    query: ReportQuery,
+    *,
+    interval: Interval = "day",
     group_by: GroupBy = "touchpoint",
 ) -> Timeseries:
-    """Figures per bucket and group; every bucket of the period is there, zeros included.
+    """Figures per bucket and group; every bucket of the window is there, zeros included.
 
-    Only groups with clicks (as counted) in the period get a series.
+    Only groups with clicks (as counted) in the window get a series.
     """
     if interval == "hour" and query.end - query.start > MAX_HOURLY_SPAN:
         raise InvalidParameterError(
@@ -118,17 +130,16 @@ def timeseries(
         )
     buckets = _buckets(query, interval)
     index = {bucket: i for i, bucket in enumerate(buckets)}
-    bucket_column = Stats.hour if interval == "hour" else _day_of(session)
     key, name, order = _group_columns(group_by)
-    counted = Stats.clicks + Stats.bot_clicks if query.bots else Stats.clicks
     stmt = filtered(
         session,
         select(
-            bucket_column,
+            Stats.hour,
             key,
             name,
             order,
-            func.sum(counted),
+            func.sum(Stats.clicks),
+            func.sum(Stats.bot_clicks),
             func.sum(Stats.scans),
             func.sum(Stats.visitors),
         ),
@@ -136,28 +147,31 @@ def timeseries(
     )
     if group_by == "stage":
         stmt = stmt.join(Stage, Stage.id == Stats.stage_id)
-    stmt = stmt.group_by(bucket_column, key, name, order)
+    if group_by == "link" and query.campaign is None:  # a campaign filter joins the links
+        stmt = stmt.join(Link, Link.id == Stats.link_id)
+    stmt = stmt.group_by(Stats.hour, key, name, order)
 
-    groups: dict[str, tuple[str, Any, list[int], list[int], list[int]]] = {}
-    for raw_bucket, group_key, group_name, group_order, clicks, scans, visitors in session.execute(
-        stmt
-    ):
-        position = index.get(_as_bucket(raw_bucket, interval))
+    width = len(buckets)
+    groups: dict[str, tuple[str, list[int], list[int], list[int], list[int]]] = {}
+    for hour, group_key, group_name, _, human, bots, scans, visitors in session.execute(stmt):
+        position = index.get(_bucket_of(hour, query, interval))
         if position is None:
             continue
         entry = groups.setdefault(
-            str(group_key),
-            (str(group_name), group_order, [0] * len(buckets), [0] * len(buckets),
-             [0] * len(buckets)),
+            str(group_key), (str(group_name), [0] * width, [0] * width, [0] * width, [0] * width)
         )
-        entry[2][position] += int(clicks or 0)
+        entry[1][position] += int(human or 0)
+        entry[2][position] += int(bots or 0)
         entry[3][position] += int(scans or 0)
         entry[4][position] += int(visitors or 0)
-    series = [
-        Series(k, name_, tuple(c), tuple(s), tuple(v))
-        for k, (name_, _, c, s, v) in groups.items()
-        if sum(c)
-    ]
+    series = []
+    for group_key, (group_name, human, bots, scans, visitors) in groups.items():
+        clicks = [h + b for h, b in zip(human, bots, strict=True)] if query.bots else human
+        if sum(clicks):
+            series.append(
+                Series(group_key, group_name, tuple(clicks), tuple(human), tuple(bots),
+                       tuple(scans), tuple(visitors))
+            )
     series.sort(key=lambda s: (-s.total, s.key))
     return Timeseries(query, interval, group_by, tuple(buckets), tuple(series))
 
@@ -168,41 +182,26 @@ def _group_columns(group_by: GroupBy) -> tuple[Any, Any, Any]:
         return Touchpoint.key, Touchpoint.name, Touchpoint.key
     if group_by == "stage":
         return Stage.key, Stage.name, Stage.position
+    if group_by == "link":
+        return Link.id, Link.slug, Link.id
     return Touchpoint.channel, Touchpoint.channel, Touchpoint.channel
 
 
-def _day_of(session: Session) -> ColumnElement[Any]:
-    """The UTC day of a rollup's hour, in a form each backend can group by."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date_trunc("day", func.timezone("UTC", Stats.hour))
-    # SQLite holds UTC times as 'YYYY-MM-DD HH:MM:SS…' text.
-    return func.substr(Stats.hour, 1, 10)
-
-
-def _as_bucket(raw: Any, interval: Interval) -> datetime:
-    if isinstance(raw, str):
-        day = date.fromisoformat(raw[:10])
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    if isinstance(raw, datetime):
-        moment = raw.replace(tzinfo=UTC) if raw.tzinfo is None else raw.astimezone(UTC)
-        if interval == "day":
-            return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        return moment
-    if isinstance(raw, date):
-        return datetime(raw.year, raw.month, raw.day, tzinfo=UTC)
-    raise TypeError(f"not a time bucket: {raw!r}")
+def _bucket_of(hour: datetime, query: ReportQuery, interval: Interval) -> datetime:
+    local = query.local(hour)
+    if interval == "hour":
+        return local
+    return query.local(day_start(local.date(), query.zone))
 
 
 def _buckets(query: ReportQuery, interval: Interval) -> list[datetime]:
     if interval == "hour":
-        step = HOUR
-        first = query.start
-    else:
-        step = DAY
-        first = query.start.replace(hour=0, minute=0, second=0, microsecond=0)
-    buckets = []
-    moment = first
-    while moment < query.end:
-        buckets.append(moment)
-        moment += step
-    return buckets
+        count = int((query.end - query.start) / HOUR)
+        return [query.local(query.start + i * HOUR) for i in range(count)]
+    if query.empty:
+        return []
+    first, last = query.first_day, query.last_day
+    return [
+        query.local(day_start(first + timedelta(days=i), query.zone))
+        for i in range((last - first).days + 1)
+    ]

@@ -1,28 +1,43 @@
-"""Fixtures of the report tests: touchpoints, links and visits made through the API and the
-redirect (`shop`, `journey`), and raw clicks at chosen times stored through the ingest the worker
-uses (`ingest`), with one enricher for the whole session."""
+"""Fixtures of the report tests: touchpoints, links, placements and visits made through the API
+and the redirect (`shop`, `journey`), visitors to send (`people`), raw clicks at chosen times
+stored through the ingest the worker uses, in the app's time zone (`ingest`, `ingest.into(app)`),
+with one enricher for the whole session, and the reports API asked as an analyst (`reports`,
+`reports.on(app)`).
+
+Reports list a touchpoint only in the windows it existed in, and count a link only in the windows
+it was live in: a test of a window in the past makes its touchpoints and links before it
+(`created_at=`), as a marketer would have, and archives them at a chosen time (`at=`).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
+from werkzeug.datastructures import MultiDict
+from werkzeug.test import TestResponse
 
 from analytics.enrich import Enricher, make_enricher
 from analytics.ingest import store_clicks
 from analytics.runtime import runtime
 from shortener.clicks import RawClick, new_click_id
 from shortener.db import utcnow
-from shortener.models import Link
+from shortener.models import Link, Placement, Touchpoint
 from shortener.unit_of_work import transaction
 from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE, SLACKBOT
 
 Visitor = tuple[str, str]  # an IP address and a user agent
+# When, who, and (a third item) whether it was a scan.
+TimedVisit = tuple[str | datetime, Visitor] | tuple[str | datetime, Visitor, bool]
 
 # The people of the `journey`.
 ANNA: Visitor = ("203.0.113.7", IPHONE)
@@ -33,49 +48,137 @@ CRAWLER: Visitor = ("66.249.66.1", GOOGLEBOT)
 SLACK: Visitor = ("3.210.10.1", SLACKBOT)
 
 
-class Shop:
-    """A marketer's touchpoints and links, made through the API, and customers' visits, made
-    through the redirect (a click is in SQL when its redirect returns)."""
+@dataclass(frozen=True, slots=True)
+class People:
+    """Visitors for tests to send: an IP address and a user agent each."""
 
-    def __init__(self, client: FlaskClient, marketer: dict[str, str]) -> None:
+    anna: Visitor = ANNA
+    ben: Visitor = BEN
+    clara: Visitor = CLARA
+    david: Visitor = DAVID
+    crawler: Visitor = CRAWLER  # Googlebot
+    slack: Visitor = SLACK  # a link preview
+
+
+@pytest.fixture(scope="session")
+def people() -> People:
+    return People()
+
+
+def _moment(at: str | datetime) -> datetime:
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    assert moment.tzinfo is not None, f"{at!r} needs an offset"
+    return moment
+
+
+class Shop:
+    """A marketer's touchpoints, links and placements, made through the API, and customers'
+    visits, made through the redirect (a click is in SQL when its redirect returns).
+
+    `created_at=` and `at=` move a row's creation or archiving into the past after the API made
+    it, as if it had been made then; a touchpoint's exposure given on creation is then dated on
+    that day too (the API dates it on the day it is made)."""
+
+    def __init__(self, app: Flask, client: FlaskClient, marketer: dict[str, str]) -> None:
+        self._app = app
         self._client = client
         self._marketer = marketer
 
-    def touchpoint(self, key: str, channel: str, **extra: Any) -> dict[str, Any]:
+    def touchpoint(
+        self, key: str, channel: str, *, created_at: str | datetime | None = None, **extra: Any
+    ) -> dict[str, Any]:
         data = {"key": key, "name": key.replace("-", " ").capitalize(), "channel": channel,
                 **extra}
         response = self._client.post("/api/v1/touchpoints", json=data, headers=self._marketer)
         assert response.status_code == 201, response.json
-        return response.json  # type: ignore[return-value]
+        body: dict[str, Any] = response.json  # type: ignore[assignment]
+        if created_at is not None:
+            moment = _moment(created_at)
+            day = moment.astimezone(runtime(self._app).settings.zone).date()
+            with transaction(runtime(self._app).sessions) as session:
+                found = session.scalars(select(Touchpoint).where(Touchpoint.key == key)).one()
+                found.created_at = moment
+                session.execute(
+                    update(Placement)
+                    .where(Placement.touchpoint_id == found.id)
+                    .values(starts_on=day, created_at=moment)
+                )
+            body["created_at"] = moment.isoformat()
+        return body
 
     def link(
-        self, slug: str, touchpoint: str, stage: str, campaign: str | None = None
+        self,
+        slug: str,
+        touchpoint: str,
+        stage: str,
+        campaign: str | None = None,
+        *,
+        created_at: str | datetime | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         data = {"url": f"https://shop.example.com/{slug}", "touchpoint": touchpoint,
-                "stage": stage, "slug": slug, "campaign": campaign}
+                "stage": stage, "slug": slug, "campaign": campaign, **extra}
         response = self._client.post("/api/v1/links", json=data, headers=self._marketer)
         assert response.status_code == 201, response.json
-        return response.json  # type: ignore[return-value]
+        body: dict[str, Any] = response.json  # type: ignore[assignment]
+        if created_at is not None:
+            moment = _moment(created_at)
+            with transaction(runtime(self._app).sessions) as session:
+                session.execute(
+                    update(Link).where(Link.id == body["id"]).values(created_at=moment)
+                )
+            body["created_at"] = moment.isoformat()
+        return body
 
-    def archive(self, touchpoint: str) -> None:
+    def archive(self, touchpoint: str, *, at: str | datetime | None = None) -> None:
         response = self._client.delete(
             f"/api/v1/touchpoints/{touchpoint}", headers=self._marketer
         )
         assert response.status_code == 200, response.json
+        if at is not None:
+            with transaction(runtime(self._app).sessions) as session:
+                session.execute(
+                    update(Touchpoint)
+                    .where(Touchpoint.key == touchpoint)
+                    .values(archived_at=_moment(at))
+                )
 
-    def visit(self, slug: str, visitor: Visitor, *, qr: bool = False) -> None:
+    def archive_link(self, link_id: int, *, at: str | datetime | None = None) -> None:
+        response = self._client.delete(f"/api/v1/links/{link_id}", headers=self._marketer)
+        assert response.status_code == 200, response.json
+        if at is not None:
+            with transaction(runtime(self._app).sessions) as session:
+                session.execute(
+                    update(Link).where(Link.id == link_id).values(archived_at=_moment(at))
+                )
+
+    def place(
+        self, touchpoint: str, count: int, start: str, end: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A placement: `count` people reached from the day `start` (to the day `end`)."""
+        data = {"count": count, "from": start, **({"to": end} if end else {}), **extra}
+        response = self._client.post(
+            f"/api/v1/touchpoints/{touchpoint}/exposures", json=data, headers=self._marketer
+        )
+        assert response.status_code == 201, response.json
+        return response.json  # type: ignore[return-value]
+
+    def visit(
+        self, slug: str, visitor: Visitor, *, qr: bool = False, referrer: str | None = None
+    ) -> None:
         ip, agent = visitor
+        headers = {"User-Agent": agent, **({"Referer": referrer} if referrer else {})}
         response = self._client.get(
             f"/{slug}?qr=1" if qr else f"/{slug}",
-            headers={"User-Agent": agent},
+            headers=headers,
             environ_base={"REMOTE_ADDR": ip},
         )
         assert response.status_code == 302
 
 
 @pytest.fixture
-def shop(client: FlaskClient, marketer: dict[str, str]) -> Shop:
-    return Shop(client, marketer)
+def shop(app: Flask, client: FlaskClient, marketer: dict[str, str]) -> Shop:
+    return Shop(app, client, marketer)
 
 
 @pytest.fixture
@@ -88,6 +191,8 @@ def journey(shop: Shop, link: dict[str, Any]) -> None:
     help-desk    faq        consideration                 Ben
     packaging    box        post-purchase                 (nothing)
     old-poster   poster     awareness                     Clara, then the touchpoint is archived
+
+    store-flyer reached 500 people (the `touchpoint` fixture's exposure), packaging 10,000.
     """
     shop.touchpoint("insta-bio", "digital")
     shop.touchpoint("help-desk", "human")
@@ -119,18 +224,27 @@ def enricher() -> Enricher:
 
 class Ingest:
     """Raw clicks stored through `store_clicks`, in transactions of their own as a worker's
-    batches are: to give clicks times that a redirect cannot."""
+    batches are, with the days of the app's time zone: to give clicks times that a redirect
+    cannot."""
 
     def __init__(self, app: Flask, enricher: Enricher) -> None:
         self._app = app
         self._enricher = enricher
 
+    def into(self, app: Flask) -> Ingest:
+        """The same, as the worker of another app (another time zone) would store them."""
+        return Ingest(app, self._enricher)
+
     def raw(self, clicks: Sequence[RawClick], *, batch: int = 100) -> int:
         """Store `clicks` in batches of `batch`; the number of clicks inserted (not stored yet)."""
+        rt = runtime(self._app)
         inserted = 0
         for i in range(0, len(clicks), batch):
-            with transaction(runtime(self._app).sessions) as session:
-                result = store_clicks(session, clicks[i : i + batch], self._enricher, now=utcnow())
+            with transaction(rt.sessions) as session:
+                result = store_clicks(
+                    session, clicks[i : i + batch], self._enricher, now=utcnow(),
+                    zone=rt.settings.zone,
+                )
             assert not result.rejected
             inserted += result.inserted
         return inserted
@@ -138,7 +252,7 @@ class Ingest:
     def click(
         self,
         slug: str,
-        at: str,
+        at: str | datetime,
         *,
         ip: str,
         agent: str,
@@ -147,27 +261,95 @@ class Ingest:
         language: str = "",
         times: int = 1,
     ) -> None:
-        """`times` clicks on the link `slug` at `at` (ISO 8601)."""
-        with runtime(self._app).sessions() as session:
-            link = session.scalars(select(Link).where(Link.slug == slug)).one()
+        """`times` clicks on the link `slug` at `at` (ISO 8601 with an offset, or aware), in
+        one batch."""
         clicks = [
-            RawClick(
-                click_id=new_click_id(),
-                at=datetime.fromisoformat(at).timestamp(),
-                link_id=link.id,
-                touchpoint_id=link.touchpoint_id,
-                stage_id=link.stage_id,
-                ip=ip,
-                user_agent=agent,
-                referrer=referrer,
-                language=language,
-                via_qr=qr,
-            )
+            self._raw(slug, at, ip=ip, agent=agent, qr=qr, referrer=referrer, language=language)
             for _ in range(times)
         ]
         assert self.raw(clicks) == times
+
+    def visits(self, slug: str, *clicks: TimedVisit) -> None:
+        """Clicks on `slug` at chosen times by visitors (a third item saying a scan), in one
+        batch: visitor ids are made under the salt of each day, and a salt older than two days
+        is replaced by the next batch (the worker stores clicks as they come)."""
+        batch = [
+            self._raw(slug, at, ip=ip, agent=agent, qr=bool(scan and scan[0]))
+            for at, (ip, agent), *scan in clicks
+        ]
+        assert self.raw(batch, batch=max(1, len(batch))) == len(batch)
+
+    def _raw(self, slug: str, at: str | datetime, *, ip: str, agent: str, qr: bool,
+             referrer: str = "", language: str = "") -> RawClick:
+        with runtime(self._app).sessions() as session:
+            link = session.scalars(select(Link).where(Link.slug == slug)).one()
+        return RawClick(
+            click_id=new_click_id(),
+            at=_moment(at).timestamp(),
+            link_id=link.id,
+            touchpoint_id=link.touchpoint_id,
+            stage_id=link.stage_id,
+            ip=ip,
+            user_agent=agent,
+            referrer=referrer,
+            language=language,
+            via_qr=qr,
+        )
 
 
 @pytest.fixture
 def ingest(app: Flask, enricher: Enricher) -> Ingest:
     return Ingest(app, enricher)
+
+
+class Reports:
+    """The reports API asked with an analyst's key, as JSON or CSV, and its refusals."""
+
+    PREFIX = "/api/v1/reports/"
+
+    def __init__(self, client: FlaskClient, key: dict[str, str]) -> None:
+        self._client = client
+        self._key = key
+
+    def on(self, app: Flask) -> Reports:
+        """The same questions asked of another app (another time zone) over the same rows."""
+        return Reports(app.test_client(), self._key)
+
+    def _ask(self, path: str, params: dict[str, Any]) -> TestResponse:
+        path, _, query = path.partition("?")
+        args = MultiDict(parse_qsl(query, keep_blank_values=True))
+        for name, value in params.items():
+            args[name] = value
+        return self._client.get(self.PREFIX + path, query_string=args, headers=self._key)
+
+    def get(self, path: str, **params: Any) -> Any:
+        """The report as JSON; `path` may carry a query string of its own."""
+        response = self._ask(path, params)
+        assert response.status_code == 200, response.get_data(as_text=True)[:1000]
+        assert response.mimetype == "application/json"
+        return response.get_json()
+
+    def csv(self, path: str, **params: Any) -> list[dict[str, str]]:
+        """The report as CSV, one dict per line."""
+        return list(csv.DictReader(io.StringIO(self.csv_text(path, **params))))
+
+    def csv_text(self, path: str, **params: Any) -> str:
+        response = self._ask(path, {**params, "format": "csv"})
+        assert response.status_code == 200, response.get_data(as_text=True)[:1000]
+        assert response.mimetype == "text/csv"
+        assert response.headers["Content-Disposition"].startswith("attachment; filename=")
+        return response.get_data(as_text=True)
+
+    def error(self, path: str, status: int = 400, **params: Any) -> dict[str, Any]:
+        """A refusal in the one JSON error shape; its `error` object."""
+        response = self._ask(path, params)
+        assert response.status_code == status, response.get_data(as_text=True)[:1000]
+        assert response.mimetype == "application/json"
+        error: dict[str, Any] = response.get_json()["error"]
+        assert set(error) == {"code", "message", "details"}
+        return error
+
+
+@pytest.fixture
+def reports(client: FlaskClient, analyst: dict[str, str]) -> Reports:
+    return Reports(client, analyst)

@@ -1,5 +1,5 @@
 """The enrichment of a click: user agent → device, OS, browser and bot flag; IP → country;
-referrer → host; the daily visitor hash. Pure functions, tested without a database."""
+referrer → host and site; the daily visitor hash. Pure functions, tested without a database."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from analytics.enrich import (
     referrer_host,
     visitor_id,
 )
+from analytics.referrers import referrer_site
 from tests.user_agents import DESKTOP as CHROME_WINDOWS
 from tests.user_agents import GOOGLEBOT, SLACKBOT
 from tests.user_agents import IPHONE as SAFARI_IPHONE
@@ -324,6 +325,7 @@ def test_enrich_combines_agent_country_referrer_and_visitor(countries: CountryLo
         bot_reason=None,
         country="US",
         referrer_host="instagram.com",
+        referrer_site="Instagram",
         visitor_id=visitor_id(SALT, "8.8.8.8", SAFARI_IPHONE),
     )
     assert "8.8.8.8" not in repr(enrichment)
@@ -336,6 +338,36 @@ def test_enrich_keeps_bots_flagged(countries: CountryLookup) -> None:
     assert enrichment.bot_reason == "preview:WhatsApp"
     assert enrichment.country is None
     assert enrichment.referrer_host is None
+    assert enrichment.referrer_site is None
+
+
+@pytest.mark.parametrize(
+    ("referrer", "site"),
+    [
+        ("https://www.facebook.com/groups/x", "Facebook"),
+        ("https://m.facebook.com/story.php", "Facebook"),
+        ("https://l.facebook.com/l.php?u=x", "Facebook"),
+        ("https://lm.facebook.com/l.php?u=x", "Facebook"),
+        ("https://www.google.co.uk/search?q=x", "Google"),
+        ("https://mail.google.com/mail/u/0/", "Gmail"),
+        ("https://t.co/abc", "Twitter"),
+        ("https://l.instagram.com/?u=x", "Instagram"),
+        ("https://lnkd.in/abc", "LinkedIn"),
+        ("https://duckduckgo.com/", "DuckDuckGo"),
+        ("https://www.shop.example.com/a", "shop.example.com"),  # not on the list: the host
+        ("https://facebook.com.evil.example/", "facebook.com.evil.example"),
+        ("https://notfacebook.com/", "notfacebook.com"),
+        ("", None),
+        ("not a url", None),
+    ],
+)
+def test_referrers_are_grouped_by_site_from_the_maintained_list(
+    countries: CountryLookup, referrer: str, site: str | None
+) -> None:
+    enrichment = Enricher(countries).enrich("10.0.0.1", SAFARI_IPHONE, referrer, SALT)
+
+    assert enrichment.referrer_site == site
+    assert referrer_site(referrer_host(referrer)) == site
 
 
 def test_the_enricher_opens_its_country_data_on_first_use(

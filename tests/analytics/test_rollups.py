@@ -11,19 +11,20 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, event, func, insert, inspect, select, text
+from sqlalchemy import Engine, MetaData, Table, event, func, insert, inspect, or_, select, text
 from sqlalchemy.orm import ORMExecuteState, Session
 
 import migrations
 from analytics.enrich import Enricher
 from analytics.ingest import store_clicks
-from analytics.models import Click, LinkHourlyStats, Period, TouchpointStats
-from analytics.reports.engagement import stage_report, touchpoint_report
+from analytics.models import Click, LinkHourlyStats, Period, TouchpointStats, WorkspaceState
+from analytics.reports.engagement import touchpoint_report
 from analytics.reports.periods import HOURS, Piece, plan_pieces
 from analytics.reports.query import ReportQuery
+from analytics.reports.stages import stage_report
 from shortener.clicks import RawClick
 from shortener.db import make_engine, utcnow
-from shortener.models import Link, Stage, Touchpoint
+from shortener.models import Link, Placement, Stage, Touchpoint
 from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE, SLACKBOT
 
 FIRST = datetime(2026, 1, 10, 5, tzinfo=UTC)
@@ -72,20 +73,34 @@ def raw_clicks(links: list[Link], count: int, seed: int) -> list[RawClick]:
     return clicks
 
 
+MADE = FIRST - timedelta(days=20)
+# `help-desk` is made in the middle of the clicks (before its first, its link too); `old-poster`
+# is archived in the middle of them (its clicks after that are kept, as a late batch's would be).
+MADE_LATE = datetime(2026, 2, 20, 12, tzinfo=UTC)
+ARCHIVED = datetime(2026, 3, 15, 6, tzinfo=UTC)
+
+
 @pytest.fixture
 def workspace(shop: Any, ingest: Any, session: Session) -> list[RawClick]:
     """The links above with 600 clicks over three months and a half; the clicks ingested."""
-    shop.touchpoint("store-flyer", "physical", exposure=500)
+    shop.touchpoint("store-flyer", "physical", exposure=500, created_at=MADE)
     for key, channel in [("insta-bio", "digital"), ("help-desk", "human"),
                          ("packaging", "physical"), ("old-poster", "physical")]:
-        shop.touchpoint(key, channel)
+        shop.touchpoint(key, channel, created_at=MADE_LATE if key == "help-desk" else MADE)
     for slug, touchpoint, stage in LINKS:
-        shop.link(slug, touchpoint, stage)
+        shop.link(slug, touchpoint, stage, created_at=MADE_LATE if slug == "faq" else MADE)
     links = list(session.scalars(select(Link).where(Link.slug != "box").order_by(Link.id)))
-    clicks = raw_clicks(links, 600, seed=1)
-    assert ingest.raw(clicks) == 600
-    shop.archive("old-poster")
+    clicks = [
+        c for c in raw_clicks(links, 620, seed=1)
+        if c.link_id != _id(links, "faq") or c.at >= MADE_LATE.timestamp()
+    ]
+    assert ingest.raw(clicks) == len(clicks) > 580
+    shop.archive("old-poster", at=ARCHIVED)
     return clicks
+
+
+def _id(links: list[Link], slug: str) -> int:
+    return next(link.id for link in links if link.slug == slug)
 
 
 def hourly_rows(session: Session) -> list[LinkHourlyStats]:
@@ -97,7 +112,8 @@ def sums_by_period(rows: list[LinkHourlyStats]) -> dict[tuple[Any, ...], tuple[A
     sums: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, None])
     for row in rows:
         for period in Period:
-            key = (period.value, period.start_of(row.hour.date()), row.stage_id, row.touchpoint_id)
+            day = row.hour.astimezone(UTC).date()
+            key = (period.value, period.start_of(day), row.stage_id, row.touchpoint_id)
             total = sums[key]
             for i, name in enumerate(FIGURES[:4]):
                 total[i] += getattr(row, name)
@@ -135,6 +151,35 @@ def test_a_batch_stored_again_changes_no_period(
     assert ingest.raw(workspace[250:400], batch=150) == 0
     session.expire_all()
     assert stored_periods(session) == before
+
+
+def first_and_last(session: Session) -> dict[tuple[Any, ...], tuple[Any, Any]]:
+    session.expire_all()
+    return {
+        (row.hour, row.link_id, row.touchpoint_id, row.stage_id): (
+            row.first_click_at, row.last_click_at
+        )
+        for row in hourly_rows(session)
+    }
+
+
+def test_ingest_keeps_the_first_and_the_last_human_click_of_each_hour(
+    session: Session, workspace: list[RawClick], ingest: Any
+) -> None:
+    expected: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+    for click in session.scalars(select(Click).order_by(Click.occurred_at)):
+        hour = click.occurred_at.replace(minute=0, second=0, microsecond=0)
+        key = (hour, click.link_id, click.touchpoint_id, click.stage_id)
+        first, last = expected.get(key, (None, None))
+        if not click.is_bot:  # bots are counted, but no first or last click
+            first, last = first or click.occurred_at, click.occurred_at
+        expected[key] = (first, last)
+    assert first_and_last(session) == expected
+    assert any(first is None for first, _ in expected.values())  # hours of bots alone
+    assert sum(1 for first, last in expected.values() if first and first < last) > 10
+
+    assert ingest.raw(workspace[100:300]) == 0  # a batch replayed
+    assert first_and_last(session) == expected
 
 
 # --- plans ---------------------------------------------------------------------------------------
@@ -200,16 +245,24 @@ def test_a_long_period_reads_months_not_days() -> None:
 # --- reports against the hourly rows -------------------------------------------------------------
 
 
+def existed(touchpoint: Touchpoint, query: ReportQuery) -> bool:
+    """Made before the window ended and not archived before it began."""
+    archived = touchpoint.archived_at
+    return touchpoint.created_at < query.end and (archived is None or archived > query.start)
+
+
 def hourly_answer(
     session: Session, rows: list[LinkHourlyStats], query: ReportQuery
 ) -> dict[str, tuple[Any, ...]]:
-    """The touchpoint report's figures summed from the hourly rows, as the reports once did."""
+    """The touchpoint report's figures summed from the hourly rows, listing the touchpoints
+    that existed in the window or had clicks in it (with a stage: those with a link there live
+    in it, or clicks there in either window)."""
     stage_id = session.scalar(select(Stage.id).where(Stage.key == query.stage))
-    touchpoints = session.scalars(select(Touchpoint).where(Touchpoint.archived.is_(False)))
-    live = {t.id: t.key for t in touchpoints}
-    sums: dict[int, list[Any]] = {tp: [0, 0, 0, 0, None, 0] for tp in live}
+    touchpoints = {t.id: t for t in session.scalars(select(Touchpoint))}
+    # counted, scans, visitors, previous counted, latest human click, clicks now, clicks either
+    sums: dict[int, list[Any]] = {tp: [0, 0, 0, 0, None, 0, 0] for tp in touchpoints}
     for row in rows:
-        if row.touchpoint_id not in live or stage_id not in (None, row.stage_id):
+        if stage_id not in (None, row.stage_id):
             continue
         counted = row.clicks + (row.bot_clicks if query.bots else 0)
         total = sums[row.touchpoint_id]
@@ -219,29 +272,39 @@ def hourly_answer(
             total[2] += row.visitors
             if row.last_click_at is not None and (total[4] is None or row.last_click_at > total[4]):
                 total[4] = row.last_click_at
-            total[5] += 1
-        elif query.previous_start <= row.hour < query.start:
+            total[5] += row.clicks + row.bot_clicks
+            total[6] += row.clicks + row.bot_clicks
+        elif query.previous_start <= row.hour < query.previous_end:
             total[3] += counted
-            total[5] += 1
+            total[6] += row.clicks + row.bot_clicks
     with_links = set(
         session.scalars(
-            select(Link.touchpoint_id).where(Link.archived.is_(False), Link.stage_id == stage_id)
+            select(Link.touchpoint_id).where(
+                Link.stage_id == stage_id,
+                Link.created_at < query.end,
+                or_(Link.archived_at.is_(None), Link.archived_at > query.start),
+            )
         )
     )
-    return {
-        live[tp]: tuple(total[:5])
+    return ranked({
+        touchpoints[tp].key: tuple(total[:5])
         for tp, total in sums.items()
-        if stage_id is None or tp in with_links or total[5]
-    }
+        if (existed(touchpoints[tp], query) or total[5])
+        and (stage_id is None or tp in with_links or total[6])
+    })
+
+
+def ranked(answer: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    """A window without a click ranks nothing as the most engaged."""
+    return answer if any(figures[0] for figures in answer.values()) else {}
 
 
 def stage_answer(
     session: Session, rows: list[LinkHourlyStats], query: ReportQuery
 ) -> list[tuple[str, int, int, int, int]]:
-    live = set(session.scalars(select(Touchpoint.id).where(Touchpoint.archived.is_(False))))
     per_touchpoint: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for row in rows:
-        if row.touchpoint_id in live and query.start <= row.hour < query.end:
+    for row in rows:  # archived touchpoints too: their clicks happened
+        if query.start <= row.hour < query.end:
             total = per_touchpoint[(row.stage_id, row.touchpoint_id)]
             total[0] += row.clicks + (row.bot_clicks if query.bots else 0)
             total[1] += row.scans
@@ -313,15 +376,10 @@ def test_stage_reports_give_the_hourly_rows_answer_over_any_period(
 def raw_answer(session: Session, query: ReportQuery) -> dict[str, tuple[Any, ...]]:
     """The same figures from the raw clicks: a visitor of a link counts on the day, in the hour
     of their first human click of that day."""
-    live = {
-        t.id: t.key
-        for t in session.scalars(select(Touchpoint).where(Touchpoint.archived.is_(False)))
-    }
-    sums: dict[int, list[Any]] = {tp: [0, 0, 0, 0, None] for tp in live}
+    touchpoints = {t.id: t for t in session.scalars(select(Touchpoint))}
+    sums: dict[int, list[Any]] = {tp: [0, 0, 0, 0, None, 0] for tp in touchpoints}
     first: dict[tuple[Any, ...], Click] = {}
     for click in session.scalars(select(Click).order_by(Click.occurred_at, Click.click_id)):
-        if click.touchpoint_id not in live:
-            continue
         counted = query.bots or not click.is_bot
         total = sums[click.touchpoint_id]
         if query.start <= click.occurred_at < query.end:
@@ -329,14 +387,19 @@ def raw_answer(session: Session, query: ReportQuery) -> dict[str, tuple[Any, ...
             total[1] += click.via_qr and not click.is_bot
             if not click.is_bot:
                 total[4] = click.occurred_at
-        elif query.previous_start <= click.occurred_at < query.start:
+            total[5] += 1
+        elif query.previous_start <= click.occurred_at < query.previous_end:
             total[3] += counted
         if not click.is_bot:
             first.setdefault((click.occurred_at.date(), click.link_id, click.visitor_id), click)
     for click in first.values():
         if query.start <= click.occurred_at < query.end:
             sums[click.touchpoint_id][2] += 1
-    return {live[tp]: tuple(total) for tp, total in sums.items()}
+    return ranked({
+        touchpoints[tp].key: tuple(total[:5])
+        for tp, total in sums.items()
+        if existed(touchpoints[tp], query) or total[5]
+    })
 
 
 def test_touchpoint_reports_give_the_raw_clicks_answer_over_any_period(
@@ -394,12 +457,13 @@ def _moved(click: RawClick, at: datetime) -> RawClick:
     )
 
 
-# --- the migration -------------------------------------------------------------------------------
+# --- the migrations -------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def scratch(engine: Engine, tmp_path: Any) -> Iterator[Engine]:
-    """An empty database of the same kind as `engine`, for migrating step by step."""
+    """An empty database of the same kind as `engine`, for migrating step by step; on
+    PostgreSQL its sessions are far from UTC (+14:00), as a server's TimeZone may be."""
     if engine.dialect.name == "sqlite":
         scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
         yield scratch
@@ -409,14 +473,25 @@ def scratch(engine: Engine, tmp_path: Any) -> Iterator[Engine]:
         conn.execute(text("DROP SCHEMA IF EXISTS rollups_scratch CASCADE"))
         conn.execute(text("CREATE SCHEMA rollups_scratch"))
     url = engine.url.render_as_string(hide_password=False)
-    scratch = make_engine(url, connect_args={"options": "-csearch_path=rollups_scratch"})
+    options = "-csearch_path=rollups_scratch -ctimezone=Pacific/Kiritimati"
+    scratch = make_engine(url, connect_args={"options": options})
     yield scratch
     scratch.dispose()
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA rollups_scratch CASCADE"))
 
 
-def test_the_migration_fills_the_periods_from_the_hourly_rows_already_stored(
+def tables(bind: Engine) -> dict[str, Table]:
+    """The tables as the database has them now (at an old revision: not as the models say)."""
+    metadata = MetaData()
+    metadata.reflect(bind)
+    return dict(metadata.tables)
+
+
+HOURLY_0002 = ("hour", "link_id", "touchpoint_id", "stage_id", *FIGURES[:4], "last_click_at")
+
+
+def test_migration_0002_fills_the_periods_from_the_hourly_rows_already_stored(
     scratch: Engine,
 ) -> None:
     migrations.upgrade(scratch, "0001")
@@ -435,10 +510,125 @@ def test_the_migration_fills_the_periods_from_the_hourly_rows_already_stored(
         conn.execute(insert(LinkHourlyStats), values)
     migrations.upgrade(scratch, "0002")
     with Session(scratch) as session:
-        assert stored_periods(session) == sums_by_period(hourly_rows(session))
+        columns = [LinkHourlyStats.__table__.c[name] for name in HOURLY_0002]
+        rows = list(session.execute(select(*columns)))
+        assert stored_periods(session) == sums_by_period(rows)  # type: ignore[arg-type]
         assert len(stored_periods(session)) > 3 * 5
     command.downgrade(migrations.alembic_config(scratch), "0001")
     assert "touchpoint_stats" not in inspect(scratch).get_table_names()
+
+
+def at(text_: str) -> datetime:
+    return datetime.fromisoformat(text_).replace(tzinfo=UTC)
+
+
+# (click id, time, link, touchpoint, stage, bot, scan, referrer host)
+CLICKS_0003 = [
+    ("c1", "2026-03-03 10:15", 1, 1, 1, False, False, "m.facebook.com"),
+    ("c2", "2026-03-03 10:40", 1, 1, 1, False, True, "l.facebook.com"),
+    ("c3", "2026-03-03 10:05", 1, 1, 1, True, False, None),  # a bot before the first human
+    ("c4", "2026-03-03 11:20", 1, 1, 1, False, False, "example.org"),
+    ("c5", "2026-03-04 09:00", 2, 3, 1, False, False, None),
+    ("c6", "2026-03-04 09:30", 3, 2, 2, True, False, "google.com"),
+]
+
+
+def test_migration_0004_moves_exposure_into_placements_and_fills_the_new_columns(
+    scratch: Engine,
+) -> None:
+    migrations.upgrade(scratch, "0003")
+    old = tables(scratch)
+    made = {1: at("2026-01-05 12:00"), 2: at("2026-01-06 00:00"), 3: at("2026-01-02 10:00")}
+    with scratch.begin() as conn:
+        conn.execute(insert(old["stages"]), [
+            {"id": 1, "key": "awareness", "name": "Awareness", "position": 1},
+            {"id": 2, "key": "decision", "name": "Decision", "position": 2},
+        ])
+        conn.execute(insert(old["touchpoints"]), [
+            {"id": 1, "key": "flyer", "name": "Flyer", "channel": "physical", "exposure": 500,
+             "archived": False, "created_at": made[1]},
+            {"id": 2, "key": "bio", "name": "Bio", "channel": "digital", "exposure": None,
+             "archived": False, "created_at": made[2]},
+            {"id": 3, "key": "old", "name": "Old poster", "channel": "physical",
+             "exposure": 2000, "archived": True, "created_at": made[3]},
+        ])
+        conn.execute(insert(old["links"]), [
+            {"id": i, "domain": "go.test", "slug": slug, "destination": "https://shop.test/",
+             "touchpoint_id": tp, "stage_id": stage, "archived": archived,
+             "created_at": made[tp], "updated_at": updated}
+            for i, slug, tp, stage, archived, updated in [
+                (1, "spring", 1, 1, False, made[1]),
+                (2, "poster", 3, 1, True, at("2026-02-01 08:00")),
+                (3, "bio", 2, 2, False, made[2]),
+            ]
+        ])
+        conn.execute(insert(old["clicks"]), [
+            {"click_id": cid, "occurred_at": at(when), "link_id": link, "touchpoint_id": tp,
+             "stage_id": stage, "is_bot": bot, "via_qr": qr, "device": "mobile", "os": "iOS",
+             "browser": "Mobile Safari", "referrer_host": host, "visitor_id": cid * 16}
+            for cid, when, link, tp, stage, bot, qr, host in CLICKS_0003
+        ])
+        conn.execute(insert(old["link_hourly_stats"]), [
+            {"hour": at(hour), "link_id": link, "touchpoint_id": tp, "stage_id": stage,
+             "clicks": clicks, "scans": scans, "bot_clicks": bots, "visitors": visitors,
+             "last_click_at": at(last) if last else None}
+            for hour, link, tp, stage, clicks, scans, bots, visitors, last in [
+                ("2026-03-03 10:00", 1, 1, 1, 2, 1, 1, 2, "2026-03-03 10:40"),
+                ("2026-03-03 11:00", 1, 1, 1, 1, 0, 0, 1, "2026-03-03 11:20"),
+                ("2026-03-04 09:00", 2, 3, 1, 1, 0, 0, 1, "2026-03-04 09:00"),
+                ("2026-03-04 09:00", 3, 2, 2, 0, 0, 1, 0, None),
+            ]
+        ])
+
+    migrations.upgrade(scratch)
+
+    assert "exposure" not in {c["name"] for c in inspect(scratch).get_columns("touchpoints")}
+    with Session(scratch) as session:
+        placements = session.scalars(select(Placement).order_by(Placement.touchpoint_id)).all()
+        assert [(p.touchpoint_id, p.count, p.starts_on, p.ends_on, p.created_at)
+                for p in placements] == [
+            (1, 500, date(2026, 1, 5), None, made[1]),  # the UTC day it was made
+            (3, 2000, date(2026, 1, 2), None, made[3]),
+        ]
+        touchpoints = {t.key: t for t in session.scalars(select(Touchpoint))}
+        assert {k: t.exposure for k, t in touchpoints.items()} == {
+            "flyer": 500, "bio": None, "old": 2000,
+        }
+        assert touchpoints["flyer"].archived_at is None
+        assert touchpoints["old"].archived_at is not None  # when is not known: at the migration
+        links = {link.slug: link.archived_at for link in session.scalars(select(Link))}
+        assert links == {"spring": None, "poster": at("2026-02-01 08:00"), "bio": None}
+        hourly = {
+            (row.hour, row.link_id): (row.first_click_at, row.last_click_at)
+            for row in session.scalars(select(LinkHourlyStats))
+        }
+        assert hourly == {
+            (at("2026-03-03 10:00"), 1): (at("2026-03-03 10:15"), at("2026-03-03 10:40")),
+            (at("2026-03-03 11:00"), 1): (at("2026-03-03 11:20"), at("2026-03-03 11:20")),
+            (at("2026-03-04 09:00"), 2): (at("2026-03-04 09:00"), at("2026-03-04 09:00")),
+            (at("2026-03-04 09:00"), 3): (None, None),  # bots only: no human click
+        }
+        sites = dict(session.execute(select(Click.click_id, Click.referrer_site)).all())
+        assert sites == {
+            "c1": "Facebook", "c2": "Facebook", "c3": None, "c4": "example.org", "c5": None,
+            "c6": "Google",
+        }
+        state = session.get(WorkspaceState, "rollup_timezone")
+        assert state is not None and state.value == "UTC"
+
+    command.downgrade(migrations.alembic_config(scratch), "0003")
+    restored = tables(scratch)
+    assert "placements" not in restored and "workspace_state" not in restored
+    with scratch.connect() as conn:
+        exposure = conn.execute(
+            select(restored["touchpoints"].c.key, restored["touchpoints"].c.exposure)
+        ).all()
+    assert dict(exposure) == {"flyer": 500, "bio": None, "old": 2000}
+    assert "first_click_at" not in restored["link_hourly_stats"].c
+    assert "referrer_site" not in restored["clicks"].c
+    migrations.upgrade(scratch)  # and up again
+    with Session(scratch) as session:
+        assert session.scalar(select(func.sum(Placement.count))) == 2500
 
 
 def test_days_weeks_and_months_start_where_the_calendar_says() -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from shortener.models import Link
 from tests.user_agents import DESKTOP, GOOGLEBOT, IPHONE
 
 PERIOD = {"from": "2026-03-01", "to": "2026-03-03"}
@@ -59,14 +61,30 @@ def test_clicks_per_day_by_touchpoint_with_every_day_present(
 
 
 @pytest.mark.usefixtures("journey")
-def test_bots_are_counted_only_when_asked_for(
+def test_bots_are_counted_only_when_asked_for_and_never_as_human(
     client: FlaskClient, analyst: dict[str, str]
 ) -> None:
-    body = _get(client, analyst, "timeseries", bots="include", **PERIOD)
+    for bots, clicks in (("include", [3, 1, 0]), ("exclude", [3, 0, 0])):
+        body = _get(client, analyst, "timeseries", bots=bots, **PERIOD)
 
-    flyer = next(s for s in body["series"] if s["key"] == "store-flyer")
-    assert flyer["clicks"] == [3, 1, 0]
-    assert flyer["visitors"] == [2, 0, 0]  # bots are no visitors
+        flyer = next(s for s in body["series"] if s["key"] == "store-flyer")
+        assert flyer["clicks"] == clicks, bots
+        assert flyer["human_clicks"] == [3, 0, 0], bots
+        assert flyer["bot_clicks"] == [0, 1, 0], bots
+        assert flyer["visitors"] == [2, 0, 0]  # bots are no visitors
+        assert flyer["total"] == sum(clicks)
+
+
+@pytest.mark.usefixtures("journey")
+def test_clicks_per_day_by_link(client: FlaskClient, analyst: dict[str, str], session: Any) -> None:
+    body = _get(client, analyst, "timeseries", group_by="link", **PERIOD)
+
+    ids = dict(session.execute(select(Link.slug, Link.id)).all())
+    assert [(s["key"], s["name"], s["clicks"]) for s in body["series"]] == [
+        (str(ids["bio"]), "bio", [0, 1, 3]),
+        (str(ids["spring"]), "spring", [3, 0, 0]),
+    ]
+    assert body["group_by"] == "link"
 
 
 @pytest.mark.usefixtures("journey")
@@ -111,8 +129,16 @@ def test_the_timeseries_as_csv_has_a_row_per_bucket_and_group(
         'attachment; filename="timeseries-2026-03-01-2026-03-03.csv"'
     )
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["bucket", "group_key", "group_name", "clicks", "scans", "visitors"]
-    assert rows[1] == ["2026-03-01T00:00:00+00:00", "insta-bio", "Instagram bio", "0", "0", "0"]
+    assert rows[0] == [
+        "bucket", "group_key", "group_name", "clicks", "human_clicks", "bot_clicks", "scans",
+        "visitors",
+    ]
+    assert rows[1] == [
+        "2026-03-01T00:00:00+00:00", "insta-bio", "Instagram bio", "0", "0", "0", "0", "0",
+    ]
+    assert rows[5] == [
+        "2026-03-02T00:00:00+00:00", "store-flyer", "Store flyer", "0", "0", "1", "0", "0",
+    ]  # the bot is shown apart, not counted in clicks
     assert len(rows) == 1 + 2 * 3
 
 
@@ -121,6 +147,7 @@ def test_the_timeseries_as_csv_has_a_row_per_bucket_and_group(
     [
         ({"interval": "week"}, "interval"),
         ({"group_by": "campaign"}, "group_by"),
+        ({"interval": "hour", "from": "2026-01-01T10:30"}, "from"),
         ({"interval": "hour", "from": "2026-01-01", "to": "2026-03-01"}, "interval"),
         ({"format": "xml"}, "format"),
         ({"stage": "nowhere"}, "stage"),
@@ -140,8 +167,10 @@ def test_bad_timeseries_parameters_are_400s_naming_them(
     ("dimension", "expected"),
     [
         ("device", [("mobile", "Mobile", 6), ("desktop", "Desktop", 1)]),
-        ("country", [("GB", "GB", 6), ("FR", "FR", 1)]),
-        ("referrer", [("l.instagram.com", "l.instagram.com", 4), ("", "Direct or unknown", 3)]),
+        ("country", [("GB", "United Kingdom", 6), ("FR", "France", 1)]),
+        ("referrer", [("Instagram", "Instagram", 4), ("", "Direct or unknown", 3)]),
+        ("referrer_host",
+         [("l.instagram.com", "l.instagram.com", 4), ("", "Direct or unknown", 3)]),
         ("source", [("click", "Click", 5), ("scan", "QR code scan", 2)]),
         ("browser", [("Mobile Safari", "Mobile Safari", 6), ("Chrome", "Chrome", 1)]),
         ("os", [("iOS", "iOS", 6), ("Windows", "Windows", 1)]),
@@ -179,9 +208,9 @@ def test_a_breakdown_as_csv(client: FlaskClient, analyst: dict[str, str]) -> Non
 
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows == [
-        ["dimension", "value", "clicks", "visitors", "share"],
-        ["source", "Click", "5", "3", "0.7143"],
-        ["source", "QR code scan", "2", "1", "0.2857"],
+        ["dimension", "value", "label", "clicks", "visitors", "share"],
+        ["source", "click", "Click", "5", "3", "0.7143"],
+        ["source", "scan", "QR code scan", "2", "1", "0.2857"],
     ]
 
 

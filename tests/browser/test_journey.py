@@ -3,7 +3,8 @@
 `touchlink run` serves a fresh embedded instance (SQLite, no Redis) with the demo workspace;
 headless Chromium (Debian's `chromium` package, never a downloaded build) signs in as the demo user,
 creates a touchpoint and a link on the pages, downloads the link's QR code, follows the code the
-way a phone would, and finds the scan on the dashboard. Screenshots go to test-artifacts/.
+way a phone would, finds the scan on the dashboard and opens the touchpoint's own analytics page,
+on a desktop and on a phone. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -257,14 +258,31 @@ def test_a_marketer_makes_a_qr_link_and_the_analyst_sees_its_scan(
         time.sleep(0.5)  # the embedded sink stores every half second
     assert cell.inner_text() == "1"
     assert page.locator("svg.chart").is_visible()
-    assert page.locator("svg.funnel-band").count() == 5
+    assert page.locator("svg.stage-bar").count() == 5
+    assert page.locator("#stages-title").inner_text() == "Visitors by stage"
     _shot(page, "dashboard.png")
+
+    # The touchpoint's name opens its own page, with the same window.
+    page.click(".journey-map a:has-text('Browser test flyer')")
+    page.wait_for_url(f"{base}/dashboard/touchpoints/browser-flyer?range=7d")
+    assert page.locator("h1").inner_text().startswith("Browser test flyer")
+    figures = page.locator("table.figures")
+    assert figures.locator("tr[data-figure='human_clicks'] td.current").inner_text() == "1"
+    assert figures.locator("tr[data-figure='scans'] td.current").inner_text() == "1"
+    assert figures.locator("tr[data-figure='reached'] td.current").inner_text() == "250"
+    assert page.locator(".links-table a:has-text('/browser-qr')").count() == 1
+    assert page.locator("svg.chart").is_visible()
+    _shot(page, "touchpoint-analytics.png")
 
     phone_view = browser.new_context(viewport=PHONE, storage_state=context.storage_state())
     small = phone_view.new_page()
     small.goto(f"{base}/dashboard?range=7d")
     assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     _shot(small, "dashboard-phone.png", full_page=False)
+    small.goto(f"{base}/dashboard/touchpoints/browser-flyer?range=7d")
+    assert small.locator("h1").inner_text().startswith("Browser test flyer")
+    assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    _shot(small, "touchpoint-analytics-phone.png")
     small.goto(f"{base}/links")
     assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone_view.close()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shortener.models import Touchpoint
+from shortener.db import utcnow
+from shortener.models import Placement, Touchpoint
 
 ErrorCheck = Callable[..., dict[str, Any]]
 LinkMaker = Callable[..., dict[str, Any]]
@@ -96,17 +100,17 @@ def test_patching_a_touchpoint_changes_only_the_fields_given(
 ) -> None:
     response = client.patch(
         f"{TOUCHPOINTS}/store-flyer",
-        json={"name": "Store flyer, Paris", "kind": "advertising", "exposure": None},
+        json={"name": "Store flyer, Paris", "kind": "advertising"},
         headers=marketer,
     )
 
     assert response.status_code == 200
     body = response.get_json()
     assert (body["key"], body["name"], body["channel"], body["kind"], body["exposure"]) == (
-        "store-flyer", "Store flyer, Paris", "physical", "advertising", None
+        "store-flyer", "Store flyer, Paris", "physical", "advertising", 500
     )
     row = session.scalars(select(Touchpoint).where(Touchpoint.key == "store-flyer")).one()
-    assert (row.name, row.kind, row.exposure) == ("Store flyer, Paris", "advertising", None)
+    assert (row.name, row.kind, row.exposure) == ("Store flyer, Paris", "advertising", 500)
 
 
 def test_renaming_the_key_or_channel_retags_its_links_at_once(
@@ -198,6 +202,8 @@ def test_bad_touchpoint_input_is_a_422_naming_the_field(
     [
         ({"channel": "email"}, "channel"),
         ({"exposure": 0}, "exposure"),
+        ({"exposure": 1000}, "exposure"),  # exposure is the placements' (see below)
+        ({"exposure": None}, "exposure"),
         ({"key": None}, "key"),
         ({"name": None}, "name"),
         ({"channel": None}, "channel"),
@@ -264,3 +270,176 @@ def test_a_restored_touchpoint_can_get_links_again(
 
     assert response.status_code == 200
     assert new_link()["touchpoint"] == "store-flyer"
+
+
+# --- exposure: dated placements ------------------------------------------------------------------
+
+EXPOSURES = f"{TOUCHPOINTS}/store-flyer/exposures"
+
+
+def test_exposure_given_on_creation_is_a_first_placement_dated_today_in_the_workspace(
+    make_app: Callable[..., Flask], marketer: dict[str, str], session: Session
+) -> None:
+    zone = ZoneInfo("Asia/Tokyo")  # nine hours ahead: its day is not always the UTC one
+    client = make_app(timezone="Asia/Tokyo").test_client()
+    before = utcnow().astimezone(zone).date()
+    created = _create(client, marketer, exposure=12_000).get_json()
+    after = utcnow().astimezone(zone).date()
+
+    listed = client.get(f"{TOUCHPOINTS}/newsletter/exposures", headers=marketer).get_json()
+
+    (first,) = listed["items"]
+    assert (first["count"], first["to"], first["note"]) == (12_000, None, None)
+    assert first["from"] in {str(before), str(after)}
+    assert created["exposure"] == 12_000
+    assert session.scalar(select(func.count()).select_from(Placement)) == 1
+
+
+def test_placements_are_added_listed_and_summed_into_the_exposure(
+    client: FlaskClient, marketer: dict[str, str], analyst: dict[str, str],
+    touchpoint: dict[str, Any], session: Session,
+) -> None:
+    today = utcnow().date()  # the `touchpoint` fixture's 500 are dated today
+    week = {"count": 2000, "from": str(today - timedelta(days=28)),
+            "to": str(today - timedelta(days=22)), "note": "Flyers handed out in a week"}
+    response = client.post(EXPOSURES, json=week, headers=marketer)
+    emails = client.post(EXPOSURES, json={"count": 5000, "from": str(today - timedelta(days=21))},
+                         headers=marketer)
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert set(body) == {"id", "count", "from", "to", "note", "created_at"}
+    assert {k: body[k] for k in ("count", "from", "to", "note")} == week
+    assert abs(datetime.fromisoformat(body["created_at"]) - utcnow()) < timedelta(minutes=1)
+    assert (emails.status_code, emails.get_json()["to"], emails.get_json()["note"]) == (
+        201, None, None
+    )
+    listed = client.get(EXPOSURES, headers=analyst).get_json()["items"]
+    assert [(p["id"], p["count"], p["from"]) for p in listed] == [
+        (body["id"], 2000, week["from"]),
+        (emails.get_json()["id"], 5000, str(today - timedelta(days=21))),
+        (listed[2]["id"], 500, listed[2]["from"]),
+    ]
+    assert listed[2]["from"] in {str(today), str(today - timedelta(days=1))}  # made just now
+    assert client.get(f"{TOUCHPOINTS}/store-flyer", headers=analyst).get_json()["exposure"] == 7500
+    assert session.scalar(select(func.sum(Placement.count))) == 7500
+
+
+def test_a_deleted_placement_leaves_the_exposure(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any], session: Session
+) -> None:
+    (first,) = client.get(EXPOSURES, headers=marketer).get_json()["items"]
+
+    response = client.delete(f"{EXPOSURES}/{first['id']}", headers=marketer)
+
+    assert response.status_code == 200
+    assert response.get_json() == first
+    assert client.get(EXPOSURES, headers=marketer).get_json()["items"] == []
+    assert client.get(f"{TOUCHPOINTS}/store-flyer", headers=marketer).get_json()[
+        "exposure"
+    ] is None  # no placement: nothing is known of its reach
+    assert session.scalar(select(func.count()).select_from(Placement)) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"count": 0, "from": "2026-11-03"}, "count"),
+        ({"count": -5, "from": "2026-11-03"}, "count"),
+        ({"count": "100", "from": "2026-11-03"}, "count"),
+        ({"count": 1.5, "from": "2026-11-03"}, "count"),
+        ({"count": True, "from": "2026-11-03"}, "count"),
+        ({"count": None, "from": "2026-11-03"}, "count"),
+        ({"from": "2026-11-03"}, "count"),
+        ({"count": 2_000_000_001, "from": "2026-11-03"}, "count"),
+        ({"count": 100}, "from"),
+        ({"count": 100, "from": None}, "from"),
+        ({"count": 100, "from": "2026-13-01"}, "from"),
+        ({"count": 100, "from": "2026-02-30"}, "from"),
+        ({"count": 100, "from": "03/11/2026"}, "from"),
+        ({"count": 100, "from": "2026-11-03T10:00"}, "from"),
+        ({"count": 100, "from": 20261103}, "from"),
+        ({"count": 100, "from": "0001-01-01"}, "from"),
+        ({"count": 100, "from": "2026-11-03", "to": "2026-11-02"}, "to"),
+        ({"count": 100, "from": "2026-11-03", "to": "next week"}, "to"),
+        ({"count": 100, "from": "2026-11-03", "note": "x" * 201}, "note"),
+        ({"count": 100, "from": "2026-11-03", "note": 5}, "note"),
+        ({"count": 100, "from": "2026-11-03", "people": 100}, "people"),
+        ({"count": 100, "from": "2026-11-03", "exposure": 100}, "exposure"),
+    ],
+)
+def test_a_bad_placement_is_a_422_naming_the_field_and_adds_nothing(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any],
+    expect_error: ErrorCheck, session: Session, body: dict[str, Any], field: str,
+) -> None:
+    expect_error(client.post(EXPOSURES, json=body, headers=marketer), 422, field=field)
+
+    assert session.scalar(select(func.count()).select_from(Placement)) == 1  # the fixture's
+    assert client.get(f"{TOUCHPOINTS}/store-flyer", headers=marketer).get_json()[
+        "exposure"
+    ] == 500
+
+
+def test_a_placement_on_the_day_it_began_and_ended_is_fine(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any]
+) -> None:
+    one_day = {"count": 5000, "from": "2026-11-10", "to": "2026-11-10"}
+
+    assert client.post(EXPOSURES, json=one_day, headers=marketer).status_code == 201
+
+
+def test_a_body_that_is_not_an_object_is_a_400(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any],
+    expect_error: ErrorCheck,
+) -> None:
+    expect_error(client.post(EXPOSURES, json=[5000], headers=marketer), 400)
+
+
+def test_placements_of_an_unknown_touchpoint_are_404s(
+    client: FlaskClient, marketer: dict[str, str], expect_error: ErrorCheck
+) -> None:
+    path = f"{TOUCHPOINTS}/nobody/exposures"
+    body = {"count": 100, "from": "2026-11-03"}
+
+    expect_error(client.get(path, headers=marketer), 404, "not_found")
+    expect_error(client.post(path, json=body, headers=marketer), 404, "not_found")
+    expect_error(client.delete(f"{path}/1", headers=marketer), 404, "not_found")
+
+
+def test_deleting_a_placement_that_is_not_the_touchpoints_is_a_404(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any],
+    expect_error: ErrorCheck, session: Session,
+) -> None:
+    assert _create(client, marketer, exposure=300).status_code == 201
+    (theirs,) = client.get(f"{TOUCHPOINTS}/newsletter/exposures", headers=marketer).get_json()[
+        "items"
+    ]
+
+    expect_error(client.delete(f"{EXPOSURES}/{theirs['id']}", headers=marketer), 404, "not_found")
+    expect_error(client.delete(f"{EXPOSURES}/{theirs['id'] + 1000}", headers=marketer), 404,
+                 "not_found")
+    expect_error(client.delete(f"{EXPOSURES}/99999999999", headers=marketer), 404, "not_found")
+    assert session.scalar(select(func.count()).select_from(Placement)) == 2
+
+
+def test_analysts_read_placements_and_marketers_make_them(
+    client: FlaskClient, analyst: dict[str, str], touchpoint: dict[str, Any],
+    expect_error: ErrorCheck,
+) -> None:
+    body = {"count": 100, "from": "2026-11-03"}
+    (first,) = client.get(EXPOSURES, headers=analyst).get_json()["items"]
+
+    expect_error(client.post(EXPOSURES, json=body, headers=analyst), 403, "forbidden")
+    expect_error(client.delete(f"{EXPOSURES}/{first['id']}", headers=analyst), 403, "forbidden")
+    expect_error(client.get(EXPOSURES), 401, "unauthenticated")
+
+
+def test_patching_the_exposure_points_at_the_placements(
+    client: FlaskClient, marketer: dict[str, str], touchpoint: dict[str, Any],
+    expect_error: ErrorCheck,
+) -> None:
+    response = client.patch(f"{TOUCHPOINTS}/store-flyer", json={"exposure": 2000},
+                            headers=marketer)
+
+    error = expect_error(response, 422, field="exposure")
+    assert "POST /api/v1/touchpoints/store-flyer/exposures" in error["message"]

@@ -295,3 +295,20 @@ def test_user_text_is_escaped_on_the_link_pages(
     for path in (f"/links/{created['id']}", "/links", f"/links/{created['id']}/edit"):
         page = pages.text(marketer_client.get(path))
         assert "<script>" not in page and "<b>camp" not in page, path
+
+
+def test_the_link_page_opens_the_links_analytics_page(
+    marketer_client: FlaskClient, client: FlaskClient, link: dict[str, Any], clicks: Any,
+    pages: Any,
+) -> None:
+    clicks.send(client, "spring", 2)
+
+    page = pages.text(marketer_client.get(f"/links/{link['id']}"))
+
+    analytics = f'href="/dashboard/links/{link["id"]}"'
+    assert f"{analytics}>Analytics</a>" in page
+    opened = marketer_client.get(f"/dashboard/links/{link['id']}")
+    assert opened.status_code == 200  # marketers are analysts too
+    figures = re.search(r'<tr data-figure="human_clicks">.*?<td class="num current">(\d+)<',
+                        pages.text(opened), re.S)
+    assert figures is not None and figures.group(1) == "2"

@@ -1,25 +1,46 @@
-"""The touchpoint pages: list with stage coverage and last click, create, edit, archive."""
+"""The touchpoint pages: list with stage coverage, exposure and last click, create, edit, archive,
+and the placements that make up a touchpoint's exposure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shortener.models import Touchpoint
+from shortener.models import Placement, Touchpoint
 
 NEW = {"key": "store-flyer-lyon", "name": "Store flyer, Lyon", "channel": "physical",
        "kind": "advertising", "exposure": "2,000"}
+PLACEMENT = {"count": "2,000", "from": "2026-11-03", "to": "2026-11-09",
+             "note": "Flyers handed out at the Lyon store"}
+EDIT = "/touchpoints/store-flyer/edit"
 
 
 @pytest.fixture
 def marketer_client(auth: Any) -> FlaskClient:
     client: FlaskClient = auth.client("marketer")
     return client
+
+
+@pytest.fixture
+def placements_of(
+    client: FlaskClient, marketer: dict[str, str]
+) -> Callable[[str], list[dict[str, Any]]]:
+    """The placements of a touchpoint, as the API lists them."""
+
+    def listed(key: str) -> list[dict[str, Any]]:
+        response = client.get(f"/api/v1/touchpoints/{key}/exposures", headers=marketer)
+        assert response.status_code == 200, response.json
+        items: list[dict[str, Any]] = response.json["items"]  # type: ignore[index]
+        return items
+
+    return listed
 
 
 @pytest.fixture
@@ -34,7 +55,7 @@ def stored_touchpoint(session: Session) -> Callable[[str], Touchpoint | None]:
 
 
 def test_a_touchpoint_made_on_the_page_is_stored_and_leads_on_to_its_first_link(
-    marketer_client: FlaskClient, stored_touchpoint: Any, pages: Any
+    marketer_client: FlaskClient, stored_touchpoint: Any, placements_of: Any, pages: Any
 ) -> None:
     response = pages.post_form(marketer_client, "/touchpoints/new", NEW)
 
@@ -47,6 +68,11 @@ def test_a_touchpoint_made_on_the_page_is_stored_and_leads_on_to_its_first_link(
     )
     follow = marketer_client.get(response.headers["Location"])
     assert 'value="store-flyer-lyon" selected' in pages.text(follow)
+    # The exposure typed on creation is a first placement, dated today in the workspace's zone.
+    [first] = placements_of("store-flyer-lyon")
+    assert (first["count"], first["from"], first["to"]) == (
+        2000, datetime.now(UTC).date().isoformat(), None
+    )
 
 
 def test_the_list_shows_channel_stage_coverage_links_and_last_click(
@@ -107,26 +133,167 @@ def test_editing_the_key_reaches_the_redirects_at_once(
 
     response = pages.post_form(
         marketer_client,
-        "/touchpoints/store-flyer/edit",
-        {"key": "flyer-2027", "name": "Store flyer 2027", "channel": "physical", "kind": "",
-         "exposure": ""},
+        EDIT,
+        {"key": "flyer-2027", "name": "Store flyer 2027", "channel": "physical", "kind": ""},
     )
 
     assert response.status_code == 302
     stored = stored_touchpoint("flyer-2027")
-    assert stored is not None and stored.exposure is None and stored.kind is None
+    assert stored is not None and stored.kind is None
+    assert stored.exposure == 500  # its placement stays
     assert "utm_source=flyer-2027&" in client.get("/spring").headers["Location"]
 
 
 def test_editing_shows_the_current_values(
     marketer_client: FlaskClient, touchpoint: dict[str, Any], pages: Any
 ) -> None:
-    page = pages.text(marketer_client.get("/touchpoints/store-flyer/edit"))
+    page = pages.text(marketer_client.get(EDIT))
 
     assert 'value="Store flyer"' in page
-    assert 'value="500"' in page
     assert '<option value="physical" selected>' in page
     assert "Archive touchpoint" in page
+    assert 'href="/dashboard/touchpoints/store-flyer">Analytics</a>' in page
+
+
+# --- placements ----------------------------------------------------------------------------------
+
+
+def _placement_rows(page: str) -> list[list[str]]:
+    """The placements table: count, from, to and note of each row."""
+    table = page[page.index('<table class="data placements">'):]
+    body = table[table.index("<tbody>"):table.index("</tbody>")]
+    return [
+        [re.sub(r"\s+", " ", cell).strip() for cell in re.findall(r"<td[^>]*>([^<]*)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_the_edit_page_lists_the_placements_instead_of_editing_the_exposure(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], client: FlaskClient,
+    marketer: dict[str, str], pages: Any,
+) -> None:
+    added = client.post("/api/v1/touchpoints/store-flyer/exposures", headers=marketer,
+                        json={"count": 2000, "from": "2026-11-03", "to": "2026-11-09",
+                              "note": "Lyon <week>"})
+    assert added.status_code == 201
+
+    page = pages.text(marketer_client.get(EDIT))
+
+    assert 'name="exposure"' not in page  # the sum of the placements, not a field
+    today = datetime.now(UTC).date().isoformat()
+    assert sorted(_placement_rows(page)) == sorted([
+        ["500", today, "—", ""],  # the exposure given on creation
+        ["2,000", "2026-11-03", "2026-11-09", "Lyon &lt;week&gt;"],
+    ])
+    assert '<tfoot>\n      <tr><td class="num">2,500</td><td colspan="4">exposure' in page
+    assert page.count('data-confirm="Delete this placement of') == 2
+    assert f'name="from" type="date" value="{today}"' in page  # a new one starts today
+
+
+def test_a_placement_added_on_the_page_counts_in_the_exposure(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], placements_of: Any,
+    pages: Any,
+) -> None:
+    response = pages.post_form(
+        marketer_client, "/touchpoints/store-flyer/placements", PLACEMENT, form_page=EDIT
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{EDIT}#placements"
+    added = [p for p in placements_of("store-flyer") if p["count"] == 2000]
+    assert [(p["from"], p["to"], p["note"]) for p in added] == [
+        ("2026-11-03", "2026-11-09", "Flyers handed out at the Lyon store")
+    ]
+    page = pages.text(marketer_client.get(response.headers["Location"]))
+    assert "Placement of 2,000 added: the exposure is now 2,500." in page
+    listed = pages.text(marketer_client.get("/touchpoints"))
+    assert re.search(r'title="The sum of 2 placements">2,500</td>', listed)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"count": "lots"}, "count", "Must be a whole number, like 5000"),
+        ({"count": "0"}, "count", "Must be between 1 and 2000000000"),
+        ({"count": ""}, "count", "Is required: how many people it reached"),
+        ({"from": ""}, "from", "Is required: a date (YYYY-MM-DD)"),
+        ({"from": "03/11/2026"}, "from", "Must be a date (YYYY-MM-DD), not '03/11/2026'"),
+        ({"to": "2026-11-01"}, "to", "Must not be before from (2026-11-03)"),
+        ({"note": "x" * 201}, "note", "Must be at most 200 characters"),
+    ],
+)
+def test_a_refused_placement_is_shown_next_to_its_field_and_nothing_is_stored(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], session: Session, pages: Any,
+    changes: dict[str, str], field: str, message: str,
+) -> None:
+    response = pages.post_form(
+        marketer_client, "/touchpoints/store-flyer/placements", {**PLACEMENT, **changes},
+        form_page=EDIT,
+    )
+
+    assert response.status_code == 422
+    assert pages.field_error(response, field) == message
+    kept = {**PLACEMENT, **changes}
+    if field != "count":
+        assert 'name="count" type="text" value="2,000"' in pages.text(response)
+    assert f'name="note" type="text" value="{kept["note"]}"' in pages.text(response)
+    assert session.scalar(select(func.count()).select_from(Placement)) == 1  # the first only
+
+
+def test_a_placement_is_deleted_with_its_button(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], placements_of: Any, pages: Any,
+) -> None:
+    [first] = placements_of("store-flyer")
+
+    response = pages.post_form(
+        marketer_client, f"/touchpoints/store-flyer/placements/{first['id']}/delete", {},
+        form_page=EDIT,
+    )
+
+    assert response.status_code == 302
+    assert placements_of("store-flyer") == []
+    page = pages.text(marketer_client.get(response.headers["Location"]))
+    assert "Placement of 500 deleted." in page
+    assert "No placement yet" in page
+    listed = pages.text(marketer_client.get("/touchpoints"))
+    assert 'title="No placement recorded">—</td>' in listed
+
+
+def test_deleting_no_such_placement_is_a_404_and_without_the_token_a_400(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], client: FlaskClient,
+    marketer: dict[str, str], placements_of: Any, pages: Any,
+) -> None:
+    other = client.post("/api/v1/touchpoints", headers=marketer,
+                        json={"key": "other", "name": "Other", "channel": "digital",
+                              "exposure": 10})
+    assert other.status_code == 201
+    [theirs] = placements_of("other")
+    [mine] = placements_of("store-flyer")
+
+    for placement_id in (theirs["id"], 2_147_483_647, 99_999_999_999):
+        response = pages.post_form(
+            marketer_client, f"/touchpoints/store-flyer/placements/{placement_id}/delete", {},
+            form_page=EDIT,
+        )
+        assert response.status_code == 404, placement_id
+        assert response.mimetype == "text/html"
+    unsigned = marketer_client.post(f"/touchpoints/store-flyer/placements/{mine['id']}/delete")
+    assert unsigned.status_code == 400
+    added = marketer_client.post("/touchpoints/store-flyer/placements", data=PLACEMENT)
+    assert added.status_code == 400
+    assert len(placements_of("store-flyer")) == 1 and len(placements_of("other")) == 1
+
+
+def test_placements_are_for_marketers(
+    auth: Any, touchpoint: dict[str, Any], pages: Any
+) -> None:
+    analyst = auth.client("analyst")
+
+    response = pages.post_form(
+        analyst, "/touchpoints/store-flyer/placements", PLACEMENT, form_page="/dashboard"
+    )
+
+    assert response.status_code == 403
 
 
 def test_archiving_hides_a_touchpoint_until_restored(
@@ -182,7 +349,7 @@ def test_the_pages_send_the_security_headers_and_no_inline_code(
     auth: Any, touchpoint: dict[str, Any], pages: Any
 ) -> None:
     client = auth.client("admin")
-    for path in ("/touchpoints", "/touchpoints/new", "/links", "/links/new", "/dashboard"):
+    for path in ("/touchpoints", "/touchpoints/new", EDIT, "/links", "/links/new", "/dashboard"):
         response = client.get(path)
         assert response.status_code == 200, path
         csp = response.headers["Content-Security-Policy"]

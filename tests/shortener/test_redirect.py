@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,6 +37,40 @@ def test_scan_marker_is_stripped_and_the_click_is_recorded_as_a_scan(
     click = session.scalars(select(Click)).one()
     assert click.via_qr is True
     assert click.link_id == link["id"]
+
+
+@pytest.mark.parametrize("query", ["qr=0", "qr=x", "qr=", "qr=true", "qr=01", "QR=1"])
+def test_another_qr_value_is_the_customers_own_forwarded_untouched_and_no_scan(
+    client: FlaskClient, link: dict[str, Any], session: Session, query: str
+) -> None:
+    response = client.get(f"/spring?{query}&color=red", headers={"User-Agent": IPHONE})
+
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert parse_qsl(location.query, keep_blank_values=True)[:3] == [
+        ("ref", "flyer"), tuple(query.split("=")), ("color", "red"),
+    ]
+    click = session.scalars(select(Click)).one()
+    assert click.via_qr is False  # counted as a click, not a scan
+
+
+def test_only_qr_1_is_a_scan_in_the_reports(
+    client: FlaskClient, link: dict[str, Any], analyst: dict[str, str]
+) -> None:
+    for query in ("qr=1", "qr=1&utm_content=a", "qr=0", "qr=x", "", "qr=2&qr=1"):
+        response = client.get(f"/spring?{query}", headers={"User-Agent": IPHONE})
+        assert response.status_code == 302, query
+    # the last one: one of its values is 1, so a scan; the other is forwarded
+    assert "qr=2" in response.headers["Location"]
+    assert "qr=1" not in response.headers["Location"]
+
+    report = client.get("/api/v1/reports/touchpoints", headers=analyst).get_json()
+    (row,) = report["rows"]
+    assert (row["clicks"], row["scans"]) == (6, 3)
+    sources = client.get(
+        "/api/v1/reports/breakdown?dimension=source", headers=analyst
+    ).get_json()["rows"]
+    assert [(r["value"], r["clicks"]) for r in sources] == [("click", 3), ("scan", 3)]
 
 
 def test_unknown_slug_is_an_html_404(client: FlaskClient) -> None:

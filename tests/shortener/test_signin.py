@@ -51,6 +51,21 @@ def test_pages_send_people_to_sign_in_and_back_where_they_were_going(
     assert client.get("/dashboard?range=7d").status_code == 200
 
 
+def test_a_drill_down_page_sends_to_sign_in_and_back_with_its_window(
+    client: FlaskClient, auth: Any, touchpoint: dict[str, Any]
+) -> None:
+    auth.add_user("ana@example.com", "analyst")
+    page = "/dashboard/touchpoints/store-flyer?range=7d"
+
+    first = client.get(page)
+    assert first.headers["Location"] == "/signin?next=/dashboard/touchpoints/store-flyer?range%3D7d"
+
+    response = auth.sign_in(client, "ana@example.com", next=page)
+
+    assert response.headers["Location"] == page
+    assert client.get(page).status_code == 200
+
+
 def test_sign_in_stamps_the_user_and_a_second_visit_skips_the_form(
     client: FlaskClient, auth: Any, stored_user: Callable[[str], User]
 ) -> None:
@@ -140,7 +155,8 @@ def test_an_analyst_sees_the_dashboard_but_not_the_marketer_pages(auth: Any, pag
     dashboard = client.get("/dashboard")
     assert dashboard.status_code == 200
     assert 'href="/touchpoints"' not in pages.text(dashboard)
-    for path in ("/touchpoints", "/links", "/links/new", "/touchpoints/new"):
+    for path in ("/touchpoints", "/links", "/links/new", "/touchpoints/new",
+                 "/touchpoints/store-flyer/edit"):
         response = client.get(path)
         assert response.status_code == 403, path
         assert response.mimetype == "text/html"  # the error page, not the API's JSON

@@ -154,7 +154,7 @@ class LinkResolver:
             try:
                 with self._redis.pipeline(transaction=False) as pipe:
                     pipe.delete(_redis_key(key))
-                    pipe.publish(INVALIDATE_CHANNEL, key)
+                    pipe.publish(invalidate_channel(self._redis), key)
                     pipe.execute()
             except redis.RedisError:
                 # Other processes learn of the edit when their entry expires (TOUCHLINK_CACHE_TTL),
@@ -215,7 +215,7 @@ class LinkResolver:
             try:
                 pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 self._pubsub = pubsub
-                pubsub.subscribe(INVALIDATE_CHANNEL)
+                pubsub.subscribe(invalidate_channel(self._subscriber))
                 # Whatever was published while we were not listening is lost: start afresh.
                 self.clear()
                 for message in pubsub.listen():
@@ -223,6 +223,13 @@ class LinkResolver:
             except (redis.RedisError, OSError, ValueError, AttributeError):
                 # Redis went away (or close() pulled the connection from under listen()).
                 self._closed.wait(1.0)
+
+
+def invalidate_channel(client: redis.Redis) -> str:
+    """The channel edits are published on. Pub/sub ignores Redis's numbered databases, so the
+    database is part of the name: instances sharing a server on different databases keep apart."""
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"{INVALIDATE_CHANNEL}:{db}"
 
 
 def _redis_key(key: str) -> str:

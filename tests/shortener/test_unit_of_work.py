@@ -12,7 +12,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shortener.resolver import INVALIDATE_CHANNEL
+from shortener.resolver import invalidate_channel
 
 Headers = dict[str, str]
 
@@ -40,7 +40,7 @@ def poster(api: FlaskClient, marketer: Headers) -> list[str]:
 def published(redis_client: redis.Redis) -> Iterator[Callable[[], list[str]]]:
     """The invalidations published from now on, as `domain/slug` keys."""
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-    pubsub.subscribe(INVALIDATE_CHANNEL)
+    pubsub.subscribe(invalidate_channel(redis_client))
     pubsub.get_message(timeout=1.0)  # the subscription's confirmation
 
     def read() -> list[str]:

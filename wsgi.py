@@ -27,13 +27,15 @@ import analytics.demo
 import migrations
 import shortener.app
 from analytics import rollups
-from analytics.enrich import make_enricher
+from analytics.enrich import is_bot, make_enricher
 from analytics.figures import RollupFigures
+from analytics.journeys import JourneyKeys
 from analytics.metrics import Metrics
 from analytics.runtime import Runtime, runtime
 from analytics.sinks import make_sink
 from shortener import demo, stages
 from shortener.db import make_engine, make_sessionmaker, utcnow
+from shortener.journey_cookie import JourneyCapture
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings, SettingsError
 from shortener.signin_limiter import FAILURE_WINDOW, MAX_FAILURES, SignInLimiter
@@ -87,6 +89,7 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
     publish_changes_after_commit(sessions, resolver)
     metrics = Metrics()
     enricher = make_enricher(settings.geoip_mmdb)
+    journey_keys = JourneyKeys.of(settings.secret_key, days=settings.journey_days)
     sink = make_sink(
         settings,
         sessions=sessions,
@@ -94,6 +97,7 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
         fast_redis=fast,
         enricher=enricher,
         metrics=metrics,
+        journey_keys=journey_keys,
         # A Connection (a test's transaction) is used by one thread at a time: the embedded sink
         # stores each click in the thread that emits it rather than in a thread of its own.
         inline=isinstance(bind, Connection),
@@ -106,10 +110,12 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
         fast_redis=fast,
         resolver=resolver,
         signin_limiter=SignInLimiter(client, limit=MAX_FAILURES, window=FAILURE_WINDOW),
+        journeys=JourneyCapture(settings.journeys, days=settings.journey_days, is_bot=is_bot),
         sink=sink,
         figures=RollupFigures(),
         enricher=enricher,
         metrics=metrics,
+        journey_keys=journey_keys,
     )
 
 
@@ -155,7 +161,8 @@ def _init(preset: str, with_demo: bool) -> bool:
         )
         if created:
             clicks = analytics.demo.seed_demo_clicks(
-                session, rt.enricher, now=utcnow(), zone=rt.settings.zone
+                session, rt.enricher, now=utcnow(), zone=rt.settings.zone,
+                journeys=rt.journey_keys,
             )
             click.echo(
                 f"Seeded the demo workspace: {created} touchpoints with their links, "

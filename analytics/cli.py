@@ -13,7 +13,7 @@ import click
 import prometheus_client
 from flask import Flask
 
-from analytics import rollups
+from analytics import journey_rollups, rollups
 from analytics.retry import Backoff, is_transient
 from analytics.runtime import Runtime, runtime
 from analytics.stream import ClickStream
@@ -74,7 +74,15 @@ def worker_command(
         max_deliveries=settings.max_deliveries,
     )
     _cut_rollups_in_the_time_zone(rt, stop)
-    worker = IngestWorker(stream, rt.sessions, rt.enricher, rt.metrics, zone=settings.zone)
+    worker = IngestWorker(
+        stream,
+        rt.sessions,
+        rt.enricher,
+        rt.metrics,
+        zone=settings.zone,
+        journeys=rt.journey_keys,
+        journey_retention_days=settings.journey_retention_days,
+    )
     started = time.perf_counter()
     stats = worker.run(drain=drain, should_stop=stop.is_set).totals
     elapsed = time.perf_counter() - started
@@ -87,14 +95,16 @@ def worker_command(
 
 
 def _cut_rollups_in_the_time_zone(rt: Runtime, stop: threading.Event) -> None:
-    """Rebuild the daily rollups if TOUCHLINK_TIMEZONE changed; SQL away at start is waited for,
-    as the worker waits for it later."""
+    """Rebuild the daily rollups if TOUCHLINK_TIMEZONE changed, and the journey rollups if it or
+    the stages did; SQL away at start is waited for, as the worker waits for it later."""
     backoff = Backoff()
     while not stop.is_set():
         try:
             with transaction(rt.sessions) as session:
                 if rollups.ensure_zone(session, rt.settings.zone):
                     click.echo(f"Rebuilt the daily rollups for {rt.settings.timezone}.")
+                if journey_rollups.ensure(session, rt.settings.zone):
+                    click.echo("Rebuilt the journey rollups.")
             return
         except Exception as exc:
             if not is_transient(exc):

@@ -1,9 +1,12 @@
 """A month of synthetic clicks for the demo workspace, stored through the real ingest path.
 
-Traffic is shaped like a real journey: plenty of awareness, fewer visitors at each later stage,
-scans on the physical touchpoints, phones more than desktops, a few bots and link-preview fetchers,
-a slow rise through the month, and two touchpoints nobody engaged with (they must show as such).
-The same seed gives the same clicks.
+Traffic is shaped like real journeys: people meet an awareness touchpoint (as often as DAILY
+says), and some go on, hours or days later, to a touchpoint of the next stage, fewer at each
+stage; a few come straight to a later stage (customers already). Each person's browser is one
+journey (a few send Do Not Track: counted, not followed). Scans on the physical touchpoints,
+phones more than desktops, a few bots and link-preview fetchers, a slow rise through the month,
+and two touchpoints nobody engaged with (they must show as such). The same seed gives the same
+clicks.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from sqlalchemy.orm import Session
 
 from analytics.enrich import Enricher
 from analytics.ingest import KnownLinks, store_clicks
+from analytics.journeys import JourneyKeys
 from analytics.models import Click
 from shortener.clicks import RawClick
 from shortener.models import Link
 
 DAYS = 30
+DAY = timedelta(days=1)
 
 # Mean human clicks per day at the end of the month, per demo slug; those left out get none.
 DAILY: dict[str, float] = {
@@ -34,6 +39,13 @@ DAILY: dict[str, float] = {
     "thanks": 2.5, "box": 2, "news-care": 1.2,  # post-purchase (the collect survey: nothing)
     "faq": 1.5, "box-help": 0.8,  # support
 }
+STAGES = ("awareness", "consideration", "decision", "post-purchase", "support")
+# Of the people at a stage, the share who go on to the next one (the key), and after how long.
+GO_ON = {"consideration": 0.3, "decision": 0.5, "post-purchase": 0.7, "support": 0.35}
+MEAN_DELAY_DAYS = 1.5
+# People who come straight to a later stage, per day, as a share of its links' DAILY means.
+DIRECT = 0.25
+DO_NOT_TRACK = 0.08  # the share of people whose browser says DNT: no journey for them
 # Share of clicks that come from the printed QR code.
 SCANS: dict[str, float] = {
     "flyer-paris": 0.92, "window": 0.97, "box": 0.95, "box-help": 0.9, "collect": 0.4, "faq": 0.2,
@@ -99,6 +111,7 @@ class Visitor:
     ip: str
     user_agent: str
     language: str
+    journey: str = ""  # the browser's journey cookie; "" when it says Do Not Track
 
 
 def seed_demo_clicks(
@@ -107,10 +120,12 @@ def seed_demo_clicks(
     *,
     now: datetime,
     zone: tzinfo = UTC,
+    journeys: JourneyKeys | None = None,
     days: int = DAYS,
     seed: int = 7,
 ) -> int:
-    """Store `days` of synthetic clicks on the demo links; none when clicks exist already.
+    """Store `days` of synthetic clicks on the demo links, with their journeys; none when clicks
+    exist already.
 
     Returns how many were stored. Flushes, never commits.
     """
@@ -123,25 +138,30 @@ def seed_demo_clicks(
     if not found:
         return 0
     rng = random.Random(seed)
-    visitors = _visitors(rng, 900)
-    known = KnownLinks()
-    # Whole hours, as the reports count: the period the dashboard opens on holds every click.
+    people = _visitors(rng, 2500)
+    # Whole hours, as the reports count: the window the dashboard opens on holds every click.
     start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1, days=-days)
     first_day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    clicks = [
+        click
+        for day_index in range(days + 1)
+        for click in _day_of_clicks(
+            rng, found, people, first_day + timedelta(days=day_index), day_index / days, now
+        )
+        if start.timestamp() <= click.at < now.timestamp()
+    ]
+    clicks.sort(key=lambda click: click.at)
+    known = KnownLinks()
     stored = 0
     for day_index in range(days + 1):
         day = first_day + timedelta(days=day_index)
-        clicks = [
-            click
-            for click in _day_of_clicks(rng, found, visitors, day, day_index / days, now)
-            if click.at >= start.timestamp()
-        ]
-        if not clicks:
+        that_day = [c for c in clicks if day.timestamp() <= c.at < (day + DAY).timestamp()]
+        if not that_day:
             continue
         # Each day is ingested as it would have been that day, visitor salts included.
-        day_end = min(now, day + timedelta(days=1))
         result = store_clicks(
-            session, clicks, enricher, now=day_end, zone=zone, known_links=known
+            session, that_day, enricher, now=min(now, day + DAY), zone=zone, known_links=known,
+            journeys=journeys,
         )
         stored += result.inserted
     return stored
@@ -150,41 +170,64 @@ def seed_demo_clicks(
 def _day_of_clicks(
     rng: random.Random,
     links: dict[str, Link],
-    visitors: Sequence[Visitor],
+    people: Sequence[Visitor],
     day: datetime,
     progress: float,
     now: datetime,
 ) -> list[RawClick]:
+    """The clicks of the people who meet the brand on `day`, their later ones included."""
     # A rise through the month (the spring launch), quieter weekends for the digital touchpoints.
     growth = 0.55 + 0.45 * progress
     weekend = day.weekday() >= 5
+    at_stage = {
+        stage: [(slug, DAILY[slug]) for slug, link in links.items() if link.stage.key == stage]
+        for stage in STAGES
+    }
     clicks = []
-    for slug, mean in DAILY.items():
-        link = links.get(slug)
-        if link is None:
-            continue
-        factor = growth * (0.7 if weekend and slug not in SCANS else 1.0)
-        for _ in range(_poisson(rng, mean * factor)):
-            at = day + timedelta(hours=_hour(rng), minutes=rng.random() * 60)
-            if at >= now:
-                continue
-            clicks.append(_click(rng, link, visitors, at))
-        if rng.random() < BOT_SHARE * mean:
-            at = day + timedelta(seconds=rng.random() * 86_400)
-            if at < now:
-                clicks.append(_click(rng, link, visitors, at, bot=True))
+    for stage_index, stage in enumerate(STAGES):
+        share = 1.0 if stage_index == 0 else DIRECT
+        for slug, mean in at_stage[stage]:
+            factor = growth * share * (0.7 if weekend and slug not in SCANS else 1.0)
+            for _ in range(_poisson(rng, mean * factor)):
+                at = day + timedelta(hours=_hour(rng), minutes=rng.random() * 60)
+                person = rng.choice(people)
+                clicks += _journey(rng, links, at_stage, person, slug, stage_index, at)
+            if rng.random() < BOT_SHARE * mean:
+                at = day + timedelta(seconds=rng.random() * 86_400)
+                clicks.append(_click(rng, links[slug], at, _bot(rng)))
+    return [click for click in clicks if click.at < now.timestamp()]
+
+
+def _journey(
+    rng: random.Random,
+    links: dict[str, Link],
+    at_stage: dict[str, list[tuple[str, float]]],
+    person: Visitor,
+    slug: str,
+    stage_index: int,
+    at: datetime,
+) -> list[RawClick]:
+    """A person's clicks from `slug` on: at each later stage they may go on to, a link of it."""
+    clicks = [_click(rng, links[slug], at, person)]
+    if rng.random() < 0.08:  # looked again a little later
+        clicks.append(_click(rng, links[slug], at + timedelta(minutes=rng.random() * 90), person))
+    for stage in STAGES[stage_index + 1 :]:
+        choices = at_stage[stage]
+        if not choices or rng.random() >= GO_ON[stage]:
+            break
+        at += timedelta(days=rng.expovariate(1 / MEAN_DELAY_DAYS))
+        chosen = rng.choices([s for s, _ in choices], [w for _, w in choices])[0]
+        clicks.append(_click(rng, links[chosen], at, person))
     return clicks
 
 
-def _click(
-    rng: random.Random, link: Link, visitors: Sequence[Visitor], at: datetime, *, bot: bool = False
-) -> RawClick:
-    scan = rng.random() < SCANS.get(link.slug, 0.0)
-    if bot:
-        visitor = Visitor(f"66.249.{rng.randrange(64, 96)}.{rng.randrange(1, 255)}",
-                          rng.choice(BOTS), "")
-    else:
-        visitor = rng.choice(visitors)
+def _bot(rng: random.Random) -> Visitor:
+    return Visitor(f"66.249.{rng.randrange(64, 96)}.{rng.randrange(1, 255)}", rng.choice(BOTS), "")
+
+
+def _click(rng: random.Random, link: Link, at: datetime, visitor: Visitor) -> RawClick:
+    bot = visitor.language == ""
+    scan = not bot and rng.random() < SCANS.get(link.slug, 0.0)
     referrer = "" if scan or bot else rng.choice(REFERRERS.get(link.slug, ("",)))
     return RawClick(
         click_id=f"{int(at.timestamp() * 1000):012x}{secrets.token_hex(10)}",
@@ -197,6 +240,7 @@ def _click(
         referrer=referrer,
         language=visitor.language,
         via_qr=scan,
+        journey=visitor.journey,
     )
 
 
@@ -211,7 +255,10 @@ def _visitors(rng: random.Random, count: int) -> list[Visitor]:
             octets.append(str(rng.randrange(1, 255)))
         kind = rng.random()
         agents = PHONES if kind < 0.68 else DESKTOPS if kind < 0.95 else TABLETS
-        people.append(Visitor(".".join(octets), rng.choice(agents), rng.choice(LANGUAGES)))
+        journey = "" if rng.random() < DO_NOT_TRACK else f"{rng.getrandbits(128):032x}"
+        people.append(
+            Visitor(".".join(octets), rng.choice(agents), rng.choice(LANGUAGES), journey)
+        )
     return people
 
 

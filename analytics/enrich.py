@@ -24,6 +24,7 @@ import user_agents
 from crawlerdetect import CrawlerDetect
 
 from analytics.referrers import referrer_site
+from shortener.clicks import MAX_USER_AGENT
 
 DeviceKind = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
@@ -114,6 +115,12 @@ class Enrichment:
     referrer_host: str | None
     referrer_site: str | None
     visitor_id: str
+
+
+def is_bot(user_agent: str) -> bool:
+    """Whether a user agent is a bot's, as ingest will read it (cropped as capture crops it);
+    what the redirect asks before it sets a journey cookie."""
+    return parse_agent(user_agent[:MAX_USER_AGENT]).is_bot
 
 
 @functools.lru_cache(maxsize=AGENT_CACHE_SIZE)

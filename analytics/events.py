@@ -35,6 +35,7 @@ def click_payload(click: RawClick) -> bytes:
         click.referrer,
         click.language,
         1 if click.via_qr else 0,
+        click.journey,
     ]
     return orjson.dumps(row)
 
@@ -43,6 +44,8 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
     raw: Any = fields.get(FIELD, fields.get(FIELD.decode()))
     try:
         row = orjson.loads(raw)
+        # Clicks written before journeys have ten fields.
+        journey = row.pop() if len(row) == 11 else ""
         click_id, at, link_id, touchpoint_id, stage_id, ip, agent, referrer, language, qr = row
         click = RawClick(
             click_id=str(click_id),
@@ -55,6 +58,7 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
             referrer=str(referrer),
             language=str(language),
             via_qr=bool(qr),
+            journey=str(journey)[:32],
         )
     except (TypeError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise BadEventError(f"not a click event: {raw!r:.200}") from exc

@@ -8,17 +8,22 @@ from typing import Any
 import redis
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from analytics.models import Journey, JourneyTouch
 from analytics.runtime import runtime
 from analytics.stream import GROUP
+from shortener.db import Base
 
 bp = Blueprint("health", __name__)
 
 # Ingest this far behind is reported as degraded: reports are missing recent clicks.
 LAG_SECONDS = 60
 BACKLOG = 100_000
+# Tables larger than this (by PostgreSQL's statistics) report their estimated size.
+EXACT_COUNT_UP_TO = 100_000
 
 
 @bp.get("/healthz")
@@ -26,6 +31,8 @@ def healthz() -> tuple[dict[str, Any], int]:
     rt = runtime()
     checks: dict[str, Any] = {"sql": _check_sql()}
     problems = [] if checks["sql"]["ok"] else ["sql"]
+    if checks["sql"]["ok"]:
+        checks["journeys"] = _check_journeys(rt.settings.journeys)
     if rt.redis is not None:
         checks["redis"] = _check_redis(rt.redis, rt.settings.stream)
         if not checks["redis"]["ok"]:
@@ -51,6 +58,27 @@ def healthz() -> tuple[dict[str, Any], int]:
 @bp.get("/metrics")
 def metrics() -> Response:
     return Response(generate_latest(runtime().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _check_journeys(mode: str) -> dict[str, Any]:
+    """How journeys are followed (TOUCHLINK_JOURNEYS), and how many are kept now."""
+    with runtime().sessions() as session:
+        journeys, approximate = _row_count(session, Journey)
+        touches, _ = _row_count(session, JourneyTouch)
+    return {"mode": mode, "journeys": journeys, "touches": touches, "approximate": approximate}
+
+
+def _row_count(session: Session, model: type[Base]) -> tuple[int, bool]:
+    """The rows of a table, and whether that is PostgreSQL's estimate: counting tens of millions
+    of touches on every probe would make /healthz the slowest page there is."""
+    if session.get_bind().dialect.name == "postgresql":
+        estimate = session.scalar(
+            text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:table)"),
+            {"table": model.__tablename__},
+        )
+        if estimate is not None and estimate > EXACT_COUNT_UP_TO:
+            return int(estimate), True
+    return int(session.scalar(select(func.count()).select_from(model)) or 0), False
 
 
 def _check_sql() -> dict[str, Any]:

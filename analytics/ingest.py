@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -11,10 +10,11 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from analytics import journeys as journey_store
 from analytics.enrich import Enricher
+from analytics.journeys import JourneyKeys
 from analytics.models import (
     Click,
     DailyVisitor,
@@ -23,8 +23,9 @@ from analytics.models import (
     TouchpointStats,
     VisitorSalt,
 )
-from analytics.upserts import add_counts, insert_new
+from analytics.upserts import add_counts, insert_new, salts_of
 from shortener.clicks import RawClick
+from shortener.journey_cookie import COOKIELESS
 from shortener.models import Link
 
 SALT_RETENTION = timedelta(hours=48)
@@ -35,6 +36,7 @@ COUNTERS = ["clicks", "scans", "bot_clicks", "visitors"]
 class StoreResult:
     inserted: int = 0
     duplicates: int = 0
+    touches: int = 0  # journey touches among the clicks inserted
     enrich_seconds: float = 0.0
     # Clicks that can never be stored (their link is gone): the caller dead-letters them.
     rejected: list[RawClick] = field(default_factory=list)
@@ -61,27 +63,41 @@ def store_clicks(
     now: datetime,
     zone: tzinfo = UTC,
     known_links: KnownLinks | None = None,
+    journeys: JourneyKeys | None = None,
 ) -> StoreResult:
     """Insert the clicks not stored yet and add only those to the rollups; flushes, never commits.
 
     Replaying a batch (a worker killed between commit and acknowledgement) inserts nothing and
     changes no rollup: the unique click id decides, in the same transaction as the rollups.
     Days (of visitor ids, daily visitors and `touchpoint_stats`) are those of `zone`, the
-    workspace's time zone.
+    workspace's time zone. With `journeys`, the new human clicks that carry a journey become its
+    touches.
     """
     result = StoreResult()
     if not clicks:
         return result
     known = (known_links or KnownLinks()).existing(session, {c.link_id for c in clicks})
     salts = _salts(session, {_day(c.at, zone) for c in clicks}, now=now, zone=zone)
+    journey_salts: dict[int, bytes] = {}
+    if journeys is not None and any(c.journey == COOKIELESS for c in clicks):
+        days = {_day(c.at, zone) for c in clicks if c.journey == COOKIELESS}
+        journey_salts = journey_store.salts(
+            session, journeys, days, today=now.astimezone(zone).date()
+        )
+    journey_keys: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for click in clicks:
         if click.link_id not in known:
             result.rejected.append(click)
             continue
-        salt = salts[_day(click.at, zone)]
-        info = enricher.enrich(click.ip, click.user_agent, click.referrer, salt)
+        day = _day(click.at, zone)
+        info = enricher.enrich(click.ip, click.user_agent, click.referrer, salts[day])
+        if journeys is not None and click.journey and not info.is_bot:
+            journey_keys[click.click_id] = journeys.key(
+                click.journey, ip=click.ip, user_agent=click.user_agent, salts=journey_salts,
+                day=day,
+            )
         rows.append(
             {
                 "click_id": click.click_id,
@@ -113,6 +129,7 @@ def store_clicks(
     fresh = [row for row in rows if row["click_id"] in new_ids]
     if fresh:
         _add_to_rollups(session, fresh, zone)
+        result.touches = journey_store.record_touches(session, fresh, journey_keys, zone)
     return result
 
 
@@ -244,32 +261,12 @@ def _salts(
     session.execute(
         delete(VisitorSalt).where(VisitorSalt.day < oldest, VisitorSalt.day.not_in(days))
     )
-    found = {
-        s.day: s.salt for s in session.scalars(select(VisitorSalt).where(VisitorSalt.day.in_(days)))
-    }
-    missing = days - set(found)
-    if missing:
-        table: Table = VisitorSalt.__table__  # type: ignore[assignment]
-        session.execute(
-            _insert(session, table).on_conflict_do_nothing(),
-            [{"day": d, "salt": secrets.token_bytes(32)} for d in sorted(missing)],
-        )
-        # Another worker may have won the race for a day: read back what is stored.
-        found.update(
-            (s.day, s.salt)
-            for s in session.scalars(select(VisitorSalt).where(VisitorSalt.day.in_(missing)))
-        )
-    return found
+    return salts_of(session, VisitorSalt.day, days)
 
 
 def _table(model: Any) -> Table:
     table: Table = model.__table__
     return table
-
-
-def _insert(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _day(at: float, zone: tzinfo) -> date:

@@ -35,6 +35,14 @@ class Metrics:
             "touchlink_clicks_duplicates_skipped", "Clicks already stored, skipped on replay",
             registry=registry,
         )
+        self.journey_touches = Counter(
+            "touchlink_journey_touches", "Human clicks stored as touches of a journey",
+            registry=registry,
+        )
+        self.journeys_forgotten = Counter(
+            "touchlink_journeys_forgotten", "Journeys deleted past their retention",
+            registry=registry,
+        )
         self.dead_lettered = Counter(
             "touchlink_clicks_dead_lettered", "Clicks set aside as dead letters", registry=registry
         )

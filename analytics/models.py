@@ -6,6 +6,7 @@ import enum
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -143,3 +145,113 @@ class WorkspaceState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+# Journey ids are 64-bit on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
+JourneyId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Journey(Base):
+    """One customer's browser (or, cookieless, an IP and user agent), as far as it is followed:
+    `key` is a keyed hash, under the installation's secret, of its journey id, never the id."""
+
+    __tablename__ = "journeys"
+
+    id: Mapped[int] = mapped_column(JourneyId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    # Both indexed: the journey reports find the journeys crossing a window's edges by them.
+    first_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    touches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JourneyTouch(Base):
+    """A human click of a journey, kept in the same ingest transaction as the click itself and
+    keyed by its click id, so that a replayed batch adds no touch twice."""
+
+    __tablename__ = "journey_touches"
+    __table_args__ = (Index("ix_journey_touches_touched_at", "touched_at"),)
+
+    click_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    journey_id: Mapped[int] = mapped_column(JourneyId, index=True)
+    touched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    touchpoint_id: Mapped[int] = mapped_column(Integer)
+    stage_id: Mapped[int] = mapped_column(Integer)
+    link_id: Mapped[int] = mapped_column(Integer)
+    via_qr: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class JourneySalt(Base):
+    """The secret of a TOUCHLINK_JOURNEY_DAYS-long period for cookieless journey ids; deleted a
+    period after its end, so ids cannot be linked across periods."""
+
+    __tablename__ = "journey_salts"
+
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+# --- journey rollups (analytics.journey_rollups) -------------------------------------------------
+# Journeys counted by the local days of their first and last touch (`first_day`, `last_day`): a
+# window whose days hold both holds the whole journey, so these rows add up to its reports.
+
+
+class JourneyFunnelDays(Base):
+    """Journeys by how far they went: `depth` stages in order (closed funnel), the stages
+    `reached` and those `continued` from (open funnel, one bit per stage place)."""
+
+    __tablename__ = "journey_funnel_days"
+
+    first_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    depth: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reached: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    continued: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    journeys: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JourneyPath(Base):
+    """A sequence of touchpoints journeys followed, and how many of the kept journeys follow it
+    (no window holds more: the paths report reads the most followed first)."""
+
+    __tablename__ = "journey_paths"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)  # a digest of `touchpoints`
+    touchpoints: Mapped[str] = mapped_column(Text)  # their ids in time order, comma-separated
+    journeys: Mapped[int] = mapped_column(Integer, default=0, index=True)
+
+
+class JourneyPathDays(Base):
+    __tablename__ = "journey_path_days"
+
+    path_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    journeys: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JourneyStopDays(Base):
+    """Journeys that touched a touchpoint, and those of them that `moved_on` to a later stage."""
+
+    __tablename__ = "journey_stop_days"
+
+    first_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    touchpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    journeys: Mapped[int] = mapped_column(Integer, default=0)
+    moved_on: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JourneyNextDays(Base):
+    """Journeys that touched a touchpoint by the next other touchpoint they touched (0: none)."""
+
+    __tablename__ = "journey_next_days"
+
+    touchpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    next_touchpoint_id: Mapped[int] = mapped_column(
+        Integer, primary_key=True, autoincrement=False
+    )
+    journeys: Mapped[int] = mapped_column(Integer, default=0)

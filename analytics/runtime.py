@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from analytics.enrich import Enricher
+from analytics.journeys import JourneyKeys
 from analytics.metrics import Metrics
 from shortener import runtime as link_runtime
 from shortener.runtime import LinkRuntime
@@ -18,6 +19,7 @@ class Runtime(LinkRuntime):
 
     enricher: Enricher
     metrics: Metrics
+    journey_keys: JourneyKeys
 
 
 def runtime(app: Flask | None = None) -> Runtime:

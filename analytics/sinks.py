@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.enrich import Enricher
 from analytics.events import click_from_json, click_payload, click_to_json
 from analytics.ingest import KnownLinks, StoreResult, store_clicks
+from analytics.journeys import JourneyKeys, RetentionClock, forget_journeys
 from analytics.metrics import Metrics
 from analytics.retry import Backoff, store_in_parts
 from shortener.clicks import RawClick
@@ -211,6 +212,8 @@ class BufferedSQLSink(_Flusher):
         interval: float | None = EMBEDDED_INTERVAL,
         max_deliveries: int = 5,
         zone: tzinfo = UTC,
+        journeys: JourneyKeys | None = None,
+        journey_retention_days: int = 90,
     ) -> None:
         super().__init__(interval or EMBEDDED_INTERVAL, "click-writer")
         self._inline = interval is None
@@ -224,6 +227,9 @@ class BufferedSQLSink(_Flusher):
         self._backoff = Backoff()
         self._retry_at = 0.0
         self._zone = zone
+        self._journeys = journeys
+        self._journey_retention = journey_retention_days
+        self._retention = RetentionClock()
 
     def emit(self, click: RawClick) -> None:
         self._metrics.clicks_captured.inc()
@@ -238,6 +244,7 @@ class BufferedSQLSink(_Flusher):
             return  # SQL was away a moment ago: the clicks wait in the queue
         clicks = self._take()
         if not clicks:
+            self._maybe_forget_journeys()  # without traffic too
             return
         try:
             outcomes, failures = store_in_parts(self._store, clicks)
@@ -252,6 +259,7 @@ class BufferedSQLSink(_Flusher):
             return
         self._backoff.reset()
         self._retry_at = 0.0
+        self._maybe_forget_journeys()
         rejected = [(c, "its link does not exist") for o in outcomes for c in o.rejected]
         retry = []
         for click, why in failures:
@@ -263,6 +271,16 @@ class BufferedSQLSink(_Flusher):
         self._queue.extendleft(reversed(retry))
         self._set_aside(rejected)
 
+    def _maybe_forget_journeys(self) -> None:
+        if not self._retention.due():
+            return
+        with transaction(self._sessions) as session:
+            forgotten = forget_journeys(
+                session, now=datetime.now(UTC), retention_days=self._journey_retention,
+                zone=self._zone,
+            )
+        self._metrics.journeys_forgotten.inc(forgotten)
+
     def _store(self, clicks: Sequence[RawClick]) -> StoreResult:
         with transaction(self._sessions) as session:
             result = store_clicks(
@@ -272,9 +290,11 @@ class BufferedSQLSink(_Flusher):
                 now=datetime.now(UTC),
                 zone=self._zone,
                 known_links=self._known_links,
+                journeys=self._journeys,
             )
         self._metrics.clicks_ingested.inc(result.inserted)
         self._metrics.duplicates_skipped.inc(result.duplicates)
+        self._metrics.journey_touches.inc(result.touches)
         return result
 
     def _set_aside(self, clicks: list[tuple[RawClick, str]]) -> None:
@@ -299,6 +319,7 @@ def make_sink(
     fast_redis: redis.Redis | None,
     enricher: Enricher,
     metrics: Metrics,
+    journey_keys: JourneyKeys | None = None,
     inline: bool = False,
 ) -> ClickSink:
     """A Redis stream when TOUCHLINK_REDIS_URL is set; otherwise the in-process buffer to SQL."""
@@ -322,6 +343,8 @@ def make_sink(
         interval=None if inline else EMBEDDED_INTERVAL,
         max_deliveries=settings.max_deliveries,
         zone=settings.zone,
+        journeys=journey_keys,
+        journey_retention_days=settings.journey_retention_days,
     )
 
 

@@ -9,13 +9,14 @@ SQLite takes the same rows through SQLAlchemy's executemany.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import secrets
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, text
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 def insert_new(
@@ -47,17 +48,18 @@ def add_counts(
     *,
     keys: Sequence[str],
     counters: Sequence[str],
-    latest: str,
+    latest: str | None = None,
     earliest: str | None = None,
 ) -> None:
     """Upsert: add `counters` to the stored row of the same `keys`, keep the later `latest`
-    (and the earlier `earliest`)."""
+    and the earlier `earliest` (when named)."""
     if not rows:
         return
     if _is_postgres(session):
         updates = [f"{c} = {table.name}.{c} + excluded.{c}" for c in counters]
         # GREATEST and LEAST ignore NULLs, so a row of bot clicks alone keeps the stored time.
-        updates.append(f"{latest} = GREATEST({table.name}.{latest}, excluded.{latest})")
+        if latest:
+            updates.append(f"{latest} = GREATEST({table.name}.{latest}, excluded.{latest})")
         if earliest:
             updates.append(f"{earliest} = LEAST({table.name}.{earliest}, excluded.{earliest})")
         suffix = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
@@ -66,12 +68,38 @@ def add_counts(
     stmt = sqlite.insert(table)
     set_: dict[str, Any] = {c: table.c[c] + stmt.excluded[c] for c in counters}
     # SQLite's two-argument max() and min() are NULL if either side is: fall back to the other.
-    current, new = table.c[latest], stmt.excluded[latest]
-    set_[latest] = func.coalesce(func.max(current, new), current, new)
+    if latest:
+        current, new = table.c[latest], stmt.excluded[latest]
+        set_[latest] = func.coalesce(func.max(current, new), current, new)
     if earliest:
         current, new = table.c[earliest], stmt.excluded[earliest]
         set_[earliest] = func.coalesce(func.min(current, new), current, new)
     session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=set_), rows)
+
+
+def dialect_insert(session: Session, table: Table) -> Any:
+    """INSERT in the session's dialect, for its ON CONFLICT clauses."""
+    return (postgresql.insert if _is_postgres(session) else sqlite.insert)(table)
+
+
+def salts_of(
+    session: Session, column: InstrumentedAttribute[Any], wanted: Collection[Any]
+) -> dict[Any, bytes]:
+    """The salts stored under `wanted` values of a salt table's key `column`, each made (32
+    random bytes) on first use. Another worker may win the race for one: what is stored is
+    read back."""
+    model = column.class_
+    found = {key: salt for key, salt in session.execute(
+        select(column, model.salt).where(column.in_(wanted))
+    )}
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        session.execute(
+            dialect_insert(session, model.__table__).on_conflict_do_nothing(),
+            [{column.key: key, "salt": secrets.token_bytes(32)} for key in missing],
+        )
+        found.update(session.execute(select(column, model.salt).where(column.in_(missing))).all())
+    return found
 
 
 def _json_insert(session: Session, table: Table, rows: list[dict[str, Any]], suffix: str) -> Any:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.enrich import Enricher
 from analytics.events import BadEventError, decode_click
 from analytics.ingest import KnownLinks, StoreResult, store_clicks
+from analytics.journeys import JourneyKeys, RetentionClock, forget_journeys
 from analytics.metrics import Metrics
 from analytics.retry import Backoff, is_transient, store_in_parts
 from analytics.stream import ClickStream, Entry
@@ -74,12 +75,17 @@ class IngestWorker:
         metrics: Metrics,
         *,
         zone: tzinfo = UTC,
+        journeys: JourneyKeys | None = None,
+        journey_retention_days: int = 90,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
         self.enricher = enricher
         self.metrics = metrics
         self.zone = zone
+        self.journeys = journeys
+        self.journey_retention_days = journey_retention_days
+        self._retention = RetentionClock()
         self.stats = WorkerStats()
         self._known_links = KnownLinks()
 
@@ -137,7 +143,9 @@ class IngestWorker:
                 self.stats.add(read.result)
                 if in_flight:
                     wait(in_flight, timeout=1.0)  # nothing new: let the batches in hand finish
-                elif drain and self.stream.caught_up:
+                    continue
+                self._forget_when_idle()
+                if drain and self.stream.caught_up:
                     # Done once nothing is pending anywhere: entries a dead consumer left behind
                     # are reclaimed when idle long enough, so wait for them too.
                     if not self.stream.pending():
@@ -187,6 +195,7 @@ class IngestWorker:
         result.ack_seconds = time.perf_counter() - started
         result.dead_lettered = len(bad)
         self.metrics.dead_lettered.inc(len(bad))
+        self._maybe_forget_journeys()
         self.metrics.batch_seconds.observe(
             time.perf_counter() - started + result.read_seconds + result.store_seconds
         )
@@ -212,6 +221,7 @@ class IngestWorker:
                     now=datetime.now(UTC),
                     zone=self.zone,
                     known_links=self._known_links,
+                    journeys=self.journeys,
                 )
 
         outcomes, failures = store_in_parts(store, good)
@@ -223,6 +233,7 @@ class IngestWorker:
             result.duplicates += outcome.duplicates
             self.metrics.clicks_ingested.inc(outcome.inserted)
             self.metrics.duplicates_skipped.inc(outcome.duplicates)
+            self.metrics.journey_touches.inc(outcome.touches)
             gone.update(click.click_id for click in outcome.rejected)
         failed = []
         for (entry, _), why in failures:
@@ -238,6 +249,28 @@ class IngestWorker:
             else:
                 stored.append(entry)
         return stored, rejected, failed
+
+
+    def _forget_when_idle(self) -> None:
+        """Old journeys go without traffic too; SQL away now is tried again at the next due."""
+        try:
+            self._maybe_forget_journeys()
+        except Exception as exc:
+            log.warning("forgetting old journeys failed (%s); trying again later", exc)
+
+    def _maybe_forget_journeys(self) -> None:
+        """Journeys past TOUCHLINK_JOURNEY_RETENTION_DAYS go, touches and all (now and then, in
+        the thread that stores batches: a test's connection is one thread's)."""
+        if not self._retention.due():
+            return
+        with transaction(self.sessions) as session:
+            forgotten = forget_journeys(
+                session, now=datetime.now(UTC), retention_days=self.journey_retention_days,
+                zone=self.zone,
+            )
+        if forgotten:
+            log.info("forgot %d journeys past their retention", forgotten)
+        self.metrics.journeys_forgotten.inc(forgotten)
 
 
 def _decode(entry: Entry) -> RawClick | None:

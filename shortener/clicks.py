@@ -31,6 +31,9 @@ class RawClick:
     referrer: str
     language: str
     via_qr: bool
+    # The customer's journey: the `tl_j` cookie's id, COOKIELESS for the worker to derive one
+    # from the IP and user agent, or "" for none (journeys off, DNT, GPC, a bot).
+    journey: str = ""
 
 
 def new_click_id() -> str:
@@ -53,6 +56,7 @@ def crop_click(
     referrer: str,
     language: str,
     via_qr: bool,
+    journey: str = "",
 ) -> RawClick:
     return RawClick(
         click_id=new_click_id(),
@@ -65,4 +69,5 @@ def crop_click(
         referrer=referrer[:MAX_REFERRER],
         language=language[:MAX_LANGUAGE],
         via_qr=via_qr,
+        journey=journey,
     )

@@ -38,6 +38,7 @@ class _Redirect(Response):
 def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
     settings = rt.settings
     resolver = rt.resolver
+    journeys = rt.journeys
     default_domain = settings.short_host
 
     def follow(slug: str) -> Response | tuple[str, int]:
@@ -73,7 +74,9 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
                 location = build_location(target.destination, forwarded, target.utm_params)
         else:
             counted = True
+        set_cookie = None
         if counted and environ["REQUEST_METHOD"] == "GET":
+            journey, set_cookie = journeys.journey(environ)
             rt.sink.emit(
                 crop_click(
                     link_id=target.link_id,
@@ -84,13 +87,14 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
                     referrer=environ.get("HTTP_REFERER", ""),
                     language=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
                     via_qr=via_qr,
+                    journey=journey,
                 )
             )
         response = _Redirect if location.isascii() else Response
-        return response(
-            status=target.redirect_status,
-            headers={"Location": location, "Cache-Control": _CACHE_CONTROL, "Content-Length": "0"},
-        )
+        headers = {"Location": location, "Cache-Control": _CACHE_CONTROL, "Content-Length": "0"}
+        if set_cookie is not None:
+            headers["Set-Cookie"] = set_cookie
+        return response(status=target.redirect_status, headers=headers)
 
     return follow
 

@@ -9,6 +9,7 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shortener.journey_cookie import JourneyCapture
 from shortener.ports import ClickFigures, ClickSink
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings
@@ -29,6 +30,7 @@ class LinkRuntime:
     fast_redis: Redis | None  # the redirect's, with short timeouts
     resolver: LinkResolver
     signin_limiter: SignInLimiter
+    journeys: JourneyCapture
     sink: ClickSink
     figures: ClickFigures
 

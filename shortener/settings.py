@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shortener.journey_cookie import MODES as JOURNEY_MODES
 from shortener.urls import normalise_host, split_authority
 
 
@@ -48,6 +49,9 @@ class Settings:
     secure_cookies: bool = False
     log_level: str = "INFO"
     timezone: str = "UTC"
+    journeys: str = "off"  # off, cookie or cookieless
+    journey_days: int = 30
+    journey_retention_days: int = 90
 
     @property
     def short_host(self) -> str:
@@ -116,6 +120,9 @@ class Settings:
         take("TOUCHLINK_SECURE_COOKIES", "secure_cookies", _boolean)
         take("TOUCHLINK_LOG_LEVEL", "log_level", _log_level)
         take("TOUCHLINK_TIMEZONE", "timezone", _timezone)
+        take("TOUCHLINK_JOURNEYS", "journeys", _journeys)
+        take("TOUCHLINK_JOURNEY_DAYS", "journey_days", _integer(1, 400))
+        take("TOUCHLINK_JOURNEY_RETENTION_DAYS", "journey_retention_days", _integer(1, 3650))
         if problems:
             raise SettingsError(problems)
 
@@ -274,6 +281,13 @@ def _existing_file(raw: str) -> str:
     if not Path(raw).is_file():
         raise ValueError(f"no such file: {raw}")
     return raw
+
+
+def _journeys(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in JOURNEY_MODES:
+        raise ValueError(f"must be {', '.join(JOURNEY_MODES[:-1])} or {JOURNEY_MODES[-1]}")
+    return mode
 
 
 def _log_level(raw: str) -> str:

@@ -35,6 +35,9 @@ BAD = {
     "TOUCHLINK_SECURE_COOKIES": "sometimes",
     "TOUCHLINK_LOG_LEVEL": "LOUD",
     "TOUCHLINK_TIMEZONE": "Mars/Olympus_Mons",
+    "TOUCHLINK_JOURNEYS": "fingerprint",
+    "TOUCHLINK_JOURNEY_DAYS": "0",
+    "TOUCHLINK_JOURNEY_RETENTION_DAYS": "ninety",
 }
 
 
@@ -332,3 +335,55 @@ def test_touchlink_refuses_to_start_in_asia_kolkata_with_a_clear_error(tmp_path:
         "TOUCHLINK_TIMEZONE: Asia/Kolkata is +05:30 from UTC at times; reports count whole hours"
     ) in started.stderr
     assert not (tmp_path / "instance" / "touchlink.db").exists()
+
+
+# --- journeys ------------------------------------------------------------------------------------
+
+
+def test_journeys_are_off_unless_the_operator_chooses(tmp_path: Path) -> None:
+    settings = Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
+
+    assert (settings.journeys, settings.journey_days, settings.journey_retention_days) == (
+        "off", 30, 90
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"),
+    [("cookie", "cookie"), (" Cookieless ", "cookieless"), ("OFF", "off"), ("", "off")],
+)
+def test_the_journey_mode_is_read_as_written_or_in_capitals(
+    tmp_path: Path, raw: str, mode: str
+) -> None:
+    env = {"TOUCHLINK_JOURNEYS": raw, "TOUCHLINK_JOURNEY_DAYS": "7",
+           "TOUCHLINK_JOURNEY_RETENTION_DAYS": "30", "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
+
+    settings = Settings.from_env(env)
+
+    assert (settings.journeys, settings.journey_days, settings.journey_retention_days) == (
+        mode, 7, 30
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "says"),
+    [
+        ("TOUCHLINK_JOURNEYS", "cookies", "must be off, cookie or cookieless"),
+        ("TOUCHLINK_JOURNEYS", "on", "must be off, cookie or cookieless"),
+        ("TOUCHLINK_JOURNEY_DAYS", "0", "must be between 1 and 400"),
+        ("TOUCHLINK_JOURNEY_DAYS", "401", "must be between 1 and 400"),
+        ("TOUCHLINK_JOURNEY_DAYS", "1.5", "must be a whole number"),
+        ("TOUCHLINK_JOURNEY_RETENTION_DAYS", "-1", "must be between 1 and 3650"),
+        ("TOUCHLINK_JOURNEY_RETENTION_DAYS", "3651", "must be between 1 and 3650"),
+        ("TOUCHLINK_JOURNEY_RETENTION_DAYS", "ninety", "must be a whole number"),
+    ],
+)
+def test_bad_journey_settings_are_named_with_what_they_must_be(
+    tmp_path: Path, name: str, raw: str, says: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({name: raw, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
+
+    assert set(raised.value.problems) == {name}
+    assert says in raised.value.problems[name]
+    assert name in str(raised.value)

@@ -2,7 +2,9 @@
 and the redirect (`shop`, `journey`), visitors to send (`people`), raw clicks at chosen times
 stored through the ingest the worker uses, in the app's time zone (`ingest`, `ingest.into(app)`),
 with one enricher for the whole session, and the reports API asked as an analyst (`reports`,
-`reports.on(app)`).
+`reports.on(app)`). For journeys: customers' browsers, each with a cookie jar of its own
+(`browser`), the time the redirect stamps on the clicks it captures (`capture_clock`), and what
+SQL keeps of journeys (`journey_rows`).
 
 Reports list a touchpoint only in the windows it existed in, and count a link only in the windows
 it was live in: a test of a window in the past makes its touchpoints and links before it
@@ -13,25 +15,29 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
 from analytics.enrich import Enricher, make_enricher
 from analytics.ingest import store_clicks
+from analytics.models import Journey, JourneyTouch
 from analytics.runtime import runtime
 from shortener.clicks import RawClick, new_click_id
 from shortener.db import utcnow
-from shortener.models import Link, Placement, Touchpoint
+from shortener.journey_cookie import COOKIE
+from shortener.models import Link, Placement, Stage, Touchpoint
 from shortener.unit_of_work import transaction
 from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE, SLACKBOT
 
@@ -224,8 +230,8 @@ def enricher() -> Enricher:
 
 class Ingest:
     """Raw clicks stored through `store_clicks`, in transactions of their own as a worker's
-    batches are, with the days of the app's time zone: to give clicks times that a redirect
-    cannot."""
+    batches are, with the days of the app's time zone and its journey keys: to give clicks
+    times that a redirect cannot (`journey=` gives a click the journey a cookie would)."""
 
     def __init__(self, app: Flask, enricher: Enricher) -> None:
         self._app = app
@@ -243,7 +249,7 @@ class Ingest:
             with transaction(rt.sessions) as session:
                 result = store_clicks(
                     session, clicks[i : i + batch], self._enricher, now=utcnow(),
-                    zone=rt.settings.zone,
+                    zone=rt.settings.zone, journeys=rt.journey_keys,
                 )
             assert not result.rejected
             inserted += result.inserted
@@ -260,11 +266,13 @@ class Ingest:
         referrer: str = "",
         language: str = "",
         times: int = 1,
+        journey: str = "",
     ) -> None:
         """`times` clicks on the link `slug` at `at` (ISO 8601 with an offset, or aware), in
         one batch."""
         clicks = [
-            self._raw(slug, at, ip=ip, agent=agent, qr=qr, referrer=referrer, language=language)
+            self._raw(slug, at, ip=ip, agent=agent, qr=qr, referrer=referrer, language=language,
+                      journey=journey)
             for _ in range(times)
         ]
         assert self.raw(clicks) == times
@@ -279,8 +287,13 @@ class Ingest:
         ]
         assert self.raw(batch, batch=max(1, len(batch))) == len(batch)
 
+    def make(self, slug: str, at: str | datetime, *, ip: str, agent: str, qr: bool = False,
+             journey: str = "") -> RawClick:
+        """A raw click on `slug` at `at`, as the redirect would capture it, not stored yet."""
+        return self._raw(slug, at, ip=ip, agent=agent, qr=qr, journey=journey)
+
     def _raw(self, slug: str, at: str | datetime, *, ip: str, agent: str, qr: bool,
-             referrer: str = "", language: str = "") -> RawClick:
+             referrer: str = "", language: str = "", journey: str = "") -> RawClick:
         with runtime(self._app).sessions() as session:
             link = session.scalars(select(Link).where(Link.slug == slug)).one()
         return RawClick(
@@ -294,6 +307,7 @@ class Ingest:
             referrer=referrer,
             language=language,
             via_qr=qr,
+            journey=journey,
         )
 
 
@@ -353,3 +367,172 @@ class Reports:
 @pytest.fixture
 def reports(client: FlaskClient, analyst: dict[str, str]) -> Reports:
     return Reports(client, analyst)
+
+
+# --- journeys ------------------------------------------------------------------------------------
+
+
+class CaptureClock:
+    """The clock the redirect stamps the clicks it captures with (`shortener.clicks`), set by
+    the test: after `set(moment)`, every click captured is at `moment` until the next `set`.
+    The rest of the app keeps the real time (a link is live now, as it is)."""
+
+    def __init__(self) -> None:
+        self._at: float | None = None
+
+    def set(self, moment: str | datetime) -> None:
+        self._at = _moment(moment).timestamp()
+
+    def time(self) -> float:
+        return time.time() if self._at is None else self._at
+
+    def time_ns(self) -> int:
+        return time.time_ns() if self._at is None else round(self._at * 1_000_000) * 1000
+
+
+@pytest.fixture
+def capture_clock(monkeypatch: pytest.MonkeyPatch) -> CaptureClock:
+    clock = CaptureClock()
+    monkeypatch.setattr("shortener.clicks.time", clock)
+    return clock
+
+
+class Browser:
+    """A customer's browser: a test client of its own (so a cookie jar of its own), an address,
+    a user agent, and the privacy signals it sends (DNT: 1, Sec-GPC: 1)."""
+
+    def __init__(
+        self, app: Flask, ip: str, agent: str, *, dnt: bool = False, gpc: bool = False,
+        https: bool = False,
+    ) -> None:
+        self._app = app
+        self.client = app.test_client()
+        self.ip = ip
+        self.headers = {"User-Agent": agent}
+        if dnt:
+            self.headers["DNT"] = "1"
+        if gpc:
+            self.headers["Sec-GPC"] = "1"
+        self._base_url = "https://localhost/" if https else "http://localhost/"
+
+    def click(self, slug: str, *, qr: bool = False, method: str = "GET") -> TestResponse:
+        """Follow the short link `slug` (a scan with `qr`); the redirect's response."""
+        response = self.client.open(
+            f"/{slug}?qr=1" if qr else f"/{slug}",
+            method=method,
+            headers=self.headers,
+            base_url=self._base_url,
+            environ_base={"REMOTE_ADDR": self.ip},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    @property
+    def journey(self) -> str | None:
+        """The journey id the browser's `tl_j` cookie holds, if it has one."""
+        cookie = self.client.get_cookie(COOKIE)
+        return None if cookie is None else cookie.value
+
+    def clear_cookies(self) -> None:
+        """As a customer who clears their cookies (or opens a private window) would."""
+        self.client = self._app.test_client()
+
+
+BrowserMaker = Callable[..., Browser]
+
+
+@pytest.fixture
+def browser(app: Flask) -> BrowserMaker:
+    """`browser(ip, agent, dnt=, gpc=, https=, app=)`: a new browser on the test's app (or
+    `app`)."""
+    default = app
+
+    def make(
+        ip: str = ANNA[0], agent: str = ANNA[1], *, app: Flask | None = None, **signals: bool
+    ) -> Browser:
+        return Browser(app or default, ip, agent, **signals)
+
+    return make
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTouch:
+    at: datetime
+    touchpoint: str  # keys
+    stage: str
+    slug: str
+    via_qr: bool
+
+
+class JourneyRows:
+    """What SQL keeps of journeys: each journey's stored key with its touches in time order, and
+    the key a journey id is stored under."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+
+    @staticmethod
+    def read(session: Session) -> dict[str, list[StoredTouch]]:
+        session.expire_all()
+        rows = session.execute(
+            select(
+                Journey.key, JourneyTouch.touched_at, Touchpoint.key, Stage.key, Link.slug,
+                JourneyTouch.via_qr,
+            )
+            .join(Journey, Journey.id == JourneyTouch.journey_id)
+            .join(Touchpoint, Touchpoint.id == JourneyTouch.touchpoint_id)
+            .join(Stage, Stage.id == JourneyTouch.stage_id)
+            .join(Link, Link.id == JourneyTouch.link_id)
+            .order_by(Journey.key, JourneyTouch.touched_at, JourneyTouch.click_id)
+        )
+        found: dict[str, list[StoredTouch]] = {}
+        for key, at, touchpoint, stage, slug, via_qr in rows:
+            found.setdefault(key, []).append(
+                StoredTouch(at.astimezone(UTC), touchpoint, stage, slug, bool(via_qr))
+            )
+        return found
+
+    @staticmethod
+    def counts(session: Session) -> tuple[int, int]:
+        """(journeys, touches) kept."""
+        session.expire_all()
+        journeys = session.scalar(select(func.count()).select_from(Journey)) or 0
+        touches = session.scalar(select(func.count()).select_from(JourneyTouch)) or 0
+        return int(journeys), int(touches)
+
+    def key_of(self, journey_id: str) -> str:
+        """The key a cookie's journey id is stored under in this installation."""
+        keys = runtime(self._app).journey_keys
+        return keys.key(journey_id, ip="", user_agent="", salts={}, day=date.today())
+
+
+@pytest.fixture
+def journey_rows(app: Flask) -> JourneyRows:
+    return JourneyRows(app)
+
+
+@pytest.fixture
+def followed(
+    make_app: Callable[..., Flask], journey: None, browser: BrowserMaker
+) -> None:
+    """On top of the `journey`, four people whose journeys are followed (a cookie each), in this
+    order:
+
+    Anna   spring (store-flyer, awareness), faq (help-desk, consideration), bio-offer (insta-bio,
+           decision)
+    Ben    bio (insta-bio, awareness) twice
+    Clara  bio, faq, box (packaging, post-purchase)
+    David  spring twice
+
+    store-flyer: 2 journeys, Anna's moved on; help-desk: 2, both moved on; insta-bio: 3, Clara's
+    moved on (Anna's touch there was her last); packaging: 1, not moved on; old-poster: none.
+    """
+    app = make_app(journeys="cookie")
+    walks = {
+        "anna": ("spring", "faq", "bio-offer"), "ben": ("bio", "bio"),
+        "clara": ("bio", "faq", "box"), "david": ("spring", "spring"),
+    }
+    for i, slugs in enumerate(walks.values()):
+        person = browser(f"192.0.2.{i + 1}", IPHONE, app=app)
+        for slug in slugs:
+            person.click(slug)

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from analytics.runtime import runtime
 from tests.faults import free_port
+from tests.user_agents import GOOGLEBOT, IPHONE
 
 
 def test_embedded_default_is_ok_with_sql_alone(client: FlaskClient) -> None:
@@ -67,3 +68,45 @@ def test_metrics_count_the_apps_own_captured_and_stored_clicks(
     assert _sample(client, "touchlink_clicks_ingested_total") == 4
     # Each runtime has a registry of its own: another app counts nothing of these.
     assert _sample(make_app().test_client(), "touchlink_clicks_captured_total") == 0
+
+
+def test_healthz_says_how_journeys_are_followed_and_how_many_are_kept(
+    make_app: Callable[..., Flask], make_flyer: Callable[[Flask], None], client: FlaskClient
+) -> None:
+    assert client.get("/healthz").json["checks"]["journeys"] == {
+        "mode": "off", "journeys": 0, "touches": 0, "approximate": False,
+    }
+    followed = make_app(journeys="cookie")
+    make_flyer(followed)
+    browsers = [followed.test_client() for _ in range(2)]
+    for browser in (*browsers, browsers[0]):
+        response = browser.get("/flyer", headers={"User-Agent": IPHONE})
+        assert response.status_code == 302
+    followed.test_client().get("/flyer", headers={"User-Agent": IPHONE, "DNT": "1"})
+
+    body = followed.test_client().get("/healthz").json
+
+    assert body["status"] == "ok"
+    assert body["checks"]["journeys"] == {
+        "mode": "cookie", "journeys": 2, "touches": 3, "approximate": False,
+    }
+    assert make_app(journeys="cookieless").test_client().get("/healthz").json["checks"][
+        "journeys"
+    ] == {
+        "mode": "cookieless", "journeys": 2, "touches": 3, "approximate": False,
+    }  # what SQL keeps, whatever the mode
+
+
+def test_metrics_count_journey_touches_and_journeys_forgotten(
+    make_app: Callable[..., Flask], make_flyer: Callable[[Flask], None]
+) -> None:
+    followed = make_app(journeys="cookie")
+    make_flyer(followed)
+    browser = followed.test_client()
+    for agent in (IPHONE, IPHONE, GOOGLEBOT):
+        assert browser.get("/flyer", headers={"User-Agent": agent}).status_code == 302
+
+    client = followed.test_client()
+    assert _sample(client, "touchlink_clicks_ingested_total") == 3
+    assert _sample(client, "touchlink_journey_touches_total") == 2  # the bot is no touch
+    assert _sample(client, "touchlink_journeys_forgotten_total") == 0

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from analytics.models import Click, LinkHourlyStats
+from analytics.models import Click, Journey, JourneyTouch, LinkHourlyStats
 from analytics.runtime import Runtime, runtime
 from analytics.stream import GROUP, ClickStream, dead_letter_stream
 from analytics.worker import IngestWorker
@@ -32,6 +32,41 @@ def redis_rt(redis_app: Flask, make_flyer: Callable[[Flask], None]) -> Runtime:
 def redis_web(redis_rt: Runtime, redis_app: Flask) -> FlaskClient:
     """A customer's browser on that app (once /flyer exists)."""
     return redis_app.test_client()
+
+
+@pytest.fixture
+def journey_app(
+    make_app: Callable[..., Flask], redis_client: redis.Redis, redis_url: str,
+    make_flyer: Callable[[Flask], None],
+) -> Flask:
+    """An app capturing clicks into Redis and following journeys with a cookie, with /flyer."""
+    app = make_app(redis_url=redis_url, journeys="cookie")
+    make_flyer(app)
+    return app
+
+
+def send_from_browsers(app: Flask, browsers: int, clicks: int) -> None:
+    """`clicks` clicks on /flyer, from `browsers` browsers in turn, each with its cookie jar."""
+    jars = [app.test_client() for _ in range(browsers)]
+    for i in range(clicks):
+        response = jars[i % browsers].get(
+            "/flyer", headers={"User-Agent": IPHONE},
+            environ_base={"REMOTE_ADDR": f"198.51.100.{i % browsers}"},
+        )
+        assert response.status_code == 302
+        assert response.headers["Set-Cookie"].startswith("tl_j=")
+    runtime(app).sink.flush()  # type: ignore[attr-defined]
+
+
+def journeys_kept(rt: Runtime) -> tuple[int, int, int]:
+    """(journeys, touches, the journeys' own count of their touches)."""
+    with rt.sessions() as session:
+        journeys, counted = session.execute(
+            select(func.count(), func.coalesce(func.sum(Journey.touches), 0))
+            .select_from(Journey)
+        ).one()
+        touches = session.scalar(select(func.count()).select_from(JourneyTouch))
+    return int(journeys), int(touches or 0), int(counted)
 
 
 @pytest.fixture
@@ -90,33 +125,38 @@ def test_worker_drains_the_stream_into_sql_with_enrichment(
 )
 def test_worker_killed_by_sigkill_loses_nothing_and_counts_nothing_twice(
     inject: str,
-    redis_rt: Runtime,
-    redis_web: FlaskClient,
+    journey_app: Flask,
     redis_client: redis.Redis,
     workers: Workers,
     clicks: Any,
 ) -> None:
-    stream = redis_rt.settings.stream
-    clicks.send(redis_web, "flyer", 250)
-    redis_rt.sink.flush()  # type: ignore[attr-defined]
+    """With journeys: 250 clicks of 25 browsers, whose touches commit with their clicks."""
+    rt = runtime(journey_app)
+    stream = rt.settings.stream
+    send_from_browsers(journey_app, 25, 250)
 
     code, output = workers.run("--drain", "--consumer", "w1", inject=inject)
     assert code == -signal.SIGKILL, output
     # The batches in hand (one, or two on PostgreSQL, which overlaps them) stay pending.
     pending = redis_client.xpending(stream, GROUP)["pending"]
     assert pending in (100, 200)
-    with redis_rt.sessions() as session:
+    with rt.sessions() as session:
         rows, rolled = clicks.stored(session)
     assert rows == rolled  # clicks and rollups commit together
+    journeys, touches, counted = journeys_kept(rt)
+    assert touches == counted == rows  # and so do the touches, every click a human's
     if inject == KILL_AFTER_COMMIT:
         assert rows in (100, 200)  # committed, not acknowledged
+        assert journeys == 25
     else:
         assert rows == 0  # killed inside the transaction: nothing committed
+        assert journeys == 0
 
     code, output = workers.run("--drain", "--consumer", "w1")
     assert code == 0, output
-    with redis_rt.sessions() as session:
+    with rt.sessions() as session:
         assert clicks.stored(session) == (250, 250)
+    assert journeys_kept(rt) == (25, 250, 250)  # the replayed batch added no touch twice
     assert redis_client.xpending(stream, GROUP)["pending"] == 0
 
 
@@ -227,3 +267,24 @@ def test_a_vanished_consumer_group_is_recreated_loudly(
     assert first.inserted + stats.inserted == 7
     with redis_rt.sessions() as session:
         assert clicks.stored(session) == (7, 7)
+
+
+def test_the_workers_metrics_count_journey_touches(
+    journey_app: Flask, redis_client: redis.Redis, clicks: Any
+) -> None:
+    rt = runtime(journey_app)
+    send_from_browsers(journey_app, 3, 7)
+    clicks.send(journey_app.test_client(), "flyer", 2, agent=GOOGLEBOT)
+    rt.sink.flush()  # type: ignore[attr-defined]
+    assert rt.redis is not None
+    worker = IngestWorker(
+        ClickStream(rt.redis, rt.settings.stream, consumer="w1"), rt.sessions, rt.enricher,
+        rt.metrics, journeys=rt.journey_keys,
+    )
+
+    assert worker.run(drain=True).totals.inserted == 9
+
+    registry = rt.metrics.registry
+    assert registry.get_sample_value("touchlink_clicks_ingested_total") == 9
+    assert registry.get_sample_value("touchlink_journey_touches_total") == 7
+    assert journeys_kept(rt) == (3, 7, 7)

@@ -1,0 +1,132 @@
+"""What one journey's touches say, the one definition that the journey reports and their rollups
+share: a report walking the window's touches and the rollups kept at ingest count the same
+journeys because both summarize them here.
+
+- closed funnel: a journey reaches stage k when it has touches at stages 1, 2, …, k at strictly
+  increasing times (the earliest touch at each stage after the one before: taking the earliest
+  can only leave more room for the next);
+- open funnel: a journey is at stage k with any touch there, and continued when it has a touch at
+  stage k + 1 later than its first touch at stage k;
+- path: the touchpoints in time order, consecutive touches of one touchpoint as one;
+- next: after a journey's first touch at a touchpoint, its next touch at another one;
+- moved on: a journey with a touch at a touchpoint and a later touch at a later stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    at: datetime
+    stage: int  # the stage's place in the journey, 0 for the first
+    touchpoint: int  # its id
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    first: datetime
+    last: datetime
+    depth: int  # closed funnel: the stages reached in order
+    reached: int  # open funnel: bit k set with a touch at stage k
+    continued: int  # open funnel: bit k set when it went on from stage k to k + 1
+    path: tuple[int, ...]
+    after: dict[int, int | None]  # each touchpoint touched → the next other one (None: none)
+    moved: frozenset[int]  # the touchpoints it moved on from
+
+
+def summarize(touches: Sequence[Touch], stages: int) -> Summary:
+    """The summary of a journey's touches, in time order (ties in a fixed order), on `stages`
+    stages. A report needing one part of it asks the function of that part, below."""
+    depth, reached, continued = funnel_of(touches, stages)
+    return Summary(
+        first=touches[0].at,
+        last=touches[-1].at,
+        depth=depth,
+        reached=reached,
+        continued=continued,
+        path=path_of(touches),
+        after=after_of(touches),
+        moved=moved_of(touches),
+    )
+
+
+def funnel_of(touches: Sequence[Touch], stages: int) -> tuple[int, int, int]:
+    """(closed depth, open stages reached, open stages continued from)."""
+    return (
+        _depth(touches, stages),
+        _bits(touch.stage for touch in touches),
+        _continued(touches, stages),
+    )
+
+
+def stages_of(bits: int) -> list[int]:
+    """The stage places whose bits are set."""
+    return [k for k in range(bits.bit_length()) if bits >> k & 1]
+
+
+def _depth(touches: Sequence[Touch], stages: int) -> int:
+    depth, last = 0, None
+    for touch in touches:
+        if touch.stage == depth and (last is None or touch.at > last):
+            depth, last = depth + 1, touch.at
+            if depth == stages:
+                break
+    return depth
+
+
+def _bits(places: Iterable[int]) -> int:
+    bits = 0
+    for place in places:
+        bits |= 1 << place
+    return bits
+
+
+def _continued(touches: Sequence[Touch], stages: int) -> int:
+    first: dict[int, datetime] = {}
+    latest: dict[int, datetime] = {}
+    for touch in touches:
+        first.setdefault(touch.stage, touch.at)
+        latest[touch.stage] = touch.at
+    return _bits(
+        k for k, at in first.items() if k + 1 < stages and latest.get(k + 1, at) > at
+    )
+
+
+def path_of(touches: Sequence[Touch]) -> tuple[int, ...]:
+    return tuple(touchpoint for touchpoint, _ in groupby(t.touchpoint for t in touches))
+
+
+def after_of(touches: Sequence[Touch]) -> dict[int, int | None]:
+    after: dict[int, int | None] = {}
+    waiting = None  # the touchpoint first touched last, until another one is
+    for touch in touches:
+        if waiting is not None and touch.touchpoint != waiting:
+            after[waiting] = touch.touchpoint
+            waiting = None
+        if touch.touchpoint not in after:
+            after[touch.touchpoint] = None
+            waiting = touch.touchpoint
+    return after
+
+
+def moved_of(touches: Sequence[Touch], starts: Sequence[bool] | None = None) -> frozenset[int]:
+    """The touchpoints with a touch followed by a later touch at a later stage; with `starts`
+    (one flag per touch), only the flagged touches count as the touch moved on from."""
+    # The lowest stage each touchpoint was touched at strictly before the touches at hand.
+    lowest: dict[int, int] = {}
+    moved: set[int] = set()
+    for _, same_time in groupby(range(len(touches)), key=lambda i: touches[i].at):
+        now = list(same_time)
+        for i in now:
+            moved.update(tp for tp, stage in lowest.items() if stage < touches[i].stage)
+        for i in now:
+            if starts is None or starts[i]:
+                touch = touches[i]
+                tp = touch.touchpoint
+                lowest[tp] = min(touch.stage, lowest.get(tp, touch.stage))
+    return frozenset(moved)

@@ -1,0 +1,153 @@
+"""Journeys at ingest: the keyed hash stored for a journey id, the touches of a batch (in the
+batch's transaction, for its new clicks only, so a replayed batch adds nothing), and retention.
+
+A journey id is the `tl_j` cookie's, or (cookieless) an HMAC of the IP and user agent under a
+salt of the current TOUCHLINK_JOURNEY_DAYS-long period. SQL keeps only HMAC(secret, id): the
+installation's secret turns an id that travels in a cookie into a key that only this
+installation can make, and never back into the id.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.orm import Session
+
+from analytics import journey_rollups
+from analytics.models import Journey, JourneySalt, JourneyTouch
+from analytics.upserts import dialect_insert, insert_new, salts_of
+from shortener.journey_cookie import COOKIELESS
+
+RETENTION_EVERY = 600.0  # seconds between two deletions of journeys past their retention
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyKeys:
+    """How ingest turns a click's journey into the key it stores."""
+
+    secret: bytes
+    days: int  # TOUCHLINK_JOURNEY_DAYS: how long a cookieless id lasts
+
+    @classmethod
+    def of(cls, secret_key: str, *, days: int) -> JourneyKeys:
+        # A key of its own, derived from the installation's secret (which also signs sessions).
+        return cls(hmac.digest(secret_key.encode(), b"touchlink journeys", "sha256"), days)
+
+    def period(self, day: date) -> int:
+        return day.toordinal() // self.days
+
+    def key(self, journey: str, *, ip: str, user_agent: str, salts: dict[int, bytes],
+            day: date) -> str:
+        """The stored key of a click's journey (`journey` is the cookie's id or COOKIELESS)."""
+        if journey == COOKIELESS:
+            message = f"{ip}\n{user_agent}".encode("utf-8", "surrogatepass")
+            journey = hmac.digest(salts[self.period(day)], message, "sha256").hex()
+        return hmac.digest(self.secret, journey.encode(), "sha256")[:16].hex()
+
+
+def salts(session: Session, keys: JourneyKeys, days: set[date], *, today: date) -> dict[int, bytes]:
+    """The salts of the cookieless periods of `days`, made on first use; those of periods more
+    than one period old are deleted."""
+    periods = {keys.period(day) for day in days}
+    session.execute(
+        delete(JourneySalt).where(
+            JourneySalt.period < keys.period(today) - 1, JourneySalt.period.not_in(periods)
+        )
+    )
+    return salts_of(session, JourneySalt.period, periods)
+
+
+def record_touches(
+    session: Session, rows: Sequence[dict[str, Any]], keys: dict[str, str], zone: tzinfo
+) -> int:
+    """Store the touches of the batch's new human clicks that have a journey (`keys`: click id →
+    journey key), creating or extending their journeys and their rollups; the number of
+    touches."""
+    touches = [row for row in rows if row["click_id"] in keys and not row["is_bot"]]
+    if not touches:
+        return 0
+    spans: dict[str, list[Any]] = {}
+    for row in touches:
+        at = row["occurred_at"]
+        span = spans.setdefault(keys[row["click_id"]], [at, at, 0])
+        span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
+    table: Table = Journey.__table__  # type: ignore[assignment]
+    stmt = dialect_insert(session, table)
+    on_sqlite = session.get_bind().dialect.name == "sqlite"
+    earliest, latest = (func.min, func.max) if on_sqlite else (func.least, func.greatest)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "first_touch_at": earliest(table.c.first_touch_at, stmt.excluded.first_touch_at),
+            "last_touch_at": latest(table.c.last_touch_at, stmt.excluded.last_touch_at),
+            "touches": table.c.touches + stmt.excluded.touches,
+        },
+    ).returning(table.c.id, table.c.key)
+    # In key order, so that two workers extending the same journeys lock them in one order.
+    values = [
+        {"key": key, "first_touch_at": first, "last_touch_at": last, "touches": count}
+        for key, (first, last, count) in sorted(spans.items())
+    ]
+    ids = {key: journey_id for journey_id, key in session.execute(upsert, values)}
+    touch_table: Table = JourneyTouch.__table__  # type: ignore[assignment]
+    added = insert_new(
+        session,
+        touch_table,
+        [
+            {
+                "click_id": row["click_id"],
+                "journey_id": ids[keys[row["click_id"]]],
+                "touched_at": row["occurred_at"],
+                "touchpoint_id": row["touchpoint_id"],
+                "stage_id": row["stage_id"],
+                "link_id": row["link_id"],
+                "via_qr": row["via_qr"],
+            }
+            for row in touches
+        ],
+        keys=["click_id"],
+        returning=["click_id", "journey_id"],
+    )
+    journey_rollups.touches_added(
+        session, {journey for _, journey in added}, {click for click, _ in added}, zone
+    )
+    return len(touches)
+
+
+def forget_journeys(
+    session: Session, *, now: datetime, retention_days: int, zone: tzinfo
+) -> int:
+    """Delete the journeys whose last touch is older than the retention, touches, rollups and
+    all; how many journeys went. Rollups cut in another zone or on other stages are rebuilt."""
+    cutoff = now - timedelta(days=retention_days)
+    old = sorted(session.scalars(select(Journey.id).where(Journey.last_touch_at < cutoff)))
+    journey_rollups.journeys_leaving(session, set(old), zone)
+    for i in range(0, len(old), journey_rollups.CHUNK):
+        chunk = old[i : i + journey_rollups.CHUNK]
+        session.execute(delete(JourneyTouch).where(JourneyTouch.journey_id.in_(chunk)))
+        session.execute(delete(Journey).where(Journey.id.in_(chunk)))
+    journey_rollups.ensure(session, zone)
+    return len(old)
+
+
+class RetentionClock:
+    """When the next deletion of old journeys is due (the worker and the embedded sink ask)."""
+
+    def __init__(self, every: float = RETENTION_EVERY) -> None:
+        self._every = every
+        self._next = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._every
+        return True
+
+

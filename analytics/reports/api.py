@@ -11,11 +11,12 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from analytics.reports import breakdowns, drilldown, engagement, stages, timeseries
+from analytics.reports import breakdowns, drilldown, engagement, journeys, stages, timeseries
 from analytics.reports.query import ReportRequest, parse_order_by
 from analytics.reports.render import csv_response, respond
 from shortener.api_auth import requires
 from shortener.db import utcnow
+from shortener.errors import InvalidParameterError
 from shortener.models import Role
 from shortener.runtime import runtime
 from shortener.unit_of_work import db_session
@@ -74,6 +75,31 @@ def breakdown_report() -> Any:
         db_session(), ask.query, breakdowns.parse_dimension(request.args), limit=ask.limit
     )
     return respond(report, ask.format)
+
+
+@bp.get("/funnel")
+@requires(Role.ANALYST)
+def funnel_report() -> Any:
+    ask = _ask({"mode"})
+    mode = journeys.parse_mode(request.args.get("mode"))
+    return respond(journeys.funnel(db_session(), ask.query, mode=mode), ask.format)
+
+
+@bp.get("/paths")
+@requires(Role.ANALYST)
+def path_report() -> Any:
+    ask = _ask({"limit"}, default_limit=journeys.DEFAULT_PATHS, max_limit=journeys.MAX_PATHS)
+    return respond(journeys.paths(db_session(), ask.query, limit=ask.limit), ask.format)
+
+
+@bp.get("/next")
+@requires(Role.ANALYST)
+def next_report() -> Any:
+    ask = _ask({"touchpoint"})
+    key = (request.args.get("touchpoint") or "").strip()
+    if not key:
+        raise InvalidParameterError("touchpoint", "is required: the key of a touchpoint")
+    return respond(journeys.next_touchpoints(db_session(), ask.query, key), ask.format)
 
 
 @bp.get("/campaigns")

@@ -1,4 +1,5 @@
-"""`touchlink report touchpoints|stages`: the reports in a terminal, or as CSV or JSON."""
+"""`touchlink report touchpoints|stages|funnel|paths|next`: the reports in a terminal, or as CSV
+or JSON."""
 
 from __future__ import annotations
 
@@ -11,22 +12,31 @@ from typing import Any, TypeVar
 import click
 from flask.cli import AppGroup
 
-from analytics.reports import engagement, stages
+from analytics.reports import engagement, journeys, stages
 from analytics.reports.engagement import TouchpointReport
+from analytics.reports.journeys import FunnelReport, Mode, NextReport, PathReport
 from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, RankBy, ReportQuery
 from analytics.reports.render import Report, to_csv
 from analytics.reports.stages import StageReport
 from shortener.db import utcnow
-from shortener.errors import InvalidParameterError
+from shortener.errors import InvalidParameterError, NotFoundError
 from shortener.models import Channel
 from shortener.runtime import runtime
 
-report_cli = AppGroup("report", help="Engagement reports: touchpoints and stages.")
+report_cli = AppGroup(
+    "report", help="Engagement reports: touchpoints and stages; journeys: funnel, paths, next."
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 NONE = "—"
 MAX_NAME = 32
+FUNNEL_NOTES = {
+    "closed": "Closed: journeys with touches at stages 1..k, in order; CONTINUED: those at the "
+              "next stage too.",
+    "open": "Open: journeys with any touch at the stage; CONTINUED: those with a later touch at "
+            "the next one.",
+}
 
 
 def period_options(command: F) -> F:
@@ -47,12 +57,20 @@ def period_options(command: F) -> F:
     return command
 
 
+def stage_option(text: str) -> Callable[[F], F]:
+    return click.option("--stage", metavar="KEY", help=text)
+
+
+ONLY_TOUCHES_AT = "Only the journeys' touches at this stage (a stage key)."
+
+
 @report_cli.command("touchpoints")
 @click.option("--least", is_flag=True, help="Least engaged first (touchpoints without clicks too).")
-@click.option("--by", "rank_by", type=click.Choice(["clicks", "per_1k_reached"]),
+@click.option("--by", "rank_by", type=click.Choice(["clicks", "per_1k_reached", "moved_on"]),
               default="clicks", show_default=True,
-              help="Rank by clicks, or by visitors per 1,000 people reached.")
-@click.option("--stage", help="Only clicks at this stage (a stage key).")
+              help="Rank by clicks, by visitors per 1,000 people reached, or by the share of "
+                   "journeys moved on to a later stage.")
+@stage_option("Only clicks at this stage (a stage key).")
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=DEFAULT_LIMIT,
               show_default=True)
 @period_options
@@ -98,6 +116,71 @@ def stages_command(
     _emit(report, fmt, _stage_table)
 
 
+@report_cli.command("funnel")
+@click.option("--mode", type=click.Choice(journeys.MODES), default="closed", show_default=True,
+              help="closed: touches at stages 1..k in order; open: any touch at the stage.")
+@stage_option("Only this stage's row (counted over every stage).")
+@period_options
+def funnel_command(
+    mode: Mode,
+    stage: str | None,
+    start: str | None,
+    end: str | None,
+    channel: str | None,
+    campaign: str | None,
+    bots: bool,
+    fmt: str,
+) -> None:
+    """Journeys at each stage, in journey order, and those that went on to the next."""
+    args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
+    with _as_usage_errors(), runtime().sessions() as session:
+        report = journeys.funnel(session, _query(args, bots), mode=mode)
+    _emit(report, fmt, _funnel_table)
+
+
+@report_cli.command("paths")
+@click.option("--limit", type=click.IntRange(1, journeys.MAX_PATHS),
+              default=journeys.DEFAULT_PATHS, show_default=True)
+@stage_option(ONLY_TOUCHES_AT)
+@period_options
+def paths_command(
+    limit: int,
+    stage: str | None,
+    start: str | None,
+    end: str | None,
+    channel: str | None,
+    campaign: str | None,
+    bots: bool,
+    fmt: str,
+) -> None:
+    """The most common sequences of touchpoints, with the journeys that follow each exactly."""
+    args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
+    with _as_usage_errors(), runtime().sessions() as session:
+        report = journeys.paths(session, _query(args, bots), limit=limit)
+    _emit(report, fmt, _path_table)
+
+
+@report_cli.command("next")
+@click.argument("touchpoint_key")
+@stage_option(ONLY_TOUCHES_AT)
+@period_options
+def next_command(
+    touchpoint_key: str,
+    stage: str | None,
+    start: str | None,
+    end: str | None,
+    channel: str | None,
+    campaign: str | None,
+    bots: bool,
+    fmt: str,
+) -> None:
+    """For the journeys that touched TOUCHPOINT_KEY: the next other touchpoint they touched."""
+    args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
+    with _as_usage_errors(), runtime().sessions() as session:
+        report = journeys.next_touchpoints(session, _query(args, bots), touchpoint_key.strip())
+    _emit(report, fmt, _next_table)
+
+
 def _query(args: dict[str, str | None], bots: bool) -> ReportQuery:
     given = {name: value for name, value in args.items() if value is not None}
     given["bots"] = "include" if bots else "exclude"
@@ -111,6 +194,8 @@ def _as_usage_errors() -> Iterator[None]:
     except InvalidParameterError as exc:
         reason = exc.message.removeprefix(f"{exc.name}: ")
         raise click.BadParameter(reason, param_hint=f"'--{exc.name}'") from None
+    except NotFoundError as exc:  # not a usage error: the command was right, the key is unknown
+        raise click.ClickException(exc.message) from None
 
 
 def _emit(report: Report, fmt: str, table: Callable[[Any], list[str]]) -> None:
@@ -127,19 +212,24 @@ def _emit(report: Report, fmt: str, table: Callable[[Any], list[str]]) -> None:
 
 def _touchpoint_table(report: TouchpointReport) -> list[str]:
     query = report.query
-    ranked = "by visitors per 1,000 reached" if report.by == "per_1k_reached" else ""
+    ranked = {"per_1k_reached": "by visitors per 1,000 reached",
+              "moved_on": "by share of journeys moved on"}.get(report.by, "")
+    followed = any(r.journeys for r in report.rows)
     title = (
         f"Touchpoints, {report.order} engaged first{' ' + ranked if ranked else ''}: "
         f"{_window(query)}, {_whose(query)}"
     )
     header = ["TOUCHPOINT", "NAME", "CHANNEL", "CLICKS", "HUMAN", "BOTS", "SCANS", "VISITORS",
-              "LINKS", "SHARE", "PREVIOUS", "CHANGE", "PER 1K REACHED", "LAST CLICK"]
+              "LINKS", "SHARE", "PREVIOUS", "CHANGE", "PER 1K REACHED",
+              *(["JOURNEYS", "MOVED ON"] if followed else []), "LAST CLICK"]
     rows = [
         [r.touchpoint.key + (" (archived)" if r.archived else ""), _crop(r.touchpoint.name),
          r.touchpoint.channel, str(r.clicks), str(r.human_clicks), str(r.bot_clicks),
          str(r.scans), str(r.visitors), str(r.links), _percent(r.share), str(r.previous_clicks),
          _percent(r.change, sign=True) if r.comparable else "too few",
          _per_1k(r.per_1k_reached, r.per_1k_reached_low, r.per_1k_reached_high),
+         *([str(r.journeys), _share(r.moved_on_rate, r.moved_on_low, r.moved_on_high)]
+           if followed else []),
          _time(r.last_click_at, query)]
         for r in report.rows
     ]
@@ -147,9 +237,13 @@ def _touchpoint_table(report: TouchpointReport) -> list[str]:
         return [title, "No clicks in this window: nothing to rank."]
     if not rows:
         return [title, "No touchpoints match."]
-    lines = [title, "", *_columns(header, rows, numeric=range(3, 13))]
+    lines = [title, "", *_columns(header, rows, numeric=range(3, len(header) - 1))]
     if report.by == "per_1k_reached" and report.without_reach:
         lines.append(f"{report.without_reach} without exposure, listed last.")
+    if report.by == "moved_on" and not followed:
+        lines += ["", *_no_journeys("listed by clicks")]
+    elif report.by == "moved_on" and (unrated := sum(r.moved_on_rate is None for r in report.rows)):
+        lines.append(f"{unrated} without journeys, listed last.")
     return lines
 
 
@@ -170,6 +264,53 @@ def _stage_table(report: StageReport) -> list[str]:
         title, "", *_columns(header, rows, numeric=(0, 3, 4, 5, 6, 7, 8, 9)), "",
         "NEXT/THIS: the next stage's visitors over this stage's (totals, not the same people).",
     ]
+
+
+def _funnel_table(report: FunnelReport) -> list[str]:
+    title = f"Funnel ({report.mode}): {_window(report.query)}, {report.journeys} journeys"
+    if not report.journeys:
+        return [title, *_no_journeys()]
+    header = ["#", "STAGE", "NAME", "JOURNEYS", "CONTINUED", "DROP TO NEXT"]
+    rows = [
+        [str(r.stage.position), r.stage.key, _crop(r.stage.name), str(r.journeys),
+         NONE if r.continued is None else str(r.continued), _percent(r.drop_to_next)]
+        for r in report.rows
+    ]
+    return [title, "", *_columns(header, rows, numeric=(0, 3, 4, 5)), "",
+            FUNNEL_NOTES[report.mode]]
+
+
+def _path_table(report: PathReport) -> list[str]:
+    title = f"Paths, most followed first: {_window(report.query)}, {report.journeys} journeys"
+    if not report.journeys:
+        return [title, *_no_journeys()]
+    rows = [[str(r.journeys), _percent(r.journeys / report.journeys), " > ".join(r.path)]
+            for r in report.rows]
+    return [title, "", *_columns(["JOURNEYS", "SHARE", "PATH"], rows, numeric=(0, 1))]
+
+
+def _next_table(report: NextReport) -> list[str]:
+    title = (f"Next after {report.after.key}: {_window(report.query)}, "
+             f"{report.journeys} journeys touched it")
+    if not report.journeys:
+        return [title, *_no_journeys()]
+    rows = [
+        [tp.key if tp else "(no further touch)", _crop(tp.name) if tp else NONE,
+         tp.channel if tp else NONE, str(r.journeys), _percent(r.journeys / report.journeys)]
+        for r in report.rows
+        for tp in [r.touchpoint]
+    ]
+    header = ["TOUCHPOINT", "NAME", "CHANNEL", "JOURNEYS", "SHARE"]
+    return [title, "", *_columns(header, rows, numeric=(3, 4))]
+
+
+def _no_journeys(then: str = "") -> list[str]:
+    """That the window has no journeys, and how to follow them when they are off."""
+    lines = [f"No journeys in this window{': ' + then if then else ''}."]
+    if runtime().settings.journeys == "off":
+        lines.append("Journeys are off: set TOUCHLINK_JOURNEYS=cookie or cookieless to follow "
+                     "them (see docs/journeys.md).")
+    return lines
 
 
 def _columns(
@@ -215,6 +356,13 @@ def _per_1k(value: float | None, low: float | None, high: float | None) -> str:
     if value is None or low is None or high is None:
         return NONE
     return f"{value:.1f} ({low:.1f}-{high:.1f})"
+
+
+def _share(value: float | None, low: float | None, high: float | None) -> str:
+    """`42.0% (30.1-54.9%)`: a share with its 95 % interval; nothing to divide, no share."""
+    if value is None or low is None or high is None:
+        return NONE
+    return f"{value:.1%} ({low * 100:.1f}-{high:.1%})"
 
 
 def _ratio(value: float | None) -> str:

@@ -24,10 +24,18 @@ from typing import Any, ClassVar
 from sqlalchemy import Subquery, asc, desc, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from analytics.reports import stages
+from analytics.reports import journeys, stages
 from analytics.reports.periods import clear_plan_caches
-from analytics.reports.query import DEFAULT_LIMIT, Order, RankBy, ReportQuery, check_limit
+from analytics.reports.query import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Order,
+    RankBy,
+    ReportQuery,
+    check_limit,
+)
 from analytics.reports.rates import change, rate
+from analytics.reports.refs import TouchpointRef
 from analytics.reports.render import as_json, flat_row, head
 from analytics.reports.sql import (
     AnySelect,
@@ -54,13 +62,6 @@ TOUCHPOINT_FIGURES = (
 
 
 @dataclass(frozen=True, slots=True)
-class TouchpointRef:
-    key: str
-    name: str
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
 class TouchpointRow:
     touchpoint: TouchpointRef
     archived: bool
@@ -83,6 +84,12 @@ class TouchpointRow:
     per_1k_reached: float | None  # visitors per 1,000 people reached, with its 95 % interval
     per_1k_reached_low: float | None
     per_1k_reached_high: float | None
+    # Journeys with a touch here in the window, and those with a later touch at a later stage.
+    journeys: int = 0
+    moved_on: int = 0
+    moved_on_rate: float | None = None
+    moved_on_low: float | None = None
+    moved_on_high: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,8 @@ class TouchpointReport:
         "bot_clicks", "scans", "scan_share", "scan_share_low", "scan_share_high", "visitors",
         "links", "share", "previous_clicks", "previous_human_clicks", "change", "comparable",
         "last_click_at", "reached",
-        "per_1k_reached", "per_1k_reached_low", "per_1k_reached_high",
+        "per_1k_reached", "per_1k_reached_low", "per_1k_reached_high", "journeys", "moved_on",
+        "moved_on_rate", "moved_on_low", "moved_on_high",
     )
 
     query: ReportQuery
@@ -146,8 +154,11 @@ def touchpoint_report(
     if query.empty:
         return TouchpointReport(query=query, order=order, by=by, rows=(), empty=True)
     stage = find_stage_id(session, query.stage) if query.stage else None
+    # Ranked by the moved-on rate, every touchpoint is read and ranked here, after the rollups.
+    sql_by, sql_limit = ("clicks", MAX_LIMIT) if by == "moved_on" else (by, limit)
     statement = partial(
-        _touchpoint_statement, query, stage, order, by, limit, postgres=is_postgres(session)
+        _touchpoint_statement, query, stage, order, sql_by, sql_limit,
+        postgres=is_postgres(session),
     )
     found = run_report(session, query, statement)
     rows = [_touchpoint_row(*row) for row in found]
@@ -156,7 +167,46 @@ def touchpoint_report(
     empty = not any(int(row[-1] or 0) for row in found)
     if empty and order == "most":
         rows = []
+    if journeys.journeys_touched(session, query):
+        rows = _with_journeys(session, query, rows)
+        if by == "moved_on":
+            rows = _by_moved_on(rows, order)
+    if by == "moved_on":  # read to MAX_LIMIT above, with journeys or without
+        rows = rows[:limit]
     return TouchpointReport(query=query, order=order, by=by, rows=tuple(rows), empty=empty)
+
+
+def _with_journeys(
+    session: Session, query: ReportQuery, rows: list[TouchpointRow]
+) -> list[TouchpointRow]:
+    figures = journeys.moved_on(session, query)
+    keys = [row.touchpoint.key for row in rows]
+    ids = {
+        key: touchpoint_id
+        for key, touchpoint_id in session.execute(
+            select(Touchpoint.key, Touchpoint.id).where(Touchpoint.key.in_(keys))
+        )
+    }
+    found = []
+    for row in rows:
+        moved = figures.get(ids[row.touchpoint.key])
+        if moved is not None:
+            row = replace(
+                row, journeys=moved.journeys, moved_on=moved.moved_on,
+                moved_on_rate=moved.rate, moved_on_low=moved.low, moved_on_high=moved.high,
+            )
+        found.append(row)
+    return found
+
+
+def _by_moved_on(rows: list[TouchpointRow], order: Order) -> list[TouchpointRow]:
+    """The share of journeys moved on, highest (or lowest: where journeys stall) first;
+    touchpoints without journeys last."""
+    rated = [row for row in rows if row.moved_on_rate is not None]
+    sign = -1 if order == "most" else 1
+    rated.sort(key=lambda row: (sign * (row.moved_on_rate or 0.0), sign * row.journeys,
+                                row.touchpoint.key))
+    return rated + [row for row in rows if row.moved_on_rate is None]
 
 
 def touchpoint_figures(session: Session, query: ReportQuery) -> TouchpointRow | None:

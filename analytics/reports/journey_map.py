@@ -12,11 +12,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from analytics.models import LinkHourlyStats as Stats
-from analytics.reports.engagement import TouchpointRef
 from analytics.reports.query import ReportQuery
+from analytics.reports.refs import StageRef, TouchpointRef
 from analytics.reports.render import as_json, head
 from analytics.reports.sql import filtered, link_live_in, touchpoint_existed_in
-from analytics.reports.stages import StageRef
 from shortener.models import Link, Stage, Touchpoint
 
 

@@ -23,7 +23,7 @@ from shortener.models import Channel
 from shortener.request_input import limit_param
 
 Order = Literal["most", "least"]
-RankBy = Literal["clicks", "per_1k_reached"]
+RankBy = Literal["clicks", "per_1k_reached", "moved_on"]
 Format = Literal["json", "csv"]
 
 DEFAULT_DAYS = 30
@@ -215,7 +215,11 @@ def parse_order_by(args: Mapping[str, str]) -> RankBy:
         return "clicks"
     if raw == "per_1k_reached":
         return "per_1k_reached"
-    raise InvalidParameterError("by", f"must be clicks or per_1k_reached, not {raw!r}")
+    if raw == "moved_on":
+        return "moved_on"
+    raise InvalidParameterError(
+        "by", f"must be clicks, per_1k_reached or moved_on, not {raw!r}"
+    )
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:

@@ -12,19 +12,13 @@ from sqlalchemy import case, func, select, union_all
 from sqlalchemy.orm import Session
 
 from analytics.reports.query import ReportQuery
+from analytics.reports.refs import StageRef
 from analytics.reports.render import as_json, flat_row, head
 from analytics.reports.sql import AnySelect, piece_rows, plan, run_report
 from shortener.errors import InvalidParameterError
 from shortener.models import Stage, Touchpoint
 
 STAGE_FIGURES = ("stage_id", "human", "bots", "scans", "visitors")
-
-
-@dataclass(frozen=True, slots=True)
-class StageRef:
-    key: str
-    name: str
-    position: int
 
 
 @dataclass(frozen=True, slots=True)

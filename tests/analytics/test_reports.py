@@ -20,6 +20,7 @@ from analytics.reports.query import (
     ReportRequest,
     parse_order,
 )
+from analytics.reports.rates import rate
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 
@@ -64,6 +65,12 @@ def test_touchpoint_rows_carry_human_and_bot_clicks_scans_visitors_and_reach(
         "per_1k_reached": 4.0,  # 2 visitors of 500 people reached
         "per_1k_reached_low": flyer["per_1k_reached_low"],
         "per_1k_reached_high": flyer["per_1k_reached_high"],
+        # Journeys are off: no journey touched anything, none moved on.
+        "journeys": 0,
+        "moved_on": 0,
+        "moved_on_rate": None,
+        "moved_on_low": None,
+        "moved_on_high": None,
     }
     last = datetime.fromisoformat(flyer["last_click_at"])
     assert abs(last - utcnow()) < timedelta(minutes=1)
@@ -220,6 +227,58 @@ def test_the_previous_window_over_chosen_dates(
     assert with_bots["last_click_at"] == "2026-01-30T23:59:59+00:00"  # humans only
 
 
+# --- journeys: which touchpoints move people on --------------------------------------------------
+
+
+MOVED_ON = {  # journeys, moved on, rate
+    "help-desk": (2, 2, 1.0), "store-flyer": (2, 1, 0.5), "insta-bio": (3, 1, 0.3333),
+    "packaging": (1, 0, 0.0), "old-poster": (0, 0, None),
+}
+
+
+@pytest.mark.usefixtures("followed")
+def test_touchpoint_rows_say_how_many_journeys_moved_on_with_an_interval(reports: Any) -> None:
+    rows = by_key(reports.get("touchpoints"))
+
+    for key, (journeys, moved, value) in MOVED_ON.items():
+        row = rows[key]
+        assert (row["journeys"], row["moved_on"], row["moved_on_rate"]) == (journeys, moved, value)
+        assert (row["moved_on_low"], row["moved_on_high"]) == rate(moved, journeys)[1:], key
+    assert rows["insta-bio"]["moved_on_low"] < 0.3333 < rows["insta-bio"]["moved_on_high"]
+    assert rows["help-desk"]["moved_on_high"] == 1.0 and rows["help-desk"]["moved_on_low"] < 1
+    # Clicks are what they were, the followed ones added.
+    assert rows["store-flyer"]["human_clicks"] == 3 + 3
+
+
+@pytest.mark.usefixtures("followed")
+def test_ranked_by_moved_on_most_and_least_with_touchpoints_without_journeys_last(
+    reports: Any,
+) -> None:
+    most = reports.get("touchpoints", by="moved_on")
+    assert (most["by"], most["order"]) == ("moved_on", "most")
+    assert [r["touchpoint"]["key"] for r in most["rows"]] == [
+        "help-desk", "store-flyer", "insta-bio", "packaging", "old-poster",
+    ]
+    least = reports.get("touchpoints", order="least", by="moved_on")
+    assert [r["touchpoint"]["key"] for r in least["rows"]] == [
+        "packaging", "insta-bio", "store-flyer", "help-desk", "old-poster",  # where they stall
+    ]
+    two = reports.get("touchpoints", order="least", by="moved_on", limit=2)
+    assert [r["touchpoint"]["key"] for r in two["rows"]] == ["packaging", "insta-bio"]
+    assert reports.csv("touchpoints", by="moved_on")[0]["touchpoint_key"] == "help-desk"
+
+
+@pytest.mark.usefixtures("journey")
+def test_ranked_by_moved_on_without_journeys_the_rows_are_by_clicks_and_the_limit_holds(
+    reports: Any,
+) -> None:
+    body = reports.get("touchpoints", by="moved_on", limit=2)
+
+    assert summary(body) == [("insta-bio", 4, 0.4444), ("store-flyer", 3, 0.3333)]
+    assert all(r["moved_on_rate"] is None for r in body["rows"])
+    assert len(reports.get("touchpoints", by="moved_on", order="least", limit=3)["rows"]) == 3
+
+
 # --- visitors by stage ---------------------------------------------------------------------------
 
 
@@ -290,7 +349,8 @@ def test_touchpoint_csv_matches_the_json_column_for_column(reports: Any) -> None
         "bot_clicks", "scans", "scan_share", "scan_share_low", "scan_share_high", "visitors",
         "links", "share", "previous_clicks", "previous_human_clicks", "change", "comparable",
         "last_click_at", "reached", "per_1k_reached", "per_1k_reached_low",
-        "per_1k_reached_high",
+        "per_1k_reached_high", "journeys", "moved_on", "moved_on_rate", "moved_on_low",
+        "moved_on_high",
     ]
     rows = reports.get("touchpoints", **window)["rows"]
     assert len(lines) == len(rows) == 5
@@ -330,7 +390,7 @@ def test_csv_defuses_names_a_spreadsheet_would_run(reports: Any, shop: Any) -> N
 # --- access and input ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["touchpoints", "stages", "campaigns"])
+@pytest.mark.parametrize("path", ["touchpoints", "stages", "campaigns", "funnel", "paths"])
 def test_reports_need_an_analyst_key_or_better(
     client: FlaskClient, headers: Callable[[str], dict[str, str]], path: str
 ) -> None:
@@ -371,6 +431,10 @@ def test_bad_parameters_are_400_naming_the_parameter(reports: Any) -> None:
         assert error["message"].startswith(f"{name}: "), (path, query)
         if name == "limit":
             assert error["message"] == "limit: must be a whole number from 1 to 1000", query
+        if name == "by":
+            assert error["message"] == (
+                "by: must be clicks, per_1k_reached or moved_on, not 'visitors'"
+            )
 
 
 @pytest.fixture
@@ -386,6 +450,9 @@ def report_paths(link: dict[str, Any], people: Any, shop: Any) -> dict[str, str]
         "touchpoint": "touchpoints/store-flyer",
         "link": f"links/{link['id']}",
         "campaign": "campaigns/spring-launch",
+        "funnel": "funnel?mode=open",
+        "paths": "paths",
+        "next": "next?touchpoint=store-flyer",
     }
 
 
@@ -408,6 +475,14 @@ UNKNOWN_PARAMETERS = [
     ("link", "touchpoint=store-flyer"),
     ("campaign", "order=most"),
     ("campaign", "dimension=os"),
+    ("funnel", "limit=5"),
+    ("funnel", "by=moved_on"),
+    ("funnel", "touchpoint=store-flyer"),
+    ("paths", "mode=open"),
+    ("paths", "order=least"),
+    ("next", "limit=3"),
+    ("next", "mode=closed"),
+    ("next", "touchpoints=store-flyer"),
 ]
 
 

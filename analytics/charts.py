@@ -7,7 +7,8 @@ Colours and sizes are SVG attributes rather than `style`, so the pages' Content-
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -142,6 +143,149 @@ def stage_bar(ratio: float, *, gap: bool = False) -> Markup:
     )
 
 
+def funnel_bar(reached: float, continued: float | None, *, label: str) -> Markup:
+    """A stage's journeys as a bar `reached` of the widest stage's, the part that continued to
+    the next stage (`continued`, on the same scale; None on the last stage) drawn darker. `label`
+    (escaped) says it in words."""
+    width, height = 100.0, 24.0
+    shown = max(0.0, min(1.0, reached)) * width
+    went_on = max(0.0, min(1.0, continued or 0.0)) * width
+    parts = [
+        f'<rect width="{width:g}" height="{height:g}" rx="3" fill="{GRID}"/>',
+        f'<rect width="{max(shown, 0.4):.2f}" height="{height:g}" rx="3" fill="{PALETTE[0]}" '
+        f'fill-opacity="0.3"/>',
+    ]
+    if went_on > 0:
+        parts.append(
+            f'<rect width="{went_on:.2f}" height="{height:g}" rx="3" fill="{PALETTE[0]}"/>'
+        )
+    return _trusted(
+        f'<svg class="stage-bar funnel-bar" viewBox="0 0 {width:g} {height:g}" '
+        f'preserveAspectRatio="none" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>{"".join(parts)}</svg>'
+    )
+
+
+FLOW_WIDTH = 960
+FLOW_NODE = 12  # a node's width
+FLOW_LABEL = 190  # room for the labels right of the last column
+FLOW_SLOT = 22  # the least height a node takes in its column, so that labels never overlap
+FLOW_GAP = 10
+FLOW_TOP = 30  # below the steps' names
+FLOW_HEIGHT = 240  # the first column's nodes and gaps, before any grows to its label's height
+
+
+def path_flow(
+    paths: Sequence[tuple[Sequence[str], int]],
+    names: Mapping[str, str],
+    *,
+    label: str,
+    steps: int = 5,
+    empty_text: str = "No journeys in this window",
+) -> Markup:
+    """Paths as a flow between touchpoints: a column per step (up to `steps`), a node per
+    touchpoint at that step as tall as the journeys there, and a band from each node to the next
+    step's as wide as the journeys that went that way. `paths` are (touchpoint keys, journeys);
+    `names` name the keys. A touchpoint keeps its colour in every column."""
+    shown = [(tuple(path[:steps]), n) for path, n in paths if path and n > 0]
+    columns = max((len(path) for path, _ in shown), default=0)
+
+    def svg(height: float, parts: Sequence[str]) -> Markup:
+        return _trusted(
+            f'<svg class="flow-chart" viewBox="0 0 {FLOW_WIDTH} {height:.0f}" role="img" '
+            f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
+            f"<title>{escape(label)}</title>{''.join(parts)}</svg>"
+        )
+
+    if not columns:
+        return svg(120, [
+            f'<text x="{FLOW_WIDTH / 2}" y="60" text-anchor="middle" font-size="15" '
+            f'fill="{AXIS_TEXT}">{escape(empty_text)}</text>'
+        ])
+    nodes: list[dict[str, int]] = [defaultdict(int) for _ in range(columns)]
+    bands: dict[tuple[int, str, str], int] = defaultdict(int)  # (step, from, to): journeys
+    for path, n in shown:
+        for i, key in enumerate(path):
+            nodes[i][key] += n
+            if i + 1 < len(path):
+                bands[(i, key, path[i + 1])] += n
+    colours: dict[str, str] = {}
+    for column in nodes:
+        for key in sorted(column, key=lambda k: (-column[k], k)):
+            colours.setdefault(key, colour(len(colours)))
+    tallest = max(len(column) for column in nodes)
+    scale = max(4.0 * tallest, FLOW_HEIGHT - FLOW_GAP * (tallest - 1)) / sum(nodes[0].values())
+    place = _flow_layout(nodes, bands, scale)
+    bottom = max(y + max(tall, FLOW_SLOT) for y, tall in place.values()) + FLOW_GAP
+    step_x = (FLOW_WIDTH - FLOW_LABEL - FLOW_NODE - 8) / max(columns - 1, 1)
+
+    def x(i: int) -> float:
+        return 8 + i * step_x
+
+    parts = [
+        f'<text x="{x(i):.1f}" y="16" font-size="12" fill="{AXIS_TEXT}">Step {i + 1}</text>'
+        for i in range(columns)
+    ]
+    # Each node's bands leave from its top down, in the order of the nodes they go to, and
+    # arrive in the order of the nodes they come from: no band crosses another inside a node.
+    leaving = {at: y for at, (y, _) in place.items()}
+    arriving = dict(leaving)
+    for (i, a, b), n in sorted(
+        bands.items(), key=lambda band: (place[band[0][:2]], place[(band[0][0] + 1, band[0][2])])
+    ):
+        thick = max(1.0, n * scale)
+        x0, x1, middle = x(i) + FLOW_NODE, x(i + 1), (x(i) + FLOW_NODE + x(i + 1)) / 2
+        y0, y1 = leaving[(i, a)], arriving[(i + 1, b)]
+        leaving[(i, a)] += thick
+        arriving[(i + 1, b)] += thick
+        tip = f"{names.get(a, a)} \u2192 {names.get(b, b)}, steps {i + 1}\u2013{i + 2}: "
+        parts.append(
+            f'<path d="M{x0:.1f},{y0:.1f} C{middle:.1f},{y0:.1f} {middle:.1f},{y1:.1f} '
+            f"{x1:.1f},{y1:.1f} L{x1:.1f},{y1 + thick:.1f} C{middle:.1f},{y1 + thick:.1f} "
+            f'{middle:.1f},{y0 + thick:.1f} {x0:.1f},{y0 + thick:.1f} Z" fill="{colours[a]}" '
+            f'fill-opacity="0.3"><title>{escape(tip + _journeys(n))}</title></path>'
+        )
+    for (i, key), (y, tall) in place.items():
+        value, name = nodes[i][key], names.get(key, key)
+        went_on = sum(n for (j, a, _), n in bands.items() if j == i and a == key)
+        ended = f", {value - went_on:,} ended here" if i + 1 < columns else ""
+        short = name if len(name) <= 26 else name[:25] + "\u2026"
+        parts.append(
+            f'<rect x="{x(i):.1f}" y="{y:.1f}" width="{FLOW_NODE}" height="{tall:.1f}" rx="2" '
+            f'fill="{colours[key]}"><title>{escape(name)}, step {i + 1}: {_journeys(value)}'
+            f"{ended}</title></rect>"
+            f'<text x="{x(i) + FLOW_NODE + 5:.1f}" y="{y + tall / 2 + 4:.1f}" '
+            f'font-size="12" fill="#1f2933" stroke="#ffffff" stroke-width="3" '
+            f'paint-order="stroke">{escape(short)} <tspan fill="{AXIS_TEXT}">{value:,}</tspan>'
+            "</text>"
+        )
+    return svg(bottom, parts)
+
+
+def _flow_layout(
+    nodes: Sequence[Mapping[str, int]], bands: Mapping[tuple[int, str, str], int], scale: float
+) -> dict[tuple[int, str], tuple[float, float]]:
+    """The top and height of each node (step, key). The first column has the most journeys on
+    top; each next one puts a node level with the nodes its journeys come from (their weighted
+    mean), so that bands cross as little as they can."""
+    place: dict[tuple[int, str], tuple[float, float]] = {}
+    for i, column in enumerate(nodes):
+        def rank(
+            key: str, i: int = i, column: Mapping[str, int] = column
+        ) -> tuple[float, int, str]:
+            sources = [(place[(i - 1, a)][0], n) for (j, a, b), n in bands.items()
+                       if j == i - 1 and b == key]
+            level = sum(y * n for y, n in sources) / sum(n for _, n in sources) if sources else 0
+            return level, -column[key], key
+
+        y = float(FLOW_TOP)
+        for key in sorted(column, key=rank):
+            tall = max(2.0, column[key] * scale)
+            place[(i, key)] = (y, tall)
+            y += max(tall, FLOW_SLOT) + FLOW_GAP
+    return place
+
+
 def interval_bar(
     value: float | None, low: float | None, high: float | None, top: float, *, label: str
 ) -> Markup:
@@ -212,6 +356,10 @@ def _time_label(moment: datetime, hourly: bool) -> str:
     if hourly:
         return moment.strftime("%b %d %H:00")
     return moment.strftime("%b %d")
+
+
+def _journeys(count: int) -> str:
+    return f"{count:,} journey" if count == 1 else f"{count:,} journeys"
 
 
 def _clicks(count: int) -> str:

@@ -1,5 +1,6 @@
-"""The analyst dashboard: the window's engagement per touchpoint, visitors by stage and the journey
-map, campaigns, clicks over time and where clicks come from. Every table also downloads as CSV:
+"""The analyst dashboard: the window's engagement per touchpoint, the funnel of journeys (or
+visitors by stage, without journeys), the paths journeys take, the journey map, campaigns, clicks
+over time and where clicks come from. Every table also downloads as CSV:
 the same query string with `format=csv&table=<name>`. Every touchpoint, link and campaign named
 on it opens its own page (`analytics.detail_pages`) with the same window and filters.
 """
@@ -17,7 +18,8 @@ from flask import Blueprint, Flask, Response, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from analytics import charts
-from analytics.reports import drilldown, engagement
+from analytics.journey_panels import journey_panels
+from analytics.reports import drilldown, engagement, journeys
 from analytics.reports import stages as stage_reports
 from analytics.reports.breakdowns import DIMENSION_NAMES, DIMENSIONS, MAX_LIMIT, breakdown
 from analytics.reports.journey_map import journey_map
@@ -48,13 +50,15 @@ bp = Blueprint("dashboard", __name__, template_folder="templates")
 PRESETS = {"7d": 7, "30d": 30, "90d": 90}
 PARAMETERS = frozenset(
     {"range", "from", "to", "stage", "channel", "campaign", "bots", "interval", "group_by",
-     "format", "table"}
+     "funnel", "format", "table"}
 )
 # What a link to another analytics page carries: the window and the filters.
 WINDOW = ("range", "from", "to", "stage", "channel", "campaign", "bots")
 SIDE_BY_SIDE = 8  # touchpoints in each of the most and least engaged tables
 CHART_SERIES = 6  # lines drawn; the rest are added up as "Other"
-TABLES = ("most", "least", "campaigns", "stages", "map", "timeseries", *DIMENSIONS)
+TABLES = (
+    "most", "least", "campaigns", "funnel", "paths", "stages", "map", "timeseries", *DIMENSIONS
+)
 HOUR = timedelta(hours=1)
 
 
@@ -67,6 +71,7 @@ class DashboardQuery:
     interval: Interval
     group_by: GroupBy
     note: str | None = None  # why the page shows something else than was asked for
+    funnel: journeys.Mode = "closed"
     takes: frozenset[str] = field(default=PARAMETERS, compare=False)  # the page's parameters
 
     @classmethod
@@ -80,8 +85,9 @@ class DashboardQuery:
     ) -> DashboardQuery:
         """`range` (7d, 30d, 90d or custom with `from` and `to`), the report filters, and the
         chart's `interval` (hour or day) and `group_by`; a 400 naming a malformed or unknown
-        one (anything not in `takes`). A preset is the same window as its dates typed in: the
-        last N days, today included, so far."""
+        one (anything not in `takes`), and the funnel's mode (`funnel`: closed or open). A
+        preset is the same window as its dates typed in: the last N days, today included, so
+        far."""
         check_known(args, takes)
         check_format(args)
         chosen = (args.get("range") or "").strip()
@@ -103,7 +109,13 @@ class DashboardQuery:
         if interval == "hour" and span > MAX_HOURLY_SPAN:
             interval = "day"
             note = f"Hourly points cover at most {MAX_HOURLY_SPAN.days} days: shown by day."
-        return cls(report, chosen, interval, parse_group_by(args), note, frozenset(takes))
+        funnel = (args.get("funnel") or "").strip() or "closed"
+        if funnel not in journeys.MODES:
+            raise InvalidParameterError("funnel", f"must be closed or open, not {funnel!r}")
+        return cls(
+            report, chosen, interval, parse_group_by(args), note,
+            funnel="open" if funnel == "open" else "closed", takes=frozenset(takes),
+        )
 
     def args(self, **changes: str) -> dict[str, str]:
         """The query string of this view, with `changes`; empty values are left out."""
@@ -119,6 +131,7 @@ class DashboardQuery:
             "bots": "include" if q.bots else "",
             "interval": self.interval,
             "group_by": self.group_by,
+            "funnel": "" if self.funnel == "closed" else self.funnel,
         }
         values.update(changes)
         return {
@@ -182,8 +195,12 @@ def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
         shown = min(SIDE_BY_SIDE, math.ceil(len(rows) / 2))
         most, least = list(rows[:shown]), list(reversed(rows[shown:]))[:SIDE_BY_SIDE]
         listed = len(rows)
-    journey = stage_reports.stage_report(session, replace(query, stage=None))
+    people = journey_panels(session, view.report, mode=view.funnel)
     jmap = journey_map(session, query)
+    # Visitors by stage, where there is no funnel of journeys to show instead.
+    journey = None if people["touched"] else stage_reports.stage_report(
+        session, replace(query, stage=None)
+    )
     series = timeseries(session, query, interval=view.interval, group_by=view.group_by)
     return {
         **page_context(view),
@@ -195,7 +212,8 @@ def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
         "rate_top": rate_top([*most, *least]),
         # A window that has not begun has no campaign yet (every live link would list one).
         "campaigns": () if query.empty else drilldown.campaign_report(session, query).rows,
-        "funnel": _funnel(journey, jmap.gaps),
+        "stage_steps": _stage_steps(journey, jmap.gaps) if journey else [],
+        **people,
         "jmap": jmap,
         "heat": charts.heat_level,
         "chart": draw_timeseries(series),
@@ -279,7 +297,7 @@ class StageStep:
     gap: bool
 
 
-def _funnel(journey: stage_reports.StageReport, gaps: frozenset[str]) -> list[StageStep]:
+def _stage_steps(journey: stage_reports.StageReport, gaps: frozenset[str]) -> list[StageStep]:
     widest = max((row.visitors for row in journey.rows), default=0) or 1
     steps = []
     for i, row in enumerate(journey.rows):
@@ -345,6 +363,10 @@ def _csv(session: Session, view: DashboardQuery, table: str) -> Response:
         found = engagement.touchpoint_report(session, query, order="least", limit=MAX_ROWS)
     elif table == "campaigns":
         found = drilldown.campaign_report(session, query)
+    elif table == "funnel":
+        found = journeys.funnel(session, query, mode=view.funnel)
+    elif table == "paths":
+        found = journeys.paths(session, query, limit=journeys.MAX_PATHS)
     elif table == "stages":
         found = stage_reports.stage_report(session, replace(query, stage=None))
     elif table == "map":

@@ -1,6 +1,7 @@
 """The analytics page of one touchpoint, one link or one campaign, for the analyst role and above:
 the figures of the window and of the one it is compared with, clicks over time, the links behind
-them and where their clicks came from, over `analytics.reports.drilldown`. The window controls
+them and where their clicks came from, over `analytics.reports.drilldown`; with journeys, a
+touchpoint's journeys, how many moved on, and where they went next. The window controls
 and parameters are the dashboard's; every table downloads as CSV (`format=csv&table=…`).
 """
 
@@ -15,11 +16,11 @@ from flask import Blueprint, Flask, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from analytics.dashboard import PARAMETERS, DashboardQuery, draw_timeseries, page_context
-from analytics.reports import drilldown, engagement
+from analytics.reports import drilldown, engagement, journeys
 from analytics.reports.drilldown import Detail
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import change, rate
-from analytics.reports.render import csv_response
+from analytics.reports.render import Report, csv_response
 from shortener import links, stages, touchpoints
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError, NotFoundError
@@ -30,9 +31,9 @@ from shortener.unit_of_work import db_session, rollback_request
 
 bp = Blueprint("dashboard_detail", __name__, template_folder="templates", url_prefix="/dashboard")
 
-# The dashboard's parameters but the chart's grouping, which each page chooses; a campaign's page
-# is its own campaign filter.
-TAKES = PARAMETERS - {"group_by"}
+# The dashboard's parameters but the chart's grouping, which each page chooses, and the funnel's
+# mode; a campaign's page is its own campaign filter.
+TAKES = PARAMETERS - {"group_by", "funnel"}
 CAMPAIGN_TAKES = TAKES - {"campaign"}
 Rate = tuple[float | None, float | None, float | None]
 NO_RATE: Rate = (None, None, None)
@@ -52,6 +53,9 @@ class Figures:
     per_1k_reached: Rate = NO_RATE
     links: int | None = None  # touchpoints and campaigns
     touchpoints: int | None = None  # campaigns
+    journeys: int = 0  # touchpoints: journeys with a touch there, and those that moved on
+    moved_on: int = 0
+    moved_on_rate: Rate = NO_RATE
     first_click_at: datetime | None = None
     last_click_at: datetime | None = None
 
@@ -60,6 +64,7 @@ class Figures:
         """From a TouchpointRow, a LinkRow or a CampaignRow (or None: no figures)."""
         if row is None:
             return cls()
+        touchpoint = isinstance(row, engagement.TouchpointRow)
         return cls(
             clicks=row.clicks,
             human_clicks=row.human_clicks,
@@ -70,14 +75,18 @@ class Figures:
             reached=getattr(row, "reached", None),
             per_1k_reached=(
                 (row.per_1k_reached, row.per_1k_reached_low, row.per_1k_reached_high)
-                if isinstance(row, engagement.TouchpointRow)
+                if touchpoint
                 else NO_RATE
             ),
-            links=row.links if isinstance(row, engagement.TouchpointRow | drilldown.CampaignRow)
-            else None,
+            links=row.links if touchpoint or isinstance(row, drilldown.CampaignRow) else None,
             touchpoints=getattr(row, "touchpoints", None),
             first_click_at=getattr(row, "first_click_at", None),
             last_click_at=row.last_click_at,
+            journeys=row.journeys if touchpoint else 0,
+            moved_on=row.moved_on if touchpoint else 0,
+            moved_on_rate=(row.moved_on_rate, row.moved_on_low, row.moved_on_high)
+            if touchpoint
+            else NO_RATE,
         )
 
 
@@ -146,7 +155,8 @@ def _answer(subject: Subject) -> Any:
         if request.args.get("format") == "csv":
             if detail is None:
                 raise NotFoundError(f"No campaign named {subject.ident!r} in this window.")
-            return csv_response(detail.table(request.args.get("table") or subject.default_table))
+            table = request.args.get("table") or subject.default_table
+            return csv_response(_table(session, subject, view, detail, table))
         return _page(session, subject, view, detail, error=None)
     except InvalidParameterError as exc:
         # As on the dashboard: the page still answers, on the default window, saying why.
@@ -155,6 +165,20 @@ def _answer(subject: Subject) -> Any:
         return _page(
             session, subject, view, _detail_or_none(session, subject, view), error=exc.message
         ), 400
+
+
+def _table(
+    session: Session, subject: Subject, view: DashboardQuery, detail: Detail, name: str
+) -> Report:
+    """A table of the page, for CSV: the detail's, and a touchpoint's next touchpoints."""
+    if subject.kind != "touchpoint":
+        return detail.table(name)
+    if name == "next":
+        return journeys.next_touchpoints(session, view.report, str(subject.ident))
+    tables = ("links", "timeseries", *detail.sources, "next")
+    if name not in tables:
+        raise InvalidParameterError("table", f"must be one of {', '.join(tables)}, not {name!r}")
+    return detail.table(name)
 
 
 def _detail_or_none(session: Session, subject: Subject, view: DashboardQuery) -> Detail | None:
@@ -191,6 +215,15 @@ def _page(
             for tp in touchpoints.list_touchpoints(session, include_archived=True)
         },
     }
+    # With journeys (on, or touches in the window): a touchpoint's journeys and where they went.
+    context["with_journeys"] = (
+        runtime().settings.journeys != "off" or journeys.journeys_touched(session, query)
+    )
+    context["next_report"] = (
+        journeys.next_touchpoints(session, query, str(subject.ident))
+        if subject.kind == "touchpoint" and detail is not None and context["with_journeys"]
+        else None
+    )
     if subject.kind == "link":
         link = session.get(Link, int(subject.ident))
         context["link"] = link

@@ -472,7 +472,8 @@ def test_the_window_is_shown_in_local_days_with_its_zone(dashboard: Any) -> None
 
     assert '<a href="/dashboard?range=7d' in week and 'aria-current="true">7 days</a>' in week
     assert '<span class="zone">Pacific/Auckland</span>' in week
-    assert "so far: up to" in week
+    # The present cuts the week, unless this is the last hour of its last day.
+    assert ("so far: up to" in week) == (datetime.now(AUCKLAND).hour != 23)
     assert "Jan 01, 2020 \u2013 Jan 31, 2020" in custom
     assert "Compared with Dec 01, 2019 \u2013 Dec 31, 2019" in custom
     assert "so far" not in custom
@@ -494,6 +495,7 @@ def test_the_window_is_shown_in_local_days_with_its_zone(dashboard: Any) -> None
         ("grup_by=stage", "grup_by"),
         ("table=most", "table"),
         ("format=xml", "format"),
+        ("funnel=sideways", "funnel"),
     ],
 )
 def test_a_bad_or_unknown_parameter_is_a_400_naming_it_on_the_default_window(
@@ -593,9 +595,18 @@ def test_the_demo_has_an_account_and_a_month_of_clicks_that_tell_a_story(
     # The trade fair stand and the sales rep card: no clicks, yet rated (they have exposure).
     assert least.count('class="num zero" data-figure="human_clicks">0<') == 2
     assert _figures(least, "Trade fair stand")["per_1k_reached"].startswith("0.0 0.0\u2013")
-    visitors = [
-        int(n.replace(",", ""))
-        for n in re.findall(r'<div class="stage-figures">\s*<div><span class="strong">([\d,]+)<',
-                            page)
-    ]
-    assert len(visitors) == 5 and visitors == sorted(visitors, reverse=True)  # fewer each stage
+    # Journeys too, though TOUCHLINK_JOURNEYS is off here: the funnel, paths and moved-on rates.
+    assert "these journeys were recorded while it was on, or seeded by the demo" in page
+    for mode in ("closed", "open"):
+        funnel = _table(pages.text(client.get(f"/dashboard?funnel={mode}")), "Funnel of journeys")
+        journeys = [
+            int(n.replace(",", ""))
+            for n in re.findall(r'<div class="stage-figures">\s*<div><span class="strong" '
+                                r'data-figure="journeys">([\d,]+)<', funnel)
+        ]
+        assert len(journeys) == 5 and journeys == sorted(journeys, reverse=True), mode
+        assert journeys[-1] > 0  # fewer each stage, and some to the end
+    assert len(re.findall(r'<tr data-path="', _table(page, "Paths"))) == 10
+    most = _table(page, "Most engaged touchpoints")
+    assert re.search(r'data-figure="moved_on"><span class="rate" title="\d+ of \d+ journeys', most)
+    assert _figures(least, "Trade fair stand")["moved_on"] == "\u2014"  # nobody to move on

@@ -173,6 +173,14 @@ def test_a_touchpoints_page_shows_its_figures_links_and_sources(
 
 
 @pytest.mark.usefixtures("journey")
+def test_without_journeys_a_touchpoints_page_has_no_journey_figures(detail: Any) -> None:
+    page = detail("/dashboard/touchpoints/store-flyer")
+
+    assert "journeys" not in _figures(page) and "moved_on" not in _figures(page)
+    assert "Where journeys go next" not in page
+
+
+@pytest.mark.usefixtures("journey")
 def test_bots_included_show_apart_and_in_the_clicks(detail: Any) -> None:
     page = detail("/dashboard/touchpoints/store-flyer?bots=include")
 
@@ -356,6 +364,7 @@ def test_a_preset_is_the_same_window_as_its_dates_typed_in(
         ("/dashboard/touchpoints/store-flyer", "group_by=link", "group_by"),
         ("/dashboard/touchpoints/store-flyer", "touchpoint=insta-bio", "touchpoint"),
         ("/dashboard/touchpoints/store-flyer", "table=links", "table"),
+        ("/dashboard/touchpoints/store-flyer", "funnel=open", "funnel"),  # the dashboard's own
         ("/dashboard/touchpoints/store-flyer", "range=custom&from=2026-11-02T10:30", "from"),
         ("/dashboard/links/{spring}", "link=3", "link"),
         ("/dashboard/links/{spring}", "stage=nowhere", "stage"),

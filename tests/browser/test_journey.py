@@ -1,10 +1,12 @@
 """A marketer's and an analyst's day in a real browser, against a real server.
 
-`touchlink run` serves a fresh embedded instance (SQLite, no Redis) with the demo workspace;
-headless Chromium (Debian's `chromium` package, never a downloaded build) signs in as the demo user,
-creates a touchpoint and a link on the pages, downloads the link's QR code, follows the code the
-way a phone would, finds the scan on the dashboard and opens the touchpoint's own analytics page,
-on a desktop and on a phone. Screenshots go to test-artifacts/.
+`touchlink run` serves a fresh embedded instance (SQLite, no Redis) with the demo workspace and
+its journeys, journeys on (`TOUCHLINK_JOURNEYS=cookie`); headless Chromium (Debian's `chromium`
+package, never a downloaded build) signs in as the demo user, creates a touchpoint and a link on
+the pages, downloads the link's QR code, follows the code the way a phone would, finds the scan on
+the dashboard and opens the touchpoint's own analytics page, on a desktop and on a phone; then
+reads the funnel of journeys, closed and open, and the paths they take, and a phone's own journey
+joins them. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ PHONE = {"width": 390, "height": 844}
 STARTUP_SECONDS = 90
 # The embedded sink writes clicks every 0.5 s; the dashboard reads them from the rollups.
 CLICK_STORED_SECONDS = 20
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
@@ -80,6 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.update(
         TOUCHLINK_INSTANCE_PATH=str(instance),
         TOUCHLINK_BASE_URL=base,
+        TOUCHLINK_JOURNEYS="cookie",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
     output = instance / "server.log"
@@ -231,10 +238,7 @@ def test_a_marketer_makes_a_qr_link_and_the_analyst_sees_its_scan(
     assert code.text == f"{base}/browser-qr?qr=1"
 
     # A phone follows the code: it lands on the shop, tagged with the touchpoint.
-    phone = browser.new_context(viewport=PHONE, is_mobile=True, user_agent=(
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-    ))
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, user_agent=IPHONE)
     scan = phone.new_page()
     scan.goto(code.text)
     assert scan.url == (
@@ -258,8 +262,9 @@ def test_a_marketer_makes_a_qr_link_and_the_analyst_sees_its_scan(
         time.sleep(0.5)  # the embedded sink stores every half second
     assert cell.inner_text() == "1"
     assert page.locator("svg.chart").is_visible()
-    assert page.locator("svg.stage-bar").count() == 5
-    assert page.locator("#stages-title").inner_text() == "Visitors by stage"
+    # The demo's journeys make the stage panel a funnel of people.
+    assert page.locator("svg.funnel-bar").count() == 5
+    assert page.locator("#funnel-title").inner_text() == "Funnel of journeys"
     _shot(page, "dashboard.png")
 
     # The touchpoint's name opens its own page, with the same window.
@@ -289,6 +294,116 @@ def test_a_marketer_makes_a_qr_link_and_the_analyst_sees_its_scan(
     context.close()
 
     assert problems == []  # no script errors, and nothing the Content-Security-Policy blocked
+
+
+def test_an_analyst_reads_the_funnel_and_the_paths_and_a_phones_journey_joins_them(
+    server: Server, browser: Browser
+) -> None:
+    base = server.base
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: _note_problem(message, problems))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{base}/signin")
+    page.fill("#email", DEMO_EMAIL)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{base}/dashboard")
+
+    # The funnel, closed by default: each stage's journeys went through every stage before it.
+    funnel = page.locator("section:has(#funnel-title)")
+    assert funnel.locator(".toggle a[aria-current='true']").inner_text() == "Closed"
+    assert "through every stage before it in order" in funnel.locator(".current").inner_text()
+    closed = _funnel_journeys(page)
+    assert len(closed) == 5 and closed == sorted(closed, reverse=True) and closed[-1] > 0
+    assert page.locator("section:has(#most-title) th:has-text('Moved on')").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    _section_shot(page, "#funnel-title", "journeys-funnel.png")
+
+    # Open: every stage a journey touched counts, so no stage has fewer.
+    funnel.locator(".toggle a:has-text('Open')").click()
+    page.wait_for_url(re.compile(r"funnel=open"))
+    assert funnel.locator(".toggle a[aria-current='true']").inner_text() == "Open"
+    opened = _funnel_journeys(page)
+    assert all(o >= c for o, c in zip(opened, closed, strict=True)) and opened != closed
+    _section_shot(page, "#funnel-title", "journeys-funnel-open.png")
+
+    # The paths: a flow drawn on the server, and the ten most common, most first.
+    paths = page.locator("section:has(#paths-title)")
+    assert paths.locator("svg.flow-chart").is_visible()
+    assert paths.locator("svg.flow-chart rect").count() >= 4
+    counts = [int(n.replace(",", "")) for n in
+              paths.locator("tr[data-path] td[data-figure='journeys']").all_inner_texts()]
+    assert len(counts) == 10 and counts == sorted(counts, reverse=True)
+    _section_shot(page, "#paths-title", "journeys-paths.png")
+    with page.expect_download() as download_info:
+        paths.locator("a.csv").click()
+    listed = Path(download_info.value.path()).read_text().splitlines()
+    assert listed[0] == "path,journeys" and len(listed) > 11
+
+    # A phone with a cookie jar of its own follows two demo links: one journey more.
+    before = _head_journeys(page), _path_journeys(page, "facebook-ads > newsletter")
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, user_agent=IPHONE)
+    for slug in ("fb-spring", "news-nov"):
+        assert phone.request.get(f"{base}/{slug}", max_redirects=0).status == 302
+    [cookie] = [c for c in phone.cookies() if c["name"] == "tl_j"]
+    assert re.fullmatch(r"[0-9a-f]{32}", cookie["value"])
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/"
+    phone.close()
+    deadline = time.monotonic() + CLICK_STORED_SECONDS
+    while (_head_journeys(page), _path_journeys(page, "facebook-ads > newsletter")) != (
+        before[0] + 1, before[1] + 1
+    ):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the phone's journey never reached the funnel: {before}")
+        time.sleep(0.5)  # the embedded sink stores every half second
+        page.goto(f"{base}/dashboard?funnel=open")
+
+    # A touchpoint of the paths opens its page: its journeys and where they went next.
+    paths.locator("tr[data-path] a").first.click()
+    page.wait_for_url(re.compile(rf"{re.escape(base)}/dashboard/touchpoints/"))
+    after = page.locator("section:has(#next-title)")
+    assert after.locator("tr[data-next]").count() >= 2
+    assert page.locator("table.figures tr[data-figure='moved_on'] .rate").count() == 1
+    page.locator("table.figures").scroll_into_view_if_needed()
+    _shot(page, "journeys-touchpoint.png")
+
+    small = browser.new_context(viewport=PHONE, storage_state=context.storage_state()).new_page()
+    small.goto(f"{base}/dashboard?funnel=open")
+    assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    _section_shot(small, "#funnel-title", "journeys-funnel-phone.png")
+    _section_shot(small, "#paths-title", "journeys-paths-phone.png")
+    small.goto(page.url)
+    assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    small.context.close()
+    context.close()
+
+    assert problems == []  # no script errors, and nothing the Content-Security-Policy blocked
+
+
+def _section_shot(page: Page, heading: str, name: str) -> None:
+    """The section under `heading`, cut from the whole page (the sticky top bar stays at the
+    top, not over the section as in a shot of the element scrolled into view)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    box = page.locator(f"section:has({heading})").bounding_box()
+    assert box is not None
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True, clip=box)
+
+
+def _funnel_journeys(page: Page) -> list[int]:
+    figures = page.locator("li.funnel-step [data-figure='journeys']").all_inner_texts()
+    return [int(n.replace(",", "")) for n in figures]
+
+
+def _head_journeys(page: Page) -> int:
+    head = page.locator("section:has(#funnel-title) .card-head [data-figure='journeys']")
+    return int(head.inner_text().replace(",", ""))
+
+
+def _path_journeys(page: Page, path: str) -> int:
+    row = page.locator(f"tr[data-path='{path}'] td[data-figure='journeys']")
+    return int(row.inner_text().replace(",", "")) if row.count() else 0
 
 
 def _note_problem(message: ConsoleMessage, problems: list[str]) -> None:

@@ -37,8 +37,11 @@ REFERRERS = ["", "", "https://www.instagram.com/", "https://l.facebook.com/l.php
              "https://www.google.com/", "android-app://com.google.android.gm/", "https://t.co/abc"]
 
 
-def fill_stream(url: str, stream: str, clicks: int, links: int) -> float:
-    """XADD `clicks` realistic raw clicks; returns the seconds it took."""
+def fill_stream(
+    url: str, stream: str, clicks: int, links: int, *, journeys: bool = False
+) -> float:
+    """XADD `clicks` realistic raw clicks (with `journeys`, each visitor's browser a journey
+    cookie); returns the seconds it took."""
     rng = random.Random(42)
     agents = [a for _, a, weight in AGENTS for _ in range(weight)]
     # 200,000 visitors: a few very active, most seen a few times, as on real links.
@@ -47,27 +50,32 @@ def fill_stream(url: str, stream: str, clicks: int, links: int) -> float:
         f"{rng.randrange(256)}.{rng.randrange(1, 255)}"
         for _ in range(200_000)
     ]
+    # A generator of their own, so that the clicks are the same with journeys or without.
+    cookie_rng = random.Random(7)
+    cookies = [f"{cookie_rng.getrandbits(128):032x}" for _ in visitors] if journeys else []
     client = redis.Redis.from_url(url)
     started = time.perf_counter()
     now = time.time()
     pipe = client.pipeline(transaction=False)
     for i in range(clicks):
         link = min(int(rng.paretovariate(1.1)), links)
+        visitor = (
+            rng.randrange(len(visitors))
+            if rng.random() < 0.6
+            else min(int(rng.paretovariate(1.0)) - 1, len(visitors) - 1)
+        )
         click = RawClick(
             click_id=new_click_id(),
             at=now - rng.random() * 3 * 86400,
             link_id=link,
             touchpoint_id=(link - 1) % 200 + 1,
             stage_id=(link - 1) % 5 + 1,
-            ip=visitors[
-                rng.randrange(len(visitors))
-                if rng.random() < 0.6
-                else min(int(rng.paretovariate(1.0)) - 1, len(visitors) - 1)
-            ],
+            ip=visitors[visitor],
             user_agent=rng.choice(agents),
             referrer=rng.choice(REFERRERS),
             language=rng.choice(("en-US,en;q=0.9", "fr-FR,fr;q=0.8", "de-DE", "")),
             via_qr=rng.random() < 0.15,
+            journey=cookies[visitor] if journeys else "",
         )
         pipe.xadd(stream, encode_click(click))  # type: ignore[arg-type]
         if i % 5000 == 4999:

@@ -87,7 +87,8 @@ def worker_command(
     stats = worker.run(drain=drain, should_stop=stop.is_set).totals
     elapsed = time.perf_counter() - started
     click.echo(
-        f"worker {consumer}: {stats.inserted} clicks stored, {stats.duplicates} duplicates "
+        f"worker {consumer}: {stats.inserted} clicks stored, {stats.outcomes} outcomes stored, "
+        f"{stats.duplicates} duplicates "
         f"skipped, {stats.dead_lettered} dead-lettered in {elapsed:.1f}s (read "
         f"{stats.read_seconds:.1f}s, enrich {stats.enrich_seconds:.1f}s, write "
         f"{stats.store_seconds - stats.enrich_seconds:.1f}s, ack {stats.ack_seconds:.1f}s)"

@@ -77,7 +77,7 @@ def store_clicks(
     if not clicks:
         return result
     known = (known_links or KnownLinks()).existing(session, {c.link_id for c in clicks})
-    salts = _salts(session, {_day(c.at, zone) for c in clicks}, now=now, zone=zone)
+    salts = visitor_salts(session, {_day(c.at, zone) for c in clicks}, now=now, zone=zone)
     journey_salts: dict[int, bytes] = {}
     if journeys is not None and any(c.journey == COOKIELESS for c in clicks):
         days = {_day(c.at, zone) for c in clicks if c.journey == COOKIELESS}
@@ -251,7 +251,7 @@ def _first_visits(
     return {(d, link, v) for d, link, v in inserted}
 
 
-def _salts(
+def visitor_salts(
     session: Session, days: set[date], *, now: datetime, zone: tzinfo
 ) -> dict[date, bytes]:
     """Each day's visitor salt, created on first use; salts older than 48 hours are deleted,

@@ -39,6 +39,10 @@ class Metrics:
             "touchlink_journey_touches", "Human clicks stored as touches of a journey",
             registry=registry,
         )
+        self.outcomes_ingested = Counter(
+            "touchlink_outcomes_ingested", "Conversions and survey answers newly stored in SQL",
+            labelnames=("kind",), registry=registry,
+        )
         self.journeys_forgotten = Counter(
             "touchlink_journeys_forgotten", "Journeys deleted past their retention",
             registry=registry,

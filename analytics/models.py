@@ -162,7 +162,8 @@ class Journey(Base):
     # Both indexed: the journey reports find the journeys crossing a window's edges by them.
     first_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    touches: Mapped[int] = mapped_column(Integer, default=0)
+    touches: Mapped[int] = mapped_column(Integer, default=0)  # human clicks seen; up to
+    # analytics.journeys.MAX_TOUCHES of them are kept as touches
 
 
 class JourneyTouch(Base):
@@ -255,3 +256,52 @@ class JourneyNextDays(Base):
         Integer, primary_key=True, autoincrement=False
     )
     journeys: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- outcomes (analytics.outcomes) ---------------------------------------------------------------
+
+
+class Conversion(Base):
+    """What came of a click, as a shop reported it: a signup, a lead, a sale (with its value), or
+    a sale that quoted a touchpoint's coupon. Keyed by the id made when the shop's call was
+    accepted, so a replayed batch stores it once; `external_id` keeps a retried webhook from
+    counting one sale twice."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (
+        Index("ix_conversions_touchpoint_id_occurred_at", "touchpoint_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    event: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Millionths of the currency's unit: exact sums on every backend (SQLite has no decimal).
+    value_micros: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    click_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the converting click
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    link_id: Mapped[int | None] = mapped_column(Integer)  # None for a coupon
+    coupon: Mapped[str | None] = mapped_column(String(40))
+    touchpoint_id: Mapped[int] = mapped_column(Integer)  # the link's, or the coupon's
+    stage_id: Mapped[int | None] = mapped_column(Integer)  # the link's; None for a coupon
+
+
+class FeedbackAnswer(Base):
+    """One customer's answer to a link's one-question survey. `once` is a keyed hash of the link
+    and the journey (or, without one, the day's visitor), unique: one answer each."""
+
+    __tablename__ = "feedback_answers"
+    __table_args__ = (
+        Index("ix_feedback_answers_touchpoint_id_answered_at", "touchpoint_id", "answered_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    once: Mapped[str] = mapped_column(String(32), unique=True)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    link_id: Mapped[int] = mapped_column(Integer)
+    touchpoint_id: Mapped[int] = mapped_column(Integer)
+    stage_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))  # nps, csat or ces
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)

@@ -19,15 +19,25 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import redis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.enrich import Enricher
-from analytics.events import click_from_json, click_payload, click_to_json
+from analytics.events import (
+    OUTCOME_FIELD,
+    click_payload,
+    event_from_json,
+    event_to_json,
+    outcome_payload,
+)
 from analytics.ingest import KnownLinks, StoreResult, store_clicks
 from analytics.journeys import JourneyKeys, RetentionClock, forget_journeys
 from analytics.metrics import Metrics
+from analytics.outcome_ingest import store_outcomes
 from analytics.retry import Backoff, store_in_parts
 from shortener.clicks import RawClick
+from shortener.errors import UnavailableError
+from shortener.outcomes import Outcome
 from shortener.ports import ClickSink
 from shortener.settings import Settings
 from shortener.unit_of_work import transaction
@@ -146,6 +156,15 @@ class RedisStreamSink(_Flusher):
         else:
             self.put(click)
 
+    def record(self, outcome: Outcome) -> None:
+        """In Redis before this returns, or (Redis away) in the spool: either way it is taken."""
+        try:
+            self._client.xadd(self._stream, {OUTCOME_FIELD: outcome_payload(outcome)})
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable (%s); spooling outcome %s locally", exc, outcome.id)
+            self._spool.write([outcome])
+            self._next_spool_look = 0.0
+
     def flush(self) -> None:
         """Hand on everything queued now, spooled clicks included, in the caller's thread."""
         self._next_spool_look = 0.0
@@ -171,18 +190,20 @@ class RedisStreamSink(_Flusher):
             self._next_spool_look = 0.0
 
     def _replay_spool(self) -> None:
-        # A click may reach the stream twice (written, then Redis fails before we delete the
-        # file): harmless, since ingest keeps the first copy of each click id.
+        # An event may reach the stream twice (written, then Redis fails before we delete the
+        # file): harmless, since ingest keeps the first copy of each id.
         for path in self._spool.claim():
-            clicks = self._spool.read(path)
+            events = self._spool.read(path)
             try:
-                self._xadd_all(clicks)
+                self._xadd_all([e for e in events if isinstance(e, RawClick)])
+                for outcome in (e for e in events if not isinstance(e, RawClick)):
+                    self._client.xadd(self._stream, {OUTCOME_FIELD: outcome_payload(outcome)})
             except redis.RedisError:
                 return  # the file keeps our pid in its name: retried on the next flush
             path.unlink()
-            log.info("delivered %d spooled clicks from %s", len(clicks), path.name)
+            log.info("delivered %d spooled events from %s", len(events), path.name)
 
-    def _xadd_all(self, clicks: list[RawClick]) -> None:
+    def _xadd_all(self, clicks: Sequence[RawClick]) -> None:
         """One XADD per click, all in one command: the script loops on the server side."""
         for start in range(0, len(clicks), _XADD_CHUNK):
             chunk = clicks[start : start + _XADD_CHUNK]
@@ -238,6 +259,20 @@ class BufferedSQLSink(_Flusher):
             self.flush()
         else:
             self.put(click)
+
+    def record(self, outcome: Outcome) -> None:
+        """Stored in SQL before this returns; SQL away is a 503 for the caller to retry."""
+        try:
+            with transaction(self._sessions) as session:
+                kept = store_outcomes(
+                    session, [outcome], now=datetime.now(UTC), zone=self._zone,
+                    journeys=self._journeys,
+                )
+        except SQLAlchemyError as exc:
+            log.warning("could not store outcome %s: %s", outcome.id, exc)
+            raise UnavailableError("The database is not answering; try again shortly.") from exc
+        self._metrics.outcomes_ingested.labels("conversion").inc(kept.conversions)
+        self._metrics.outcomes_ingested.labels("answer").inc(kept.answers)
 
     def _drain(self) -> None:
         if time.monotonic() < self._retry_at and not self._closing:
@@ -303,7 +338,7 @@ class BufferedSQLSink(_Flusher):
             return
         self._dead_letters.parent.mkdir(parents=True, exist_ok=True)
         with self._dead_letters.open("a", encoding="utf-8") as out:
-            out.write("".join(f"{click_to_json(c)}\t{why}\n" for c, why in clicks))
+            out.write("".join(f"{event_to_json(c)}\t{why}\n" for c, why in clicks))
         for click, _ in clicks:
             self._attempts.pop(click.click_id, None)
         self._metrics.dead_lettered.inc(len(clicks))
@@ -349,7 +384,8 @@ def make_sink(
 
 
 class Spool:
-    """Clicks Redis could not take, as JSON lines: one file per process, fsynced per write.
+    """Clicks and outcomes Redis could not take, as JSON lines: one file per process, fsynced
+    per write.
 
     A process replays its own file, and the files of processes that died; never the file of a
     live process, which may still be appending to it.
@@ -359,10 +395,10 @@ class Spool:
         self._dir = directory
         self._lock = threading.Lock()
 
-    def write(self, clicks: list[RawClick]) -> None:
+    def write(self, events: Sequence[RawClick | Outcome]) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         with self._lock, self._own().open("a", encoding="utf-8") as out:
-            out.write("".join(click_to_json(c) + "\n" for c in clicks))
+            out.write("".join(event_to_json(e) + "\n" for e in events))
             out.flush()
             os.fsync(out.fileno())
 
@@ -385,9 +421,9 @@ class Spool:
                 claimed.append(target)
         return claimed
 
-    def read(self, path: Path) -> list[RawClick]:
+    def read(self, path: Path) -> list[RawClick | Outcome]:
         lines = path.read_text(encoding="utf-8").splitlines()
-        return [click_from_json(line) for line in lines if line.strip()]
+        return [event_from_json(line) for line in lines if line.strip()]
 
     def count(self) -> int:
         if not self._dir.is_dir():

@@ -21,13 +21,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.enrich import Enricher
-from analytics.events import BadEventError, decode_click
-from analytics.ingest import KnownLinks, StoreResult, store_clicks
+from analytics.events import BadEventError, decode_entry, event_id
+from analytics.ingest import KnownLinks, store_clicks
 from analytics.journeys import JourneyKeys, RetentionClock, forget_journeys
 from analytics.metrics import Metrics
+from analytics.outcome_ingest import store_outcomes
 from analytics.retry import Backoff, is_transient, store_in_parts
 from analytics.stream import ClickStream, Entry
 from shortener.clicks import RawClick
+from shortener.outcomes import Outcome
 from shortener.unit_of_work import transaction
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class BatchResult:
     read: int = 0
     inserted: int = 0
     duplicates: int = 0
+    outcomes: int = 0  # conversions and survey answers inserted
     dead_lettered: int = 0
     failed: int = 0  # left pending for a later try
     read_seconds: float = 0.0
@@ -170,14 +173,14 @@ class IngestWorker:
     def _process(self, batch: _Batch) -> BatchResult:
         """Store a batch read from the stream, then acknowledge it (dead letters included)."""
         result = batch.result
-        good: list[tuple[Entry, RawClick]] = []
+        good: list[tuple[Entry, RawClick | Outcome]] = []
         bad: list[Entry] = []
         for entry in batch.entries:
-            click = _decode(entry)
-            if click is None:
+            event = _decode(entry)
+            if event is None:
                 bad.append(entry)
             else:
-                good.append((entry, click))
+                good.append((entry, event))
 
         stored, rejected, failed = self._store(good, result)
         bad += rejected
@@ -202,9 +205,9 @@ class IngestWorker:
         return result
 
     def _store(
-        self, good: list[tuple[Entry, RawClick]], result: BatchResult
+        self, good: list[tuple[Entry, RawClick | Outcome]], result: BatchResult
     ) -> tuple[list[Entry], list[Entry], list[Entry]]:
-        """Store the clicks: (entries stored, rejected for good, failed this time).
+        """Store the clicks and outcomes: (entries stored, rejected for good, failed this time).
 
         A transient error (SQL away) propagates, so the loop waits and retries the same entries.
         """
@@ -212,44 +215,47 @@ class IngestWorker:
             return [], [], []
         started = time.perf_counter()
 
-        def store(part: Sequence[tuple[Entry, RawClick]]) -> StoreResult:
+        def store(part: Sequence[tuple[Entry, RawClick | Outcome]]) -> list[str]:
+            """One transaction; the ids of the events that can never be stored."""
+            clicks = [e for _, e in part if isinstance(e, RawClick)]
+            outcomes = [e for _, e in part if not isinstance(e, RawClick)]
+            now = datetime.now(UTC)
             with transaction(self.sessions) as session:
-                return store_clicks(
-                    session,
-                    [click for _, click in part],
-                    self.enricher,
-                    now=datetime.now(UTC),
-                    zone=self.zone,
-                    known_links=self._known_links,
-                    journeys=self.journeys,
+                stored = store_clicks(
+                    session, clicks, self.enricher, now=now, zone=self.zone,
+                    known_links=self._known_links, journeys=self.journeys,
                 )
+                kept = store_outcomes(
+                    session, outcomes, now=now, zone=self.zone, journeys=self.journeys
+                )
+            result.enrich_seconds += stored.enrich_seconds
+            result.inserted += stored.inserted
+            result.outcomes += kept.conversions + kept.answers
+            result.duplicates += stored.duplicates + kept.duplicates
+            self.metrics.clicks_ingested.inc(stored.inserted)
+            self.metrics.outcomes_ingested.labels("conversion").inc(kept.conversions)
+            self.metrics.outcomes_ingested.labels("answer").inc(kept.answers)
+            self.metrics.duplicates_skipped.inc(stored.duplicates + kept.duplicates)
+            self.metrics.journey_touches.inc(stored.touches)
+            return [event_id(e) for e in (*stored.rejected, *kept.rejected)]
 
-        outcomes, failures = store_in_parts(store, good)
+        done, failures = store_in_parts(store, good)
         result.store_seconds += time.perf_counter() - started
-        gone: set[str] = set()
-        for outcome in outcomes:
-            result.enrich_seconds += outcome.enrich_seconds
-            result.inserted += outcome.inserted
-            result.duplicates += outcome.duplicates
-            self.metrics.clicks_ingested.inc(outcome.inserted)
-            self.metrics.duplicates_skipped.inc(outcome.duplicates)
-            self.metrics.journey_touches.inc(outcome.touches)
-            gone.update(click.click_id for click in outcome.rejected)
+        gone = {event for rejected in done for event in rejected}
         failed = []
         for (entry, _), why in failures:
             entry.error = why
             failed.append(entry)
         stored, rejected = [], []
-        for entry, click in good:
+        for entry, event in good:
             if entry.error is not None:
                 continue
-            if click.click_id in gone:
-                entry.error = f"link {click.link_id} does not exist"
+            if event_id(event) in gone:
+                entry.error = f"link {event.link_id} does not exist"
                 rejected.append(entry)
             else:
                 stored.append(entry)
         return stored, rejected, failed
-
 
     def _forget_when_idle(self) -> None:
         """Old journeys go without traffic too; SQL away now is tried again at the next due."""
@@ -273,12 +279,12 @@ class IngestWorker:
         self.metrics.journeys_forgotten.inc(forgotten)
 
 
-def _decode(entry: Entry) -> RawClick | None:
+def _decode(entry: Entry) -> RawClick | Outcome | None:
     if entry.fields is None:
         entry.error = "entry deleted from the stream"
         return None
     try:
-        return decode_click(entry.fields)
+        return decode_entry(entry.fields)
     except BadEventError as exc:
         entry.error = str(exc)
         return None

@@ -127,3 +127,13 @@ class CsrfError(BadRequestError):
             "This form has expired or did not come from this site. "
             "Go back, reload the page and send it again."
         )
+
+
+class UnavailableError(DomainError):
+    """A store we need is not answering: nothing was taken, the client should try again."""
+
+    code = "unavailable"
+    status = 503
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}

@@ -31,6 +31,8 @@ class Channel(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
+    # A tracker key only posts outcomes (a shop's conversions); people are never trackers.
+    TRACKER = "tracker"
     ANALYST = "analyst"
     MARKETER = "marketer"
     ADMIN = "admin"
@@ -43,7 +45,11 @@ class Role(enum.StrEnum):
         return self.rank >= needed.rank
 
 
+USER_ROLES = (Role.ANALYST, Role.MARKETER, Role.ADMIN)
 REDIRECT_STATUSES = (301, 302, 307, 308)
+# One-question surveys a link can ask (`analytics.feedback`): their scales.
+SURVEY_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+SURVEY_THEN = ("thanks", "forward")
 # Ids are INTEGER columns; a larger number in a URL or cursor cannot name a row.
 MAX_ID = 2**31 - 1
 
@@ -81,6 +87,9 @@ class Touchpoint(Base):
 
     placements: Mapped[list[Placement]] = relationship(
         back_populates="touchpoint", order_by="Placement.starts_on"
+    )
+    coupons: Mapped[list[Coupon]] = relationship(
+        back_populates="touchpoint", order_by="Coupon.code", cascade="all, delete-orphan"
     )
 
     @property
@@ -130,6 +139,14 @@ class Link(Base):
     redirect_status: Mapped[int] = mapped_column(Integer, default=302, server_default="302")
     utm: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The redirect adds `tl_click` (the click id, signed) for the shop to post conversions with.
+    track_conversions: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # A one-question survey shown at the link instead of the redirect (None: a plain link).
+    survey_kind: Mapped[str | None] = mapped_column(String(8))
+    survey_question: Mapped[str | None] = mapped_column(String(300))
+    survey_then: Mapped[str | None] = mapped_column(String(8))  # thanks or forward
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(
@@ -143,10 +160,28 @@ class Link(Base):
     stage: Mapped[Stage] = relationship(lazy="joined", innerjoin=True)
 
 
+class Coupon(Base):
+    """A code printed on a touchpoint (a flyer's `LYON10`): a sale that quotes it is the
+    touchpoint's, with no click at all. Stored upper-cased; unique across touchpoints."""
+
+    __tablename__ = "coupons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+    touchpoint: Mapped[Touchpoint] = relationship(back_populates="coupons")
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'marketer', 'analyst')", name="role_known"),
+        CheckConstraint(
+            "role IN ('admin', 'marketer', 'analyst', 'tracker')", name="role_known"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,12 +10,16 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from shortener.clicks import RawClick
+from shortener.outcomes import Outcome
 
 
 class ClickSink(Protocol):
-    """Takes clicks from the redirect without waiting on SQL."""
+    """Takes clicks from the redirect without waiting on SQL, and outcomes (conversions, survey
+    answers) once they are safe: in Redis, the spool, or SQL."""
 
     def emit(self, click: RawClick) -> None: ...
+
+    def record(self, outcome: Outcome) -> None: ...
 
     def close(self) -> None: ...
 

@@ -51,6 +51,10 @@ class Target:
     utm: bool
     expires_at: float | None
     archived: bool
+    track_conversions: bool = False
+    survey_kind: str | None = None  # a survey link shows its question instead of redirecting
+    survey_question: str | None = None
+    survey_then: str | None = None
 
     @classmethod
     def of(cls, link: Link) -> Target:
@@ -66,6 +70,10 @@ class Target:
             utm=link.utm,
             expires_at=link.expires_at.timestamp() if link.expires_at else None,
             archived=link.archived,
+            track_conversions=link.track_conversions,
+            survey_kind=link.survey_kind,
+            survey_question=link.survey_question,
+            survey_then=link.survey_then,
         )
 
     # Worked out once per cache fill rather than on every click.

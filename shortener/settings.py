@@ -52,6 +52,7 @@ class Settings:
     journeys: str = "off"  # off, cookie or cookieless
     journey_days: int = 30
     journey_retention_days: int = 90
+    conversion_window_days: int = 30  # a click converts up to this long after it
 
     @property
     def short_host(self) -> str:
@@ -123,6 +124,7 @@ class Settings:
         take("TOUCHLINK_JOURNEYS", "journeys", _journeys)
         take("TOUCHLINK_JOURNEY_DAYS", "journey_days", _integer(1, 400))
         take("TOUCHLINK_JOURNEY_RETENTION_DAYS", "journey_retention_days", _integer(1, 3650))
+        take("TOUCHLINK_CONVERSION_WINDOW_DAYS", "conversion_window_days", _integer(1, 365))
         if problems:
             raise SettingsError(problems)
 

@@ -38,6 +38,7 @@ BAD = {
     "TOUCHLINK_JOURNEYS": "fingerprint",
     "TOUCHLINK_JOURNEY_DAYS": "0",
     "TOUCHLINK_JOURNEY_RETENTION_DAYS": "ninety",
+    "TOUCHLINK_CONVERSION_WINDOW_DAYS": "366",
 }
 
 
@@ -356,13 +357,15 @@ def test_the_journey_mode_is_read_as_written_or_in_capitals(
     tmp_path: Path, raw: str, mode: str
 ) -> None:
     env = {"TOUCHLINK_JOURNEYS": raw, "TOUCHLINK_JOURNEY_DAYS": "7",
-           "TOUCHLINK_JOURNEY_RETENTION_DAYS": "30", "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
+           "TOUCHLINK_JOURNEY_RETENTION_DAYS": "30", "TOUCHLINK_CONVERSION_WINDOW_DAYS": "14",
+           "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
 
     settings = Settings.from_env(env)
 
     assert (settings.journeys, settings.journey_days, settings.journey_retention_days) == (
         mode, 7, 30
     )
+    assert settings.conversion_window_days == 14
 
 
 @pytest.mark.parametrize(
@@ -376,6 +379,8 @@ def test_the_journey_mode_is_read_as_written_or_in_capitals(
         ("TOUCHLINK_JOURNEY_RETENTION_DAYS", "-1", "must be between 1 and 3650"),
         ("TOUCHLINK_JOURNEY_RETENTION_DAYS", "3651", "must be between 1 and 3650"),
         ("TOUCHLINK_JOURNEY_RETENTION_DAYS", "ninety", "must be a whole number"),
+        ("TOUCHLINK_CONVERSION_WINDOW_DAYS", "0", "must be between 1 and 365"),
+        ("TOUCHLINK_CONVERSION_WINDOW_DAYS", "a month", "must be a whole number"),
     ],
 )
 def test_bad_journey_settings_are_named_with_what_they_must_be(

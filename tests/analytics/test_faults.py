@@ -12,7 +12,7 @@ import redis
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
-from analytics.models import Click
+from analytics.models import Click, Conversion
 from analytics.runtime import runtime
 from tests.faults import RedisServer, TcpProxy, WatchedProcess, Workers, free_port
 from tests.user_agents import BROWSER
@@ -81,6 +81,34 @@ def test_clicks_taken_while_redis_is_down_are_spooled_and_arrive_after_it_return
     assert code == 0 and "60 clicks stored" in output, output
     with rt.sessions() as session:
         assert clicks.stored(session) == (100, 100)
+
+
+@pytest.mark.commits
+def test_a_conversion_taken_while_redis_is_down_is_spooled_and_stored_once(
+    private_redis_app: Flask, private_redis: RedisServer, workers: Workers,
+    worker_env: Callable[..., dict[str, str]], headers: Callable[[str], dict[str, str]],
+) -> None:
+    api, rt = private_redis_app.test_client(), runtime(private_redis_app)
+    coupon = api.patch("/api/v1/touchpoints/flyer", json={"coupons": ["FLYER5"]},
+                       headers=headers("marketer"))
+    assert coupon.status_code == 200
+    tracker = headers("tracker")
+    env = worker_env(TOUCHLINK_REDIS_URL=private_redis.url)
+
+    private_redis.stop()
+    sale = {"coupon": "flyer5", "event": "sale", "value": "5.00", "currency": "EUR"}
+    taken = api.post("/api/v1/conversions", json=sale, headers=tracker)
+    assert taken.status_code == 202  # in the spool: taken, as a click would be
+    assert rt.sink.spooled() == 1  # type: ignore[attr-defined]
+
+    private_redis.start()
+    rt.sink.flush()  # type: ignore[attr-defined]  (replays the spool into the stream)
+    assert rt.sink.spooled() == 0  # type: ignore[attr-defined]
+    code, output = workers.run("--drain", "--consumer", "w1", env=env)
+    assert code == 0 and "1 outcomes stored" in output, output
+    with rt.sessions() as session:
+        stored = session.execute(select(Conversion.id, Conversion.value_micros)).all()
+    assert [tuple(row) for row in stored] == [(taken.json["id"], 5_000_000)]
 
 
 @pytest.mark.commits

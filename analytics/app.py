@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from analytics import cli, dashboard, detail_pages, health
+from analytics import cli, dashboard, detail_pages, health, outcomes_api
 from analytics.reports import api as reports_api
+from analytics.reports import outcome_cli  # noqa: F401  (its commands join `report`)
 from analytics.reports.cli import report_cli
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(reports_api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(outcomes_api.bp)
     dashboard.init_app(app)
     detail_pages.init_app(app)
     app.cli.add_command(report_cli)

@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,8 +26,10 @@ from analytics.enrich import Enricher
 from analytics.ingest import KnownLinks, store_clicks
 from analytics.journeys import JourneyKeys
 from analytics.models import Click
+from analytics.outcome_ingest import store_outcomes
 from shortener.clicks import RawClick
 from shortener.models import Link
+from shortener.outcomes import AnswerEvent, ConversionEvent, Outcome
 
 DAYS = 30
 DAY = timedelta(days=1)
@@ -46,6 +49,14 @@ MEAN_DELAY_DAYS = 1.5
 # People who come straight to a later stage, per day, as a share of its links' DAILY means.
 DIRECT = 0.25
 DO_NOT_TRACK = 0.08  # the share of people whose browser says DNT: no journey for them
+# What a click of a stage's links leads to (event, chance), and what baskets cost (EUR).
+SALES = {"decision": ("sale", 0.35), "consideration": ("signup", 0.12)}
+BASKETS = ("19.90", "34.50", "49.00", "89.00", "129.00", "249.00")
+NPS_SCORES = (1, 1, 1, 2, 2, 3, 4, 8, 14, 16, 12)  # weights of 0..10: more promoters than not
+COMMENTS = (
+    "Quick and friendly.", "Had to wait twenty minutes.", "Parking was a nightmare.",
+    "Great, will use it again!", "The counter was hard to find.",
+)
 # Share of clicks that come from the printed QR code.
 SCANS: dict[str, float] = {
     "flyer-paris": 0.92, "window": 0.97, "box": 0.95, "box-help": 0.9, "collect": 0.4, "faq": 0.2,
@@ -164,7 +175,59 @@ def seed_demo_clicks(
             journeys=journeys,
         )
         stored += result.inserted
+    store_outcomes(
+        session, _outcomes(rng, clicks, found, now=now), now=now, zone=zone, journeys=journeys
+    )
     return stored
+
+
+def _outcomes(
+    rng: random.Random, clicks: Sequence[RawClick], links: dict[str, Link], *, now: datetime
+) -> list[Outcome]:
+    """What came of the demo's clicks: sales a few hours after a decision-stage click, signups
+    after the newsletter's, sales at the till with the flyer's coupon, and the click & collect
+    counter's one-question survey answered by some of its visitors."""
+    by_id = {link.id: link for link in links.values()}
+    found: list[Outcome] = []
+    for click in clicks:
+        link = by_id[click.link_id]
+        kind = SALES.get(link.stage.key) if click.language else None  # bots buy nothing
+        if kind is None or rng.random() >= kind[1]:
+            continue
+        at = click.at + rng.uniform(0.1, 6) * 3600
+        if at >= now.timestamp():
+            continue
+        value = rng.choice(BASKETS) if kind[0] == "sale" else None
+        found.append(ConversionEvent(
+            id=secrets.token_hex(16), event=kind[0], occurred_at=at, click_id=click.click_id,
+            link_id=click.link_id, clicked_at=click.at,
+            value_micros=None if value is None else int(Decimal(value) * 1_000_000),
+            currency=None if value is None else "EUR",
+        ))
+    flyer = links.get("flyer-paris")
+    if flyer is not None:
+        for day in range(DAYS):
+            for _ in range(_poisson(rng, 0.8)):
+                at = now.timestamp() - (day + rng.random()) * 86_400
+                found.append(ConversionEvent(
+                    id=secrets.token_hex(16), event="sale", occurred_at=at, coupon="PARIS10",
+                    touchpoint_id=flyer.touchpoint_id, currency="EUR",
+                    value_micros=int(Decimal(rng.choice(BASKETS)) * 1_000_000),
+                ))
+    survey = links.get("collect-survey")
+    if survey is not None:
+        for day in range(DAYS):
+            for _ in range(_poisson(rng, 1.5)):
+                score = rng.choices(range(11), NPS_SCORES)[0]
+                found.append(AnswerEvent(
+                    id=secrets.token_hex(16), at=now.timestamp() - (day + rng.random()) * 86_400,
+                    link_id=survey.id, touchpoint_id=survey.touchpoint_id,
+                    stage_id=survey.stage_id, kind="nps", score=score,
+                    comment=rng.choice(COMMENTS) if rng.random() < 0.3 else "",
+                    ip=f"192.0.2.{rng.randrange(1, 255)}", user_agent=rng.choice(PHONES),
+                    journey=secrets.token_hex(16),
+                ))
+    return found
 
 
 def _day_of_clicks(

@@ -15,7 +15,7 @@ from shortener import keys, links, stages, touchpoints, users
 from shortener.db import utcnow
 from shortener.errors import DomainError
 from shortener.links import scan_url, short_url
-from shortener.models import Channel, Role
+from shortener.models import USER_ROLES, Channel, Role
 from shortener.qr import QROptions, render_png, render_svg
 from shortener.runtime import runtime
 from shortener.unit_of_work import transaction
@@ -93,7 +93,7 @@ def _new_password(from_stdin: bool) -> str:
 
 @users_cli.command("create")
 @click.option("--email", required=True, help="The address they sign in with.")
-@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--role", type=click.Choice([r.value for r in USER_ROLES]), required=True)
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
 )

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shortener import users
-from shortener.models import Link, Placement, Role, Stage, Touchpoint, User
+from shortener.models import Coupon, Link, Placement, Role, Stage, Touchpoint, User
 
 # Named in the README and printed by `touchlink run`: a demo, not a secret.
 DEMO_EMAIL = "demo@touchlink.test"
@@ -52,6 +52,16 @@ DEMO: tuple[DemoTouchpoint, ...] = (
 )
 
 
+# A code printed on the flyer, for the till's sales; the collect counter asks one question.
+COUPONS = {"store-flyer-paris": "PARIS10"}
+SURVEYS = {
+    "collect-survey": {
+        "survey_kind": "nps", "survey_then": "thanks",
+        "survey_question": "How likely are you to recommend click & collect to a friend?",
+    },
+}
+
+
 def seed_demo(session: Session, *, domain: str, since: datetime, zone: tzinfo) -> int:
     """Add the demo touchpoints and links to an empty workspace, as made at `since` (its clicks
     come after), each exposure a placement of that day, half of it two weeks later for printed
@@ -62,6 +72,8 @@ def seed_demo(session: Session, *, domain: str, since: datetime, zone: tzinfo) -
     first_day = since.astimezone(zone).date()
     for key, name, channel, kind, exposure, links in DEMO:
         touchpoint = Touchpoint(key=key, name=name, channel=channel, kind=kind, created_at=since)
+        if key in COUPONS:
+            touchpoint.coupons = [Coupon(code=COUPONS[key])]
         session.add(touchpoint)
         if exposure is not None:
             session.add_all(_placements(touchpoint, exposure, channel, first_day))
@@ -77,6 +89,9 @@ def seed_demo(session: Session, *, domain: str, since: datetime, zone: tzinfo) -
                     campaign=campaign,
                     title=f"{name} ({stage.name})",
                     created_at=since,
+                    # Sales come of the decision stage's links; the shop is told their clicks.
+                    track_conversions=stage_key in ("decision", "consideration"),
+                    **SURVEYS.get(slug, {}),
                 )
             )
     session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,10 +20,12 @@ from shortener.errors import (
     NotFoundError,
     UnknownReferenceError,
 )
-from shortener.models import Channel, Link, Placement, Touchpoint
+from shortener.models import Channel, Coupon, Link, Placement, Touchpoint
 from shortener.unit_of_work import link_changed
 
-FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived"})
+FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived", "coupons"})
+COUPON = re.compile(r"[A-Z0-9_-]{2,40}")
+MAX_COUPONS = 100
 MAX_EXPOSURE = 2_000_000_000
 _CHANNELS = ", ".join(channel.value for channel in Channel)
 
@@ -46,6 +49,8 @@ class TouchpointInput:
             "exposure": request_input.integer(data, "exposure", low=1, high=MAX_EXPOSURE),
             "archived": request_input.boolean(data, "archived"),
         }
+        if "coupons" in data:
+            values["coupons"] = _coupon_codes(data["coupons"])
         channel = values["channel"]
         if channel is not request_input.MISSING and channel not in set(Channel):
             raise InvalidFieldError("channel", f"must be one of {_CHANNELS}")
@@ -65,10 +70,52 @@ class TouchpointInput:
         return cls.from_json(data, partial=partial)
 
 
+def _coupon_codes(raw: Any) -> list[str]:
+    """The codes printed on a touchpoint, upper-cased: 2 to 40 letters, digits, - and _."""
+    if not isinstance(raw, list) or not all(isinstance(code, str) for code in raw):
+        raise InvalidFieldError("coupons", "must be a list of codes (strings)")
+    if len(raw) > MAX_COUPONS:
+        raise InvalidFieldError("coupons", f"at most {MAX_COUPONS} codes")
+    codes = sorted({code.strip().upper() for code in raw})
+    for code in codes:
+        if not COUPON.fullmatch(code):
+            raise InvalidFieldError(
+                "coupons", f"{code!r} is not a code: 2 to 40 letters, digits, - and _"
+            )
+    return codes
+
+
+def _set_coupons(session: Session, touchpoint: Touchpoint, codes: list[str]) -> None:
+    """Replace the touchpoint's codes; a code another touchpoint has is a 409."""
+    taken = session.execute(
+        select(Coupon.code, Touchpoint.key)
+        .join(Touchpoint, Touchpoint.id == Coupon.touchpoint_id)
+        .where(Coupon.code.in_(codes), Coupon.touchpoint_id != touchpoint.id)
+    ).first()
+    if taken is not None:
+        raise ConflictError(
+            f"The coupon {taken[0]} belongs to the touchpoint '{taken[1]}'.",
+            details={"field": "coupons", "coupon": taken[0]},
+        )
+    kept = {coupon.code: coupon for coupon in touchpoint.coupons}
+    touchpoint.coupons = [kept.get(code) or Coupon(code=code) for code in codes]
+    session.flush()
+
+
+def find_coupon(session: Session, code: str) -> Coupon | None:
+    return session.scalars(
+        select(Coupon).where(Coupon.code == code.strip().upper()[:40])
+    ).one_or_none()
+
+
 def list_touchpoints(
     session: Session, *, channel: str | None = None, include_archived: bool = False
 ) -> Sequence[Touchpoint]:
-    query = select(Touchpoint).options(selectinload(Touchpoint.placements)).order_by(Touchpoint.key)
+    query = (
+        select(Touchpoint)
+        .options(selectinload(Touchpoint.placements), selectinload(Touchpoint.coupons))
+        .order_by(Touchpoint.key)
+    )
     if channel is not None:
         if channel not in set(Channel):
             raise InvalidParameterError("channel", f"must be one of {_CHANNELS}")
@@ -103,8 +150,11 @@ def create_touchpoint(session: Session, data: TouchpointInput, *, today: date) -
     """A new touchpoint; an `exposure` given becomes its first placement, dated `today`."""
     values = dict(data.values)
     exposure = values.pop("exposure", None)
+    coupons = values.pop("coupons", None)
     touchpoint = Touchpoint(**values)
     add_unique(session, touchpoint, lambda: _taken(values["key"]))
+    if coupons:
+        _set_coupons(session, touchpoint, coupons)
     if exposure is not None:
         session.add(Placement(touchpoint=touchpoint, count=exposure, starts_on=today))
         session.flush()
@@ -117,6 +167,8 @@ def update_touchpoint(
     """Change the fields given; a key another touchpoint holds is a 409 and nothing changes."""
     touchpoint = get_touchpoint(session, key)
     values = dict(data.values)
+    if "coupons" in values:
+        _set_coupons(session, touchpoint, values.pop("coupons"))
     if "exposure" in values:
         raise InvalidFieldError(
             "exposure",
@@ -160,6 +212,7 @@ def touchpoint_json(touchpoint: Touchpoint) -> dict[str, Any]:
         "kind": touchpoint.kind,
         "exposure": touchpoint.exposure,
         "archived": touchpoint.archived,
+        "coupons": [coupon.code for coupon in touchpoint.coupons],
         "created_at": touchpoint.created_at.isoformat(),
     }
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shortener.db import add_unique
 from shortener.errors import ConflictError, InvalidFieldError, NotFoundError, SignInError
-from shortener.models import MAX_ID, Role, User
+from shortener.models import MAX_ID, USER_ROLES, Role, User
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
@@ -53,6 +53,8 @@ def check_password(password: str) -> str:
 
 def create_user(session: Session, *, email: str, role: Role, password: str) -> User:
     """Add a user; an address already in use (in any letter case) is a 409."""
+    if role not in USER_ROLES:
+        raise InvalidFieldError("role", "tracker is a role for API keys, not for people")
     address = normalise_email(email)
     user = User(email=address, role=role.value, password_hash=HASHER.hash(check_password(password)))
     add_unique(

@@ -88,15 +88,15 @@ def touchpoints_command(
 ) -> None:
     """Engagement per touchpoint: clicks, scans, visitors, share, change, per 1,000 reached."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with _as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().sessions() as session:
         report = engagement.touchpoint_report(
             session,
-            _query(args, bots),
+            report_query(args, bots),
             order="least" if least else "most",
             by=rank_by,
             limit=limit,
         )
-    _emit(report, fmt, _touchpoint_table)
+    emit(report, fmt, _touchpoint_table)
 
 
 @report_cli.command("stages")
@@ -111,9 +111,9 @@ def stages_command(
 ) -> None:
     """Visitors by stage, in journey order, with the next stage's visitors as a ratio."""
     args = {"from": start, "to": end, "channel": channel, "campaign": campaign}
-    with _as_usage_errors(), runtime().sessions() as session:
-        report = stages.stage_report(session, _query(args, bots))
-    _emit(report, fmt, _stage_table)
+    with as_usage_errors(), runtime().sessions() as session:
+        report = stages.stage_report(session, report_query(args, bots))
+    emit(report, fmt, _stage_table)
 
 
 @report_cli.command("funnel")
@@ -133,9 +133,9 @@ def funnel_command(
 ) -> None:
     """Journeys at each stage, in journey order, and those that went on to the next."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with _as_usage_errors(), runtime().sessions() as session:
-        report = journeys.funnel(session, _query(args, bots), mode=mode)
-    _emit(report, fmt, _funnel_table)
+    with as_usage_errors(), runtime().sessions() as session:
+        report = journeys.funnel(session, report_query(args, bots), mode=mode)
+    emit(report, fmt, _funnel_table)
 
 
 @report_cli.command("paths")
@@ -155,9 +155,9 @@ def paths_command(
 ) -> None:
     """The most common sequences of touchpoints, with the journeys that follow each exactly."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with _as_usage_errors(), runtime().sessions() as session:
-        report = journeys.paths(session, _query(args, bots), limit=limit)
-    _emit(report, fmt, _path_table)
+    with as_usage_errors(), runtime().sessions() as session:
+        report = journeys.paths(session, report_query(args, bots), limit=limit)
+    emit(report, fmt, _path_table)
 
 
 @report_cli.command("next")
@@ -176,19 +176,20 @@ def next_command(
 ) -> None:
     """For the journeys that touched TOUCHPOINT_KEY: the next other touchpoint they touched."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with _as_usage_errors(), runtime().sessions() as session:
-        report = journeys.next_touchpoints(session, _query(args, bots), touchpoint_key.strip())
-    _emit(report, fmt, _next_table)
+    with as_usage_errors(), runtime().sessions() as session:
+        query = report_query(args, bots)
+        report = journeys.next_touchpoints(session, query, touchpoint_key.strip())
+    emit(report, fmt, _next_table)
 
 
-def _query(args: dict[str, str | None], bots: bool) -> ReportQuery:
+def report_query(args: dict[str, str | None], bots: bool) -> ReportQuery:
     given = {name: value for name, value in args.items() if value is not None}
     given["bots"] = "include" if bots else "exclude"
     return ReportQuery.from_args(given, now=utcnow(), zone=runtime().settings.zone)
 
 
 @contextmanager
-def _as_usage_errors() -> Iterator[None]:
+def as_usage_errors() -> Iterator[None]:
     try:
         yield
     except InvalidParameterError as exc:
@@ -198,7 +199,7 @@ def _as_usage_errors() -> Iterator[None]:
         raise click.ClickException(exc.message) from None
 
 
-def _emit(report: Report, fmt: str, table: Callable[[Any], list[str]]) -> None:
+def emit(report: Report, fmt: str, table: Callable[[Any], list[str]]) -> None:
     if fmt == "csv":
         click.echo(to_csv(report), nl=False)
     elif fmt == "json":
@@ -217,13 +218,13 @@ def _touchpoint_table(report: TouchpointReport) -> list[str]:
     followed = any(r.journeys for r in report.rows)
     title = (
         f"Touchpoints, {report.order} engaged first{' ' + ranked if ranked else ''}: "
-        f"{_window(query)}, {_whose(query)}"
+        f"{window_text(query)}, {_whose(query)}"
     )
     header = ["TOUCHPOINT", "NAME", "CHANNEL", "CLICKS", "HUMAN", "BOTS", "SCANS", "VISITORS",
               "LINKS", "SHARE", "PREVIOUS", "CHANGE", "PER 1K REACHED",
               *(["JOURNEYS", "MOVED ON"] if followed else []), "LAST CLICK"]
     rows = [
-        [r.touchpoint.key + (" (archived)" if r.archived else ""), _crop(r.touchpoint.name),
+        [r.touchpoint.key + (" (archived)" if r.archived else ""), crop(r.touchpoint.name),
          r.touchpoint.channel, str(r.clicks), str(r.human_clicks), str(r.bot_clicks),
          str(r.scans), str(r.visitors), str(r.links), _percent(r.share), str(r.previous_clicks),
          _percent(r.change, sign=True) if r.comparable else "too few",
@@ -237,7 +238,7 @@ def _touchpoint_table(report: TouchpointReport) -> list[str]:
         return [title, "No clicks in this window: nothing to rank."]
     if not rows:
         return [title, "No touchpoints match."]
-    lines = [title, "", *_columns(header, rows, numeric=range(3, len(header) - 1))]
+    lines = [title, "", *columns(header, rows, numeric=range(3, len(header) - 1))]
     if report.by == "per_1k_reached" and report.without_reach:
         lines.append(f"{report.without_reach} without exposure, listed last.")
     if report.by == "moved_on" and not followed:
@@ -249,11 +250,11 @@ def _touchpoint_table(report: TouchpointReport) -> list[str]:
 
 def _stage_table(report: StageReport) -> list[str]:
     query = report.query
-    title = f"Visitors by stage: {_window(query)}, {_whose(query)}"
+    title = f"Visitors by stage: {window_text(query)}, {_whose(query)}"
     header = ["#", "STAGE", "NAME", "CLICKS", "HUMAN", "BOTS", "SCANS", "VISITORS",
               "TOUCHPOINTS", "NEXT/THIS"]
     rows = [
-        [str(r.stage.position), r.stage.key, _crop(r.stage.name), str(r.clicks),
+        [str(r.stage.position), r.stage.key, crop(r.stage.name), str(r.clicks),
          str(r.human_clicks), str(r.bot_clicks), str(r.scans), str(r.visitors),
          str(r.touchpoints), _ratio(r.next_stage_ratio)]
         for r in report.rows
@@ -261,47 +262,47 @@ def _stage_table(report: StageReport) -> list[str]:
     if not rows:
         return [title, "No stages: run `touchlink init` to create the stage model."]
     return [
-        title, "", *_columns(header, rows, numeric=(0, 3, 4, 5, 6, 7, 8, 9)), "",
+        title, "", *columns(header, rows, numeric=(0, 3, 4, 5, 6, 7, 8, 9)), "",
         "NEXT/THIS: the next stage's visitors over this stage's (totals, not the same people).",
     ]
 
 
 def _funnel_table(report: FunnelReport) -> list[str]:
-    title = f"Funnel ({report.mode}): {_window(report.query)}, {report.journeys} journeys"
+    title = f"Funnel ({report.mode}): {window_text(report.query)}, {report.journeys} journeys"
     if not report.journeys:
         return [title, *_no_journeys()]
     header = ["#", "STAGE", "NAME", "JOURNEYS", "CONTINUED", "DROP TO NEXT"]
     rows = [
-        [str(r.stage.position), r.stage.key, _crop(r.stage.name), str(r.journeys),
+        [str(r.stage.position), r.stage.key, crop(r.stage.name), str(r.journeys),
          NONE if r.continued is None else str(r.continued), _percent(r.drop_to_next)]
         for r in report.rows
     ]
-    return [title, "", *_columns(header, rows, numeric=(0, 3, 4, 5)), "",
+    return [title, "", *columns(header, rows, numeric=(0, 3, 4, 5)), "",
             FUNNEL_NOTES[report.mode]]
 
 
 def _path_table(report: PathReport) -> list[str]:
-    title = f"Paths, most followed first: {_window(report.query)}, {report.journeys} journeys"
+    title = f"Paths, most followed first: {window_text(report.query)}, {report.journeys} journeys"
     if not report.journeys:
         return [title, *_no_journeys()]
     rows = [[str(r.journeys), _percent(r.journeys / report.journeys), " > ".join(r.path)]
             for r in report.rows]
-    return [title, "", *_columns(["JOURNEYS", "SHARE", "PATH"], rows, numeric=(0, 1))]
+    return [title, "", *columns(["JOURNEYS", "SHARE", "PATH"], rows, numeric=(0, 1))]
 
 
 def _next_table(report: NextReport) -> list[str]:
-    title = (f"Next after {report.after.key}: {_window(report.query)}, "
+    title = (f"Next after {report.after.key}: {window_text(report.query)}, "
              f"{report.journeys} journeys touched it")
     if not report.journeys:
         return [title, *_no_journeys()]
     rows = [
-        [tp.key if tp else "(no further touch)", _crop(tp.name) if tp else NONE,
+        [tp.key if tp else "(no further touch)", crop(tp.name) if tp else NONE,
          tp.channel if tp else NONE, str(r.journeys), _percent(r.journeys / report.journeys)]
         for r in report.rows
         for tp in [r.touchpoint]
     ]
     header = ["TOUCHPOINT", "NAME", "CHANNEL", "JOURNEYS", "SHARE"]
-    return [title, "", *_columns(header, rows, numeric=(3, 4))]
+    return [title, "", *columns(header, rows, numeric=(3, 4))]
 
 
 def _no_journeys(then: str = "") -> list[str]:
@@ -313,7 +314,7 @@ def _no_journeys(then: str = "") -> list[str]:
     return lines
 
 
-def _columns(
+def columns(
     header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int]
 ) -> list[str]:
     """Aligned lines: numbers to the right, text to the left."""
@@ -328,7 +329,7 @@ def _columns(
     return [line(header), *(line(row) for row in rows)]
 
 
-def _window(query: ReportQuery) -> str:
+def window_text(query: ReportQuery) -> str:
     """`2026-11-03 to 2026-11-09` for whole local days, else the hours, in the workspace's zone."""
     start, end = query.local(query.start), query.local(query.end)
     zone = query.zone.key
@@ -369,5 +370,5 @@ def _ratio(value: float | None) -> str:
     return NONE if value is None else f"{value:.2f}"
 
 
-def _crop(text: str) -> str:
+def crop(text: str) -> str:
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"

@@ -8,7 +8,7 @@ report's own row, so both agree with the reports to the click.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -16,8 +16,9 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from analytics.models import LinkHourlyStats as Stats
-from analytics.reports import breakdowns, engagement, timeseries
+from analytics.reports import breakdowns, conversions, engagement, timeseries
 from analytics.reports.breakdowns import ALL_DIMENSIONS, Breakdown, Dimension
+from analytics.reports.conversions import OUTCOME_COLUMNS
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import change
 from analytics.reports.render import Report, as_json, flat_row, head
@@ -53,6 +54,13 @@ class LinkRow:
     comparable: bool
     first_click_at: datetime | None
     last_click_at: datetime | None
+    # What came of it (analytics.reports.conversions): conversions by event, revenue by
+    # currency, conversions per visitor.
+    conversions: dict[str, int] = field(default_factory=dict)
+    revenue: dict[str, str] = field(default_factory=dict)
+    conversion_rate: float | None = None
+    conversion_rate_low: float | None = None
+    conversion_rate_high: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +69,7 @@ class LinkTable:
     csv_header: ClassVar[tuple[str, ...]] = (
         "link_id", "slug", "domain", "touchpoint_key", "stage_key", "campaign", "archived",
         "clicks", "human_clicks", "bot_clicks", "scans", "visitors", "previous_clicks", "change",
-        "comparable", "first_click_at", "last_click_at",
+        "comparable", "first_click_at", "last_click_at", *OUTCOME_COLUMNS,
     )
 
     query: ReportQuery
@@ -219,6 +227,7 @@ def link_table(session: Session, query: ReportQuery) -> LinkTable:
         stmt = stmt.where(Link.id == query.link_id)
     if query.campaign is not None:
         stmt = stmt.where(Link.campaign == query.campaign)
+    outcomes = conversions.outcomes_by(session, query, "link")
     rows = []
     for link, _, human, bots, scans, visitors, previous_human, previous_bots, first, last in (
         session.execute(stmt)
@@ -234,6 +243,7 @@ def link_table(session: Session, query: ReportQuery) -> LinkTable:
                 link=_link_ref(link), clicks=clicks, human_clicks=human, bot_clicks=bots,
                 scans=int(scans or 0), visitors=int(visitors or 0), previous_clicks=before,
                 change=moved, comparable=comparable, first_click_at=first, last_click_at=last,
+                **conversions.outcome_fields(outcomes.get(link.id), int(visitors or 0)),
             )
         )
     rows.sort(key=lambda row: (-row.clicks, -row.visitors, row.link.slug))
@@ -255,6 +265,13 @@ class CampaignRow:
     visitors: int
     first_click_at: datetime | None  # of the window
     last_click_at: datetime | None
+    # What came of it (analytics.reports.conversions): conversions by event, revenue by
+    # currency, conversions per visitor.
+    conversions: dict[str, int] = field(default_factory=dict)
+    revenue: dict[str, str] = field(default_factory=dict)
+    conversion_rate: float | None = None
+    conversion_rate_low: float | None = None
+    conversion_rate_high: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +279,7 @@ class CampaignReport:
     kind: ClassVar[str] = "campaigns"
     csv_header: ClassVar[tuple[str, ...]] = (
         "campaign", "links", "touchpoints", "clicks", "human_clicks", "bot_clicks", "scans",
-        "visitors", "first_click_at", "last_click_at",
+        "visitors", "first_click_at", "last_click_at", *OUTCOME_COLUMNS,
     )
 
     query: ReportQuery
@@ -292,6 +309,7 @@ def campaign_report(session: Session, query: ReportQuery) -> CampaignReport:
     for row in per_link.rows:
         if row.link.campaign is not None and (row.link.id in live or row.clicks):
             grouped.setdefault(row.link.campaign, []).append(row)
+    outcomes = conversions.outcomes_by(session, query, "campaign")
     rows = []
     for name, found in grouped.items():
         firsts = [r.first_click_at for r in found if r.first_click_at]
@@ -308,6 +326,9 @@ def campaign_report(session: Session, query: ReportQuery) -> CampaignReport:
                 visitors=sum(r.visitors for r in found),
                 first_click_at=min(firsts, default=None),
                 last_click_at=max(lasts, default=None),
+                **conversions.outcome_fields(
+                    outcomes.get(name), sum(r.visitors for r in found)
+                ),
             )
         )
     rows.sort(key=lambda row: (-row.clicks, -row.visitors, row.campaign))

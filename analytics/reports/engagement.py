@@ -16,7 +16,7 @@ the rollups over whole hours:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any, ClassVar
@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 from sqlalchemy import Subquery, asc, desc, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from analytics.reports import journeys, stages
+from analytics.reports import conversions, journeys, stages
+from analytics.reports.conversions import OUTCOME_COLUMNS
 from analytics.reports.periods import clear_plan_caches
 from analytics.reports.query import (
     DEFAULT_LIMIT,
@@ -90,6 +91,13 @@ class TouchpointRow:
     moved_on_rate: float | None = None
     moved_on_low: float | None = None
     moved_on_high: float | None = None
+    # What came of it (analytics.reports.conversions): conversions by event, revenue by
+    # currency, conversions per visitor.
+    conversions: dict[str, int] = field(default_factory=dict)
+    revenue: dict[str, str] = field(default_factory=dict)
+    conversion_rate: float | None = None
+    conversion_rate_low: float | None = None
+    conversion_rate_high: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +109,7 @@ class TouchpointReport:
         "links", "share", "previous_clicks", "previous_human_clicks", "change", "comparable",
         "last_click_at", "reached",
         "per_1k_reached", "per_1k_reached_low", "per_1k_reached_high", "journeys", "moved_on",
-        "moved_on_rate", "moved_on_low", "moved_on_high",
+        "moved_on_rate", "moved_on_low", "moved_on_high", *OUTCOME_COLUMNS,
     )
 
     query: ReportQuery
@@ -173,6 +181,7 @@ def touchpoint_report(
             rows = _by_moved_on(rows, order)
     if by == "moved_on":  # read to MAX_LIMIT above, with journeys or without
         rows = rows[:limit]
+    rows = _with_outcomes(session, query, rows)
     return TouchpointReport(query=query, order=order, by=by, rows=tuple(rows), empty=empty)
 
 
@@ -180,13 +189,7 @@ def _with_journeys(
     session: Session, query: ReportQuery, rows: list[TouchpointRow]
 ) -> list[TouchpointRow]:
     figures = journeys.moved_on(session, query)
-    keys = [row.touchpoint.key for row in rows]
-    ids = {
-        key: touchpoint_id
-        for key, touchpoint_id in session.execute(
-            select(Touchpoint.key, Touchpoint.id).where(Touchpoint.key.in_(keys))
-        )
-    }
+    ids = _ids(session, [row.touchpoint.key for row in rows])
     found = []
     for row in rows:
         moved = figures.get(ids[row.touchpoint.key])
@@ -197,6 +200,24 @@ def _with_journeys(
             )
         found.append(row)
     return found
+
+
+def _with_outcomes(
+    session: Session, query: ReportQuery, rows: list[TouchpointRow]
+) -> list[TouchpointRow]:
+    found = conversions.outcomes_by(session, query, "touchpoint")
+    ids = _ids(session, [row.touchpoint.key for row in rows])
+    return [
+        replace(row, **conversions.outcome_fields(found.get(ids[row.touchpoint.key]), row.visitors))
+        for row in rows
+    ]
+
+
+def _ids(session: Session, keys: list[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    found = session.execute(select(Touchpoint.key, Touchpoint.id).where(Touchpoint.key.in_(keys)))
+    return {key: touchpoint_id for key, touchpoint_id in found}
 
 
 def _by_moved_on(rows: list[TouchpointRow], order: Order) -> list[TouchpointRow]:

@@ -20,7 +20,7 @@ from analytics.models import JourneyTouch
 from analytics.reports import journey_counts
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import rate
-from analytics.reports.refs import StageRef, TouchpointRef
+from analytics.reports.refs import StageRef, TouchpointRef, touchpoint_refs
 from analytics.reports.render import as_json, head
 from analytics.reports.sql import stage_id as find_stage_id
 from shortener.errors import InvalidParameterError, NotFoundError
@@ -162,7 +162,7 @@ def paths(session: Session, query: ReportQuery, *, limit: int = DEFAULT_PATHS) -
     journeys, counted = journey_counts.path_counts(
         session, query, stages_in_order(session), limit=limit
     )
-    refs = _refs(session, {tp for path in counted for tp in path})
+    refs = touchpoint_refs(session, {tp for path in counted for tp in path})
     ranked = heapq.nsmallest(
         limit, counted.items(), key=lambda item: (-item[1], [refs[tp].key for tp in item[0]])
     )
@@ -213,7 +213,7 @@ def next_touchpoints(session: Session, query: ReportQuery, key: str) -> NextRepo
     if after is None:
         raise NotFoundError(f"No touchpoint with key '{key}'.")
     counted = journey_counts.next_counts(session, query, stages_in_order(session), after.id)
-    refs = _refs(session, {tp for tp in counted if tp is not None})
+    refs = touchpoint_refs(session, {tp for tp in counted if tp is not None})
     rows = sorted(
         (NextRow(refs[tp] if tp is not None else None, n) for tp, n in counted.items()),
         key=lambda row: (-row.journeys, row.touchpoint is None,
@@ -247,10 +247,3 @@ def moved_on(session: Session, query: ReportQuery) -> dict[int, MovedOn]:
         tp: MovedOn(n, went_on[tp], *rate(went_on[tp], n))
         for tp, n in touched.items()
     }
-
-
-def _refs(session: Session, ids: set[int]) -> dict[int, TouchpointRef]:
-    if not ids:
-        return {}
-    found = session.scalars(select(Touchpoint).where(Touchpoint.id.in_(ids)))
-    return {tp.id: TouchpointRef(tp.key, tp.name, tp.channel) for tp in found}

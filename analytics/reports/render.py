@@ -87,6 +87,8 @@ def csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, dict):  # conversions by event, revenue by currency: `sale 2; lead 1`
+        value = "; ".join(f"{key} {count}" for key, count in value.items())
     if isinstance(value, str):
         return "'" + value if value.startswith(_FORMULA_START) else value
     return str(value)

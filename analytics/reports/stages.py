@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any, ClassVar
 
 from sqlalchemy import case, func, select, union_all
 from sqlalchemy.orm import Session
 
+from analytics.reports import conversions
+from analytics.reports.conversions import OUTCOME_COLUMNS
 from analytics.reports.query import ReportQuery
 from analytics.reports.refs import StageRef
 from analytics.reports.render import as_json, flat_row, head
@@ -33,6 +35,13 @@ class StageRow:
     # The next stage's visitors over this stage's: a ratio of totals, not people moving on
     # (visitors of one stage are not followed to the next).
     next_stage_ratio: float | None
+    # What came of it (analytics.reports.conversions): conversions by event, revenue by
+    # currency, conversions per visitor.
+    conversions: dict[str, int] = field(default_factory=dict)
+    revenue: dict[str, str] = field(default_factory=dict)
+    conversion_rate: float | None = None
+    conversion_rate_low: float | None = None
+    conversion_rate_high: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +49,7 @@ class StageReport:
     kind: ClassVar[str] = "stages"
     csv_header: ClassVar[tuple[str, ...]] = (
         "stage_key", "stage_name", "position", "clicks", "human_clicks", "bot_clicks", "scans",
-        "visitors", "touchpoints", "next_stage_ratio",
+        "visitors", "touchpoints", "next_stage_ratio", *OUTCOME_COLUMNS,
     )
 
     query: ReportQuery
@@ -69,6 +78,7 @@ def stage_report(session: Session, query: ReportQuery) -> StageReport:
     else:
         found = run_report(session, query, partial(_stage_statement, query))
     visitors = [int(v) for *_, v, _ in found]
+    outcomes = conversions.outcomes_by(session, query, "stage")
     rows = []
     for i, (stage, human, bots, scans, visitor_count, touchpoints) in enumerate(found):
         human, bots = int(human), int(bots)
@@ -83,6 +93,7 @@ def stage_report(session: Session, query: ReportQuery) -> StageReport:
                 visitors=int(visitor_count),
                 touchpoints=int(touchpoints),
                 next_stage_ratio=_ratio(following, int(visitor_count)),
+                **conversions.outcome_fields(outcomes.get(stage.id), int(visitor_count)),
             )
         )
     return StageReport(query=query, rows=tuple(rows))

@@ -128,7 +128,7 @@ def timeseries(
         raise InvalidParameterError(
             "interval", f"hour covers at most {MAX_HOURLY_SPAN.days} days; use day"
         )
-    buckets = _buckets(query, interval)
+    buckets = buckets_of(query, interval)
     index = {bucket: i for i, bucket in enumerate(buckets)}
     key, name, order = _group_columns(group_by)
     stmt = filtered(
@@ -154,7 +154,7 @@ def timeseries(
     width = len(buckets)
     groups: dict[str, tuple[str, list[int], list[int], list[int], list[int]]] = {}
     for hour, group_key, group_name, _, human, bots, scans, visitors in session.execute(stmt):
-        position = index.get(_bucket_of(hour, query, interval))
+        position = index.get(bucket_of(hour, query, interval))
         if position is None:
             continue
         entry = groups.setdefault(
@@ -187,14 +187,14 @@ def _group_columns(group_by: GroupBy) -> tuple[Any, Any, Any]:
     return Touchpoint.channel, Touchpoint.channel, Touchpoint.channel
 
 
-def _bucket_of(hour: datetime, query: ReportQuery, interval: Interval) -> datetime:
+def bucket_of(hour: datetime, query: ReportQuery, interval: Interval) -> datetime:
     local = query.local(hour)
     if interval == "hour":
         return local
     return query.local(day_start(local.date(), query.zone))
 
 
-def _buckets(query: ReportQuery, interval: Interval) -> list[datetime]:
+def buckets_of(query: ReportQuery, interval: Interval) -> list[datetime]:
     if interval == "hour":
         count = int((query.end - query.start) / HOUR)
         return [query.local(query.start + i * HOUR) for i in range(count)]

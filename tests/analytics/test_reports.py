@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from analytics.reports.conversions import OUTCOME_COLUMNS
 from analytics.reports.query import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -71,6 +72,12 @@ def test_touchpoint_rows_carry_human_and_bot_clicks_scans_visitors_and_reach(
         "moved_on_rate": None,
         "moved_on_low": None,
         "moved_on_high": None,
+        # No shop posted a conversion: none of its 2 visitors converted.
+        "conversions": {},
+        "revenue": {},
+        "conversion_rate": 0.0,
+        "conversion_rate_low": 0.0,
+        "conversion_rate_high": flyer["conversion_rate_high"],
     }
     last = datetime.fromisoformat(flyer["last_click_at"])
     assert abs(last - utcnow()) < timedelta(minutes=1)
@@ -285,7 +292,9 @@ def test_ranked_by_moved_on_without_journeys_the_rows_are_by_clicks_and_the_limi
 @pytest.mark.usefixtures("journey")
 def test_visitors_by_stage_follow_the_journey_with_the_next_stage_ratio(reports: Any) -> None:
     body = reports.get("stages")
-    assert body["rows"] == [
+    # What came of the clicks is tested with a shop of its own (test_conversions.py): none here.
+    assert all(row["conversions"] == {} and row["revenue"] == {} for row in body["rows"])
+    assert [without_outcomes(row) for row in body["rows"]] == [
         {"stage": {"key": "awareness", "name": "Awareness", "position": 1},
          "clicks": 7, "human_clicks": 7, "bot_clicks": 3, "scans": 2, "visitors": 6,
          "touchpoints": 3, "next_stage_ratio": 0.1667},  # 1 visitor at consideration over 6
@@ -335,7 +344,17 @@ def as_csv(row: dict[str, Any], nested: str, header: list[str]) -> dict[str, str
     for name, value in row[nested].items():
         values[f"{nested}_{name}" if f"{nested}_{name}" in header else name] = value
     assert sorted(values) == sorted(header)
-    return {name: "" if values[name] is None else str(values[name]) for name in header}
+    return {name: _cell(values[name]) for name in header}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):  # conversions by event, revenue by currency
+        return "; ".join(f"{key} {n}" for key, n in value.items())
+    return "" if value is None else str(value)
+
+
+def without_outcomes(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name not in OUTCOME_COLUMNS}
 
 
 @pytest.mark.usefixtures("journey")
@@ -350,7 +369,8 @@ def test_touchpoint_csv_matches_the_json_column_for_column(reports: Any) -> None
         "links", "share", "previous_clicks", "previous_human_clicks", "change", "comparable",
         "last_click_at", "reached", "per_1k_reached", "per_1k_reached_low",
         "per_1k_reached_high", "journeys", "moved_on", "moved_on_rate", "moved_on_low",
-        "moved_on_high",
+        "moved_on_high", "conversions", "revenue", "conversion_rate", "conversion_rate_low",
+        "conversion_rate_high",
     ]
     rows = reports.get("touchpoints", **window)["rows"]
     assert len(lines) == len(rows) == 5
@@ -364,7 +384,8 @@ def test_stage_csv_matches_the_json(reports: Any) -> None:
     parsed = reports.csv("stages")
     assert list(parsed[0]) == [
         "stage_key", "stage_name", "position", "clicks", "human_clicks", "bot_clicks", "scans",
-        "visitors", "touchpoints", "next_stage_ratio",
+        "visitors", "touchpoints", "next_stage_ratio", "conversions", "revenue",
+        "conversion_rate", "conversion_rate_low", "conversion_rate_high",
     ]
     rows = reports.get("stages")["rows"]
     assert parsed == [as_csv(r, "stage", list(parsed[0])) for r in rows]

@@ -36,6 +36,7 @@ from analytics.sinks import make_sink
 from shortener import demo, stages
 from shortener.db import make_engine, make_sessionmaker, utcnow
 from shortener.journey_cookie import JourneyCapture
+from shortener.outcomes import ClickTokens
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings, SettingsError
 from shortener.signin_limiter import FAILURE_WINDOW, MAX_FAILURES, SignInLimiter
@@ -111,6 +112,8 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
         resolver=resolver,
         signin_limiter=SignInLimiter(client, limit=MAX_FAILURES, window=FAILURE_WINDOW),
         journeys=JourneyCapture(settings.journeys, days=settings.journey_days, is_bot=is_bot),
+        is_bot=is_bot,
+        click_tokens=ClickTokens(settings.secret_key),
         sink=sink,
         figures=RollupFigures(),
         enricher=enricher,

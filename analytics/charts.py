@@ -372,3 +372,57 @@ def _short_number(value: float) -> str:
     if value >= 1000:
         return f"{value / 1000:g}k"
     return f"{value:g}"
+
+
+def scale_bar(
+    value: float | None,
+    low: float | None,
+    high: float | None,
+    *,
+    bottom: float,
+    top: float,
+    label: str,
+    zero: float | None = None,
+) -> Markup:
+    """A figure on a scale from `bottom` to `top` (an NPS from -100 to 100, a mean score from 1
+    to 7): a light band for its 95 % interval from `low` to `high` (none when there is none), a
+    dot at `value`, and a tick at `zero` when the scale has one. `label` (escaped) is its
+    tooltip."""
+    if value is None:
+        return _trusted("")
+    width, height, pad = 80.0, 12.0, 4.0
+    span = width - 2 * pad
+    extent = (top - bottom) or 1.0
+
+    def x(v: float) -> float:
+        return pad + span * max(0.0, min(1.0, (v - bottom) / extent))
+
+    parts = [
+        f'<line x1="{pad:g}" x2="{width - pad:g}" y1="6" y2="6" stroke="{GRID}" stroke-width="2"/>'
+    ]
+    if zero is not None:
+        parts.append(
+            f'<line x1="{x(zero):.1f}" x2="{x(zero):.1f}" y1="1" y2="11" stroke="{AXIS_TEXT}" '
+            f'stroke-width="1"/>'
+        )
+    if low is not None and high is not None:
+        parts.append(
+            f'<rect x="{x(low):.1f}" y="2" width="{max(x(high) - x(low), 1.0):.1f}" height="8" '
+            f'rx="2" fill="{PALETTE[0]}" fill-opacity="0.25"/>'
+        )
+    parts.append(f'<circle cx="{x(value):.1f}" cy="6" r="3" fill="{PALETTE[0]}"/>')
+    return _trusted(
+        f'<svg class="range-bar" width="{width:g}" height="{height:g}" '
+        f'viewBox="0 0 {width:g} {height:g}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>{"".join(parts)}</svg>'
+    )
+
+
+NPS_LEVELS = (-30.0, 0.0, 30.0, 60.0)  # where each colour of an NPS cell begins
+
+
+def nps_level(score: float | None) -> int:
+    """1 (below -30) to 5 (60 and above) for an NPS; 0 for none."""
+    if score is None:
+        return 0
+    return 1 + sum(1 for start in NPS_LEVELS if score >= start)

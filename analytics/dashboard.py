@@ -1,8 +1,10 @@
 """The analyst dashboard: the window's engagement per touchpoint, the funnel of journeys (or
-visitors by stage, without journeys), the paths journeys take, the journey map, campaigns, clicks
-over time and where clicks come from. Every table also downloads as CSV:
-the same query string with `format=csv&table=<name>`. Every touchpoint, link and campaign named
-on it opens its own page (`analytics.detail_pages`) with the same window and filters.
+visitors by stage, without journeys), the paths journeys take, the journey map (by clicks, or
+by NPS), the survey answers, outcomes (conversions credited by an attribution model),
+campaigns, clicks over time and where clicks come from. Every
+table also downloads as CSV: the same query string with `format=csv&table=<name>`. Every
+touchpoint, link and campaign named on it opens its own page (`analytics.detail_pages`) with the
+same window and filters.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from flask import Blueprint, Flask, Response, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from analytics import charts
+from analytics.feedback_panels import MapBy, feedback_panel, parse_map
 from analytics.journey_panels import journey_panels
-from analytics.reports import drilldown, engagement, journeys
+from analytics.outcome_panels import outcome_panel
+from analytics.reports import attribution, conversions, drilldown, engagement, journeys
 from analytics.reports import stages as stage_reports
 from analytics.reports.breakdowns import DIMENSION_NAMES, DIMENSIONS, MAX_LIMIT, breakdown
-from analytics.reports.journey_map import journey_map
+from analytics.reports.feedback import feedback_report
+from analytics.reports.journey_map import journey_map, nps_map
 from analytics.reports.query import MAX_LIMIT as MAX_ROWS
 from analytics.reports.query import ReportQuery, check_known
 from analytics.reports.rates import change, rate
@@ -50,14 +55,15 @@ bp = Blueprint("dashboard", __name__, template_folder="templates")
 PRESETS = {"7d": 7, "30d": 30, "90d": 90}
 PARAMETERS = frozenset(
     {"range", "from", "to", "stage", "channel", "campaign", "bots", "interval", "group_by",
-     "funnel", "format", "table"}
+     "funnel", "map", "model", "format", "table"}
 )
 # What a link to another analytics page carries: the window and the filters.
 WINDOW = ("range", "from", "to", "stage", "channel", "campaign", "bots")
 SIDE_BY_SIDE = 8  # touchpoints in each of the most and least engaged tables
 CHART_SERIES = 6  # lines drawn; the rest are added up as "Other"
 TABLES = (
-    "most", "least", "campaigns", "funnel", "paths", "stages", "map", "timeseries", *DIMENSIONS
+    "most", "least", "campaigns", "funnel", "paths", "stages", "map", "feedback", "attribution",
+    "conversions", "timeseries", *DIMENSIONS,
 )
 HOUR = timedelta(hours=1)
 
@@ -72,6 +78,8 @@ class DashboardQuery:
     group_by: GroupBy
     note: str | None = None  # why the page shows something else than was asked for
     funnel: journeys.Mode = "closed"
+    map_by: MapBy = "clicks"  # what colours the journey map
+    model: attribution.Model = "last"  # how the outcomes panel credits conversions
     takes: frozenset[str] = field(default=PARAMETERS, compare=False)  # the page's parameters
 
     @classmethod
@@ -85,9 +93,9 @@ class DashboardQuery:
     ) -> DashboardQuery:
         """`range` (7d, 30d, 90d or custom with `from` and `to`), the report filters, and the
         chart's `interval` (hour or day) and `group_by`; a 400 naming a malformed or unknown
-        one (anything not in `takes`), and the funnel's mode (`funnel`: closed or open). A
-        preset is the same window as its dates typed in: the last N days, today included, so
-        far."""
+        one (anything not in `takes`), the funnel's mode (`funnel`: closed or open) and what
+        colours the journey map (`map`: clicks or nps). A preset is the same window as its
+        dates typed in: the last N days, today included, so far."""
         check_known(args, takes)
         check_format(args)
         chosen = (args.get("range") or "").strip()
@@ -114,7 +122,8 @@ class DashboardQuery:
             raise InvalidParameterError("funnel", f"must be closed or open, not {funnel!r}")
         return cls(
             report, chosen, interval, parse_group_by(args), note,
-            funnel="open" if funnel == "open" else "closed", takes=frozenset(takes),
+            funnel="open" if funnel == "open" else "closed", map_by=parse_map(args),
+            model=attribution.parse_model(args.get("model")), takes=frozenset(takes),
         )
 
     def args(self, **changes: str) -> dict[str, str]:
@@ -132,6 +141,8 @@ class DashboardQuery:
             "interval": self.interval,
             "group_by": self.group_by,
             "funnel": "" if self.funnel == "closed" else self.funnel,
+            "map": "" if self.map_by == "clicks" else self.map_by,
+            "model": "" if self.model == "last" else self.model,
         }
         values.update(changes)
         return {
@@ -215,6 +226,8 @@ def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
         "stage_steps": _stage_steps(journey, jmap.gaps) if journey else [],
         **people,
         "jmap": jmap,
+        **feedback_panel(session, query, map_by=view.map_by, jmap=jmap),
+        **outcome_panel(session, query, model=view.model),
         "heat": charts.heat_level,
         "chart": draw_timeseries(series),
         "breakdowns": [breakdown(session, query, dimension) for dimension in DIMENSIONS],
@@ -370,7 +383,16 @@ def _csv(session: Session, view: DashboardQuery, table: str) -> Response:
     elif table == "stages":
         found = stage_reports.stage_report(session, replace(query, stage=None))
     elif table == "map":
-        found = journey_map(session, query)
+        found = nps_map(session, query) if view.map_by == "nps" else journey_map(session, query)
+    elif table == "feedback":
+        found = feedback_report(session, query)
+    elif table == "attribution":
+        found = attribution.attribution(
+            session, query, event=None, model=view.model,
+            lookback_days=attribution.DEFAULT_LOOKBACK_DAYS,
+        )
+    elif table == "conversions":
+        found = conversions.conversion_report(session, query, event=None, interval="day")
     elif table == "timeseries":
         found = timeseries(session, query, interval=view.interval, group_by=view.group_by)
     elif table in DIMENSIONS:

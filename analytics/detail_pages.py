@@ -1,8 +1,9 @@
 """The analytics page of one touchpoint, one link or one campaign, for the analyst role and above:
 the figures of the window and of the one it is compared with, clicks over time, the links behind
 them and where their clicks came from, over `analytics.reports.drilldown`; with journeys, a
-touchpoint's journeys, how many moved on, and where they went next. The window controls
-and parameters are the dashboard's; every table downloads as CSV (`format=csv&table=…`).
+touchpoint's journeys, how many moved on, and where they went next; with surveys, a touchpoint's
+feedback and its latest comments. The window controls and parameters are the dashboard's; every
+table downloads as CSV (`format=csv&table=…`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from flask import Blueprint, Flask, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from analytics.dashboard import PARAMETERS, DashboardQuery, draw_timeseries, page_context
-from analytics.reports import drilldown, engagement, journeys
+from analytics.feedback_panels import touchpoint_feedback
+from analytics.reports import drilldown, engagement, feedback, journeys
 from analytics.reports.drilldown import Detail
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import change, rate
@@ -31,9 +33,9 @@ from shortener.unit_of_work import db_session, rollback_request
 
 bp = Blueprint("dashboard_detail", __name__, template_folder="templates", url_prefix="/dashboard")
 
-# The dashboard's parameters but the chart's grouping, which each page chooses, and the funnel's
-# mode; a campaign's page is its own campaign filter.
-TAKES = PARAMETERS - {"group_by", "funnel"}
+# The dashboard's parameters but the chart's grouping, which each page chooses, the funnel's mode
+# and the map's colours; a campaign's page is its own campaign filter.
+TAKES = PARAMETERS - {"group_by", "funnel", "map"}
 CAMPAIGN_TAKES = TAKES - {"campaign"}
 Rate = tuple[float | None, float | None, float | None]
 NO_RATE: Rate = (None, None, None)
@@ -175,7 +177,11 @@ def _table(
         return detail.table(name)
     if name == "next":
         return journeys.next_touchpoints(session, view.report, str(subject.ident))
-    tables = ("links", "timeseries", *detail.sources, "next")
+    if name == "comments":
+        return feedback.latest_comments(
+            session, view.report, touchpoint=str(subject.ident), limit=feedback.MAX_COMMENTS
+        )
+    tables = ("links", "timeseries", *detail.sources, "next", "comments")
     if name not in tables:
         raise InvalidParameterError("table", f"must be one of {', '.join(tables)}, not {name!r}")
     return detail.table(name)
@@ -222,6 +228,11 @@ def _page(
     context["next_report"] = (
         journeys.next_touchpoints(session, query, str(subject.ident))
         if subject.kind == "touchpoint" and detail is not None and context["with_journeys"]
+        else None
+    )
+    context["feedback"] = (
+        touchpoint_feedback(session, query, str(subject.ident))
+        if subject.kind == "touchpoint" and detail is not None
         else None
     )
     if subject.kind == "link":

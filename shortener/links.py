@@ -22,7 +22,15 @@ from shortener.errors import (
     NotFoundError,
     SlugTakenError,
 )
-from shortener.models import MAX_ID, REDIRECT_STATUSES, Link, Stage, Touchpoint
+from shortener.models import (
+    MAX_ID,
+    REDIRECT_STATUSES,
+    SURVEY_SCALES,
+    SURVEY_THEN,
+    Link,
+    Stage,
+    Touchpoint,
+)
 from shortener.slugs import looks_like_slug, random_slug, validate_slug
 from shortener.stages import find_stage
 from shortener.touchpoints import find_touchpoint
@@ -31,8 +39,9 @@ from shortener.urls import MAX_URL_LENGTH, validate_destination
 
 FIELDS = frozenset(
     {"url", "touchpoint", "stage", "slug", "campaign", "title", "redirect_status", "utm",
-     "expires_at", "archived"}
+     "expires_at", "archived", "track_conversions", "survey"}
 )
+SURVEY_FIELDS = frozenset({"kind", "question", "then"})
 RANDOM_SLUG_ATTEMPTS = 8
 MAX_PAGE = 200
 
@@ -61,13 +70,17 @@ class LinkInput:
             "utm": request_input.boolean(data, "utm"),
             "expires_at": request_input.timestamp(data, "expires_at"),
             "archived": request_input.boolean(data, "archived"),
+            "track_conversions": request_input.boolean(data, "track_conversions"),
         }
+        if "survey" in data:
+            values |= _survey_columns(data["survey"])
         status = values["redirect_status"]
         if status not in (request_input.MISSING, None) and status not in REDIRECT_STATUSES:
             raise InvalidFieldError(
                 "redirect_status", f"must be one of {', '.join(map(str, REDIRECT_STATUSES))}"
             )
-        for name in ("url", "touchpoint", "stage", "slug", "redirect_status", "utm", "archived"):
+        for name in ("url", "touchpoint", "stage", "slug", "redirect_status", "utm", "archived",
+                     "track_conversions"):
             if values[name] is None:
                 raise InvalidFieldError(name, "must not be null")
         return cls({k: v for k, v in values.items() if v is not request_input.MISSING})
@@ -86,10 +99,46 @@ class LinkInput:
         for name in ("campaign", "title", "expires_at"):
             request_input.form_optional(form, data, name, partial=partial)
         data["utm"] = form.get("utm") == "on"
+        data["track_conversions"] = form.get("track_conversions") == "on"
         status = form.get("redirect_status", "").strip()
         if status:
             data["redirect_status"] = request_input.form_number(status, "redirect_status")
+        kind = form.get("survey_kind", "").strip()
+        data["survey"] = None  # no kind takes the survey off
+        if kind:
+            data["survey"] = {
+                "kind": kind,
+                "question": form.get("survey_question", "").strip() or None,  # the kind's own
+                "then": form.get("survey_then", "").strip() or "thanks",
+            }
         return cls.from_json(data, partial=partial)
+
+
+def _survey_columns(survey: Any) -> dict[str, Any]:
+    """`{"kind", "question"?, "then"?}` as the link's survey columns; null takes the survey off."""
+    if survey is None:
+        return {"survey_kind": None, "survey_question": None, "survey_then": None}
+    if not isinstance(survey, dict):
+        raise InvalidFieldError("survey", "must be an object with a kind, or null")
+    unknown = sorted(set(survey) - SURVEY_FIELDS)
+    if unknown:
+        raise InvalidFieldError(f"survey.{unknown[0]}", "is not a survey field")
+    kind = survey.get("kind")
+    if kind not in SURVEY_SCALES:
+        raise InvalidFieldError("survey.kind", f"must be one of {', '.join(SURVEY_SCALES)}")
+    question = survey.get("question")
+    if question is not None and (not isinstance(question, str) or not question.strip()):
+        raise InvalidFieldError("survey.question", "must be a non-empty string")
+    if question is not None and len(question.strip()) > 300:
+        raise InvalidFieldError("survey.question", "must be at most 300 characters")
+    then = survey.get("then", "thanks")
+    if then not in SURVEY_THEN:
+        raise InvalidFieldError("survey.then", f"must be one of {', '.join(SURVEY_THEN)}")
+    return {
+        "survey_kind": kind,
+        "survey_question": question.strip() if question else None,
+        "survey_then": then,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +187,10 @@ def create_link(
         redirect_status=values.get("redirect_status", default_status),
         utm=values.get("utm", True),
         expires_at=values.get("expires_at"),
+        track_conversions=values.get("track_conversions", False),
+        survey_kind=values.get("survey_kind"),
+        survey_question=values.get("survey_question"),
+        survey_then=values.get("survey_then"),
     )
     if "slug" in values:
         slug = link.slug = validate_slug(values["slug"])
@@ -321,6 +374,11 @@ def link_json(link: Link, *, scheme: str) -> dict[str, Any]:
         "expires_at": link.expires_at.isoformat() if link.expires_at else None,
         "created_at": link.created_at.isoformat(),
         "archived": link.archived,
+        "track_conversions": link.track_conversions,
+        "survey": (
+            {"kind": link.survey_kind, "question": link.survey_question, "then": link.survey_then}
+            if link.survey_kind else None
+        ),
         "qr_svg": f"/api/v1/links/{link.id}/qr.svg",
         "qr_png": f"/api/v1/links/{link.id}/qr.png",
     }

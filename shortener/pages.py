@@ -25,6 +25,7 @@ from shortener.placements import PlacementInput
 from shortener.qr import QROptions, qr_response
 from shortener.runtime import runtime
 from shortener.signin import signed_in
+from shortener.survey import QUESTIONS
 from shortener.touchpoints import TouchpointInput
 from shortener.unit_of_work import db_session
 
@@ -38,6 +39,16 @@ QR_FIELDS = ("size", "margin", "ecc", "fg", "bg")
 KINDS = (
     "advertising", "social", "email", "web", "checkout", "delivery", "support", "survey",
     "event", "signage", "sales",
+)
+SURVEY_KINDS = (
+    ("", "No survey: redirect at once"),
+    ("nps", "NPS: how likely to recommend, 0 to 10"),
+    ("csat", "CSAT: how satisfied, 1 to 5"),
+    ("ces", "CES: how easy, 1 to 7"),
+)
+SURVEY_THEN_NAMES = (
+    ("thanks", "Thank the customer"),
+    ("forward", "Go on to the destination URL"),
 )
 STATUS_NAMES = {
     301: "301 Moved permanently",
@@ -227,6 +238,8 @@ def _link_form(values: Mapping[str, Any], *, link: Link | None, errors: dict[str
         stages=[(stage.key, stage.name) for stage in stages.list_stages(session)],
         campaigns=links.campaign_names(session),
         statuses=[(status, STATUS_NAMES[status]) for status in REDIRECT_STATUSES],
+        survey_kinds=SURVEY_KINDS,
+        survey_then=SURVEY_THEN_NAMES,
         short_host=runtime().settings.short_host,
     )
 
@@ -240,6 +253,10 @@ def _link_values(link: Link) -> dict[str, Any]:
         "campaign": link.campaign or "",
         "title": link.title or "",
         "utm": link.utm,
+        "track_conversions": link.track_conversions,
+        "survey_kind": link.survey_kind or "",
+        "survey_question": link.survey_question or "",
+        "survey_then": link.survey_then or "thanks",
         "redirect_status": link.redirect_status,
         "expires_at": link.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
         if link.expires_at
@@ -250,7 +267,13 @@ def _link_values(link: Link) -> dict[str, Any]:
 def _submitted(form: MultiDict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = form.to_dict()
     values["utm"] = form.get("utm") == "on"
+    values["track_conversions"] = form.get("track_conversions") == "on"
     return values
+
+
+def _form_errors(errors: dict[str, str]) -> dict[str, str]:
+    """The services name the survey's fields `survey.kind`…; the form, `survey_kind`…"""
+    return {name.replace("survey.", "survey_"): text for name, text in errors.items()}
 
 
 @bp.route("/links/new", methods=["GET", "POST"])
@@ -263,6 +286,7 @@ def link_new() -> Any:
             "stage": request.args.get("stage", ""),
             "utm": True,
             "redirect_status": settings.default_redirect_status,
+            "survey_then": "thanks",
         }
         return _link_form(values, link=None, errors={})
 
@@ -278,7 +302,8 @@ def link_new() -> Any:
         return redirect(url_for(".link_page", link_id=link.id))
 
     return submit(
-        create, lambda errors: _link_form(_submitted(request.form), link=None, errors=errors)
+        create,
+        lambda errors: _link_form(_submitted(request.form), link=None, errors=_form_errors(errors)),
     )
 
 
@@ -308,6 +333,7 @@ def link_page(link_id: int) -> Any:
         qr_errors=qr_errors,
         image_args=image_args,
         status_name=STATUS_NAMES.get(link.redirect_status, str(link.redirect_status)),
+        survey_question=QUESTIONS.get(link.survey_kind or "", ""),
     ), (400 if qr_errors else 200)
 
 
@@ -333,7 +359,8 @@ def link_edit(link_id: int) -> Any:
         return redirect(url_for(".link_page", link_id=link_id))
 
     return submit(
-        save, lambda errors: _link_form(_submitted(request.form), link=link, errors=errors)
+        save,
+        lambda errors: _link_form(_submitted(request.form), link=link, errors=_form_errors(errors)),
     )
 
 

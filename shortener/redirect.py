@@ -1,4 +1,5 @@
-"""The public redirect: resolve the slug (cached), hand the click to the sink, answer 30x.
+"""The public redirect: resolve the slug (cached), hand the click to the sink, answer 30x; a link
+that asks a survey shows its question to people instead (`shortener.survey`).
 
 This is the hot path: for a cached link it makes no network round trip at all, reads the WSGI
 environ directly, and answers with a Location worked out when the link was cached whenever the
@@ -14,10 +15,12 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from shortener.clicks import OPT_OUT_PARAM, SCAN_PARAM, crop_click
+from shortener.clicks import OPT_OUT_PARAM, SCAN_PARAM, RawClick, crop_click
 from shortener.error_pages import render_error_page
+from shortener.outcomes import CLICK_PARAM
 from shortener.runtime import LinkRuntime, runtime
 from shortener.slugs import looks_like_slug
+from shortener.survey import Surveys
 from shortener.urls import build_location, normalise_host
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
     settings = rt.settings
     resolver = rt.resolver
     journeys = rt.journeys
+    tokens = rt.click_tokens
+    surveys = Surveys(rt)
     default_domain = settings.short_host
 
     def follow(slug: str) -> Response | tuple[str, int]:
@@ -60,6 +65,7 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
 
         via_qr = counted = False
         location = target.location
+        forwarded: list[tuple[str, str]] = []
         if environ.get("QUERY_STRING"):
             args = request.args
             # Only `qr=1` marks a scan; any other `qr` is the customer's own, forwarded as is.
@@ -75,21 +81,35 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
         else:
             counted = True
         set_cookie = None
+        click: RawClick | None = None
         if counted and environ["REQUEST_METHOD"] == "GET":
             journey, set_cookie = journeys.journey(environ)
-            rt.sink.emit(
-                crop_click(
-                    link_id=target.link_id,
-                    touchpoint_id=target.touchpoint_id,
-                    stage_id=target.stage_id,
-                    ip=environ.get("REMOTE_ADDR") or "",
-                    user_agent=environ.get("HTTP_USER_AGENT", ""),
-                    referrer=environ.get("HTTP_REFERER", ""),
-                    language=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
-                    via_qr=via_qr,
-                    journey=journey,
-                )
+            click = crop_click(
+                link_id=target.link_id,
+                touchpoint_id=target.touchpoint_id,
+                stage_id=target.stage_id,
+                ip=environ.get("REMOTE_ADDR") or "",
+                user_agent=environ.get("HTTP_USER_AGENT", ""),
+                referrer=environ.get("HTTP_REFERER", ""),
+                language=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
+                via_qr=via_qr,
+                journey=journey,
             )
+            rt.sink.emit(click)
+            if target.track_conversions:
+                # Like a UTM parameter: never overrides a tl_click the URL already carries.
+                token = tokens.sign(click.click_id, target.link_id)
+                params = {**(target.utm_params or {}), CLICK_PARAM: token}
+                location = build_location(target.destination, forwarded, params)
+        elif environ["REQUEST_METHOD"] == "POST" and target.survey_kind is None:
+            return _no_form()
+        if target.survey_kind is not None:
+            # Counted as above; the survey page (or the plain redirect, for bots) answers.
+            page = surveys.respond(
+                target, environ, forwarded=forwarded, set_cookie=set_cookie, click=click
+            )
+            if page is not None:
+                return page
         response = _Redirect if location.isascii() else Response
         headers = {"Location": location, "Cache-Control": _CACHE_CONTROL, "Content-Length": "0"}
         if set_cookie is not None:
@@ -97,6 +117,12 @@ def make_follow(rt: LinkRuntime) -> Callable[[str], Response | tuple[str, int]]:
         return response(status=target.redirect_status, headers=headers)
 
     return follow
+
+
+def _no_form() -> Response:
+    """A POST to a link that asks nothing."""
+    page, status = render_error_page(405, "This link takes no answers.")
+    return Response(page, status, headers={"Allow": "GET, HEAD"}, mimetype="text/html")
 
 
 def _branded_domain(host: str, branded: tuple[str, ...], default: str) -> str:
@@ -108,5 +134,8 @@ def _branded_domain(host: str, branded: tuple[str, ...], default: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    # Registered last, so /api/… and /static/… win over a slug of the same name.
-    app.add_url_rule("/<slug>", "redirect", make_follow(runtime(app)), methods=["GET", "HEAD"])
+    # Registered last, so /api/… and /static/… win over a slug of the same name. POST takes a
+    # survey's answer.
+    app.add_url_rule(
+        "/<slug>", "redirect", make_follow(runtime(app)), methods=["GET", "HEAD", "POST"]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shortener.journey_cookie import JourneyCapture
+from shortener.outcomes import ClickTokens
 from shortener.ports import ClickFigures, ClickSink
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings
@@ -31,6 +33,8 @@ class LinkRuntime:
     resolver: LinkResolver
     signin_limiter: SignInLimiter
     journeys: JourneyCapture
+    is_bot: Callable[[str], bool]  # the click side's (cached) reading of a user agent
+    click_tokens: ClickTokens
     sink: ClickSink
     figures: ClickFigures
 

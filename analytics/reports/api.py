@@ -11,7 +11,15 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from analytics.reports import breakdowns, drilldown, engagement, journeys, stages, timeseries
+from analytics.reports import (
+    breakdowns,
+    drilldown,
+    engagement,
+    feedback,
+    journeys,
+    stages,
+    timeseries,
+)
 from analytics.reports.query import ReportRequest, parse_order_by
 from analytics.reports.render import csv_response, respond
 from shortener.api_auth import requires
@@ -100,6 +108,27 @@ def next_report() -> Any:
     if not key:
         raise InvalidParameterError("touchpoint", "is required: the key of a touchpoint")
     return respond(journeys.next_touchpoints(db_session(), ask.query, key), ask.format)
+
+
+@bp.get("/feedback")
+@requires(Role.ANALYST)
+def feedback_report() -> Any:
+    ask = _ask({"by"})
+    by = feedback.parse_by(request.args)
+    return respond(feedback.feedback_report(db_session(), ask.query, by=by), ask.format)
+
+
+@bp.get("/feedback/comments")
+@requires(Role.ANALYST)
+def feedback_comments() -> Any:
+    ask = _ask(
+        {"touchpoint", "limit"},
+        default_limit=feedback.DEFAULT_COMMENTS,
+        max_limit=feedback.MAX_COMMENTS,
+    )
+    key = (request.args.get("touchpoint") or "").strip() or None
+    found = feedback.latest_comments(db_session(), ask.query, touchpoint=key, limit=ask.limit)
+    return respond(found, ask.format)
 
 
 @bp.get("/campaigns")

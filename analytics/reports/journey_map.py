@@ -1,17 +1,20 @@
 """The journey map: engagement of each touchpoint at each stage, read from the hourly rollups;
-a stage that no touchpoint serves shows as a gap."""
+a stage that no touchpoint serves shows as a gap. The same map coloured by feedback gives each
+cell the NPS of the answers given there (`nps_map`)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from analytics.models import FeedbackAnswer
 from analytics.models import LinkHourlyStats as Stats
+from analytics.reports import feedback
 from analytics.reports.query import ReportQuery
 from analytics.reports.refs import StageRef, TouchpointRef
 from analytics.reports.render import as_json, head
@@ -136,3 +139,74 @@ def _stages(session: Session, query: ReportQuery) -> Sequence[Stage]:
     if query.stage is not None:
         wanted = wanted.where(Stage.key == query.stage)
     return session.scalars(wanted).all()
+
+
+# --- coloured by NPS -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NpsCell:
+    answers: int  # NPS answers given at the touchpoint and stage in the window
+    nps: float | None
+    nps_low: float | None
+    nps_high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NpsMap:
+    """The journey map's touchpoints and stages, each cell the NPS of its answers."""
+
+    kind: ClassVar[str] = "journey-map-nps"
+    csv_header: ClassVar[tuple[str, ...]] = (
+        "touchpoint_key", "touchpoint_name", "channel", "stage_key", "stage_name", "answers",
+        "nps", "nps_low", "nps_high",
+    )
+
+    query: ReportQuery
+    base: JourneyMap
+    cells: Mapping[tuple[str, str], NpsCell]  # by touchpoint key and stage key
+
+    def cell(self, touchpoint: str, stage: str) -> NpsCell | None:
+        return self.cells.get((touchpoint, stage))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **head(self.query),
+            "stages": as_json(self.base.stages),
+            "rows": [
+                {"touchpoint": as_json(row.touchpoint),
+                 "cells": [as_json(self.cell(row.touchpoint.key, stage.key))
+                           for stage in self.base.stages]}
+                for row in self.base.rows
+            ],
+        }
+
+    def csv_rows(self) -> Iterable[Sequence[Any]]:
+        for row in self.base.rows:
+            tp = row.touchpoint
+            for stage in self.base.stages:
+                cell = self.cell(tp.key, stage.key) or NpsCell(0, None, None, None)
+                yield (tp.key, tp.name, tp.channel, stage.key, stage.name, cell.answers,
+                       cell.nps, cell.nps_low, cell.nps_high)
+
+
+def nps_map(session: Session, query: ReportQuery, base: JourneyMap | None = None) -> NpsMap:
+    """The NPS of each touchpoint at each stage over the window (the feedback report's figure
+    and interval, `analytics.reports.feedback.nps`), on the journey map's rows (`base`, or the
+    window's)."""
+    base = base or journey_map(session, query)
+    cells: dict[tuple[str, str], NpsCell] = {}
+    if not query.empty:
+        stmt = (
+            select(Touchpoint.key, Stage.key, FeedbackAnswer.score, func.count())
+            .join(Touchpoint, Touchpoint.id == FeedbackAnswer.touchpoint_id)
+            .join(Stage, Stage.id == FeedbackAnswer.stage_id)
+            .where(FeedbackAnswer.kind == "nps")
+            .group_by(Touchpoint.key, Stage.key, FeedbackAnswer.score)
+        )
+        scores: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+        for tp, st, score, n in session.execute(feedback.filtered(session, stmt, query)):
+            scores[(tp, st)][int(score)] += int(n)
+        for place, counted in scores.items():
+            cells[place] = NpsCell(sum(counted.values()), *feedback.nps(counted))
+    return NpsMap(query=query, base=base, cells=cells)

@@ -6,7 +6,8 @@ package, never a downloaded build) signs in as the demo user, creates a touchpoi
 the pages, downloads the link's QR code, follows the code the way a phone would, finds the scan on
 the dashboard and opens the touchpoint's own analytics page, on a desktop and on a phone; then
 reads the funnel of journeys, closed and open, and the paths they take, and a phone's own journey
-joins them. Screenshots go to test-artifacts/.
+joins them; last, a phone answers a link's NPS survey through its form, and the dashboard's
+feedback panel shows the answer. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -377,6 +378,69 @@ def test_an_analyst_reads_the_funnel_and_the_paths_and_a_phones_journey_joins_th
     small.goto(page.url)
     assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     small.context.close()
+    context.close()
+
+    assert problems == []  # no script errors, and nothing the Content-Security-Policy blocked
+
+
+def test_a_phone_answers_an_nps_survey_and_the_feedback_panel_shows_it(
+    server: Server, browser: Browser
+) -> None:
+    base = server.base
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: _note_problem(message, problems))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{base}/signin")
+    page.fill("#email", DEMO_EMAIL)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{base}/dashboard")
+
+    # A survey link on the form: NPS at the click & collect counter, then a thank-you.
+    page.goto(f"{base}/links/new?touchpoint=click-and-collect&stage=post-purchase")
+    page.fill("#f-url", "https://shop.example.com/collected")
+    page.fill("#f-slug", "collect-nps")
+    page.select_option("#f-survey_kind", "nps")
+    page.select_option("#f-survey_then", "thanks")
+    page.click("button:has-text('Create link')")
+    page.wait_for_url(re.compile(rf"{re.escape(base)}/links/\d+$"))
+    asked = page.locator("dd[data-survey='nps']").inner_text()
+    assert "How likely are you to recommend us" in asked
+
+    # A phone opens it: the question and its scale fit the screen; it taps 9 and says why.
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, user_agent=IPHONE)
+    survey = phone.new_page()
+    survey.on("console", lambda message: _note_problem(message, problems))
+    survey.goto(f"{base}/collect-nps")
+    assert survey.locator("h1").inner_text() == (
+        "How likely are you to recommend us to a friend or colleague?"
+    )
+    assert survey.locator("label.scale-button").count() == 11
+    assert survey.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    nine = survey.locator("label[for='score-9']")
+    box = nine.bounding_box()
+    assert box is not None and box["height"] >= 44 and box["width"] >= 44  # a finger's size
+    nine.click()
+    assert survey.locator("#score-9").is_checked()
+    survey.fill("#comment", "Quick pick-up, <friendly> staff")
+    _shot(survey, "survey-phone.png")
+    survey.click("button:has-text('Send my answer')")
+    assert survey.locator("h1").inner_text() == "Thank you!"
+    phone.close()
+
+    # The answer is in SQL when the page thanks: the panel shows it at once.
+    page.goto(f"{base}/dashboard?range=7d")
+    row = page.locator("section:has(#feedback-title) tr[data-touchpoint='click-and-collect']")
+    assert row.locator("[data-figure='answers']").inner_text() == "1"
+    assert row.locator("[data-figure='nps'] .rate").inner_text() == "100.0"
+    assert row.locator("svg.range-bar").count() == 1
+    _section_shot(page, "#feedback-title", "feedback-panel.png")
+    page.goto(f"{base}/dashboard/touchpoints/click-and-collect?range=7d")
+    assert page.locator(".comments blockquote").first.inner_text() == (
+        "Quick pick-up, <friendly> staff"
+    )
     context.close()
 
     assert problems == []  # no script errors, and nothing the Content-Security-Policy blocked

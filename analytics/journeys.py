@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from analytics import journey_rollups
 from analytics.models import Journey, JourneySalt, JourneyTouch
-from analytics.upserts import dialect_insert, insert_new, salts_of
+from analytics.upserts import add_counts, insert_new, salts_of
 from shortener.journey_cookie import COOKIELESS
 
 RETENTION_EVERY = 600.0  # seconds between two deletions of journeys past their retention
+MAX_TOUCHES = 500  # touches a journey keeps; `Journey.touches` counts every human click seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +68,8 @@ def record_touches(
     session: Session, rows: Sequence[dict[str, Any]], keys: dict[str, str], zone: tzinfo
 ) -> int:
     """Store the touches of the batch's new human clicks that have a journey (`keys`: click id →
-    journey key), creating or extending their journeys and their rollups; the number of
-    touches."""
+    journey key), creating or extending their journeys and their rollups, up to MAX_TOUCHES per
+    journey; the number of touches stored."""
     touches = [row for row in rows if row["click_id"] in keys and not row["is_bot"]]
     if not touches:
         return 0
@@ -78,23 +79,27 @@ def record_touches(
         span = spans.setdefault(keys[row["click_id"]], [at, at, 0])
         span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
     table: Table = Journey.__table__  # type: ignore[assignment]
-    stmt = dialect_insert(session, table)
-    on_sqlite = session.get_bind().dialect.name == "sqlite"
-    earliest, latest = (func.min, func.max) if on_sqlite else (func.least, func.greatest)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["key"],
-        set_={
-            "first_touch_at": earliest(table.c.first_touch_at, stmt.excluded.first_touch_at),
-            "last_touch_at": latest(table.c.last_touch_at, stmt.excluded.last_touch_at),
-            "touches": table.c.touches + stmt.excluded.touches,
-        },
-    ).returning(table.c.id, table.c.key)
     # In key order, so that two workers extending the same journeys lock them in one order.
     values = [
         {"key": key, "first_touch_at": first, "last_touch_at": last, "touches": count}
         for key, (first, last, count) in sorted(spans.items())
     ]
-    ids = {key: journey_id for journey_id, key in session.execute(upsert, values)}
+    found = add_counts(
+        session, table, values, keys=["key"], counters=["touches"], latest="last_touch_at",
+        earliest="first_touch_at", returning=["id", "key", "touches"],
+    )
+    ids, room = {}, {}
+    for journey_id, key, seen in found:
+        ids[key] = journey_id
+        room[key] = MAX_TOUCHES - (seen - spans[key][2])  # what it held before this batch
+    # A browser past MAX_TOUCHES is a machine or a shared screen, not one person's journey:
+    # its clicks are counted, no longer followed (and a journey's summary stays cheap to redo).
+    followed = []
+    for row in sorted(touches, key=lambda row: row["occurred_at"]):
+        key = keys[row["click_id"]]
+        if room[key] > 0:
+            room[key] -= 1
+            followed.append(row)
     touch_table: Table = JourneyTouch.__table__  # type: ignore[assignment]
     added = insert_new(
         session,
@@ -109,7 +114,7 @@ def record_touches(
                 "link_id": row["link_id"],
                 "via_qr": row["via_qr"],
             }
-            for row in touches
+            for row in followed
         ],
         keys=["click_id"],
         returning=["click_id", "journey_id"],
@@ -117,7 +122,7 @@ def record_touches(
     journey_rollups.touches_added(
         session, {journey for _, journey in added}, {click for click, _ in added}, zone
     )
-    return len(touches)
+    return len(added)
 
 
 def forget_journeys(

@@ -8,12 +8,11 @@ SQLite takes the same rows through SQLAlchemy's executemany.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Collection, Sequence
-from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -50,11 +49,12 @@ def add_counts(
     counters: Sequence[str],
     latest: str | None = None,
     earliest: str | None = None,
-) -> None:
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
     """Upsert: add `counters` to the stored row of the same `keys`, keep the later `latest`
-    and the earlier `earliest` (when named)."""
+    and the earlier `earliest` (when named); the `returning` columns of each row, as stored."""
     if not rows:
-        return
+        return []
     if _is_postgres(session):
         updates = [f"{c} = {table.name}.{c} + excluded.{c}" for c in counters]
         # GREATEST and LEAST ignore NULLs, so a row of bot clicks alone keeps the stored time.
@@ -63,8 +63,11 @@ def add_counts(
         if earliest:
             updates.append(f"{earliest} = LEAST({table.name}.{earliest}, excluded.{earliest})")
         suffix = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
+        if returning:
+            suffix += f" RETURNING {', '.join(returning)}"
+            return [tuple(r) for r in _json_insert(session, table, rows, suffix)]
         _json_insert(session, table, rows, suffix)
-        return
+        return []
     stmt = sqlite.insert(table)
     set_: dict[str, Any] = {c: table.c[c] + stmt.excluded[c] for c in counters}
     # SQLite's two-argument max() and min() are NULL if either side is: fall back to the other.
@@ -74,7 +77,12 @@ def add_counts(
     if earliest:
         current, new = table.c[earliest], stmt.excluded[earliest]
         set_[earliest] = func.coalesce(func.min(current, new), current, new)
-    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=set_), rows)
+    upsert = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+    if returning:
+        found = session.execute(upsert.returning(*(table.c[c] for c in returning)), rows)
+        return [tuple(r) for r in found]
+    session.execute(upsert, rows)
+    return []
 
 
 def dialect_insert(session: Session, table: Table) -> Any:
@@ -110,13 +118,8 @@ def _json_insert(session: Session, table: Table, rows: list[dict[str, Any]], suf
         f"SELECT {columns} FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json)) "
         f"{suffix}"
     )
-    return session.execute(text(sql), {"rows": json.dumps(rows, default=_iso)})
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+    # orjson writes dates and aware datetimes in ISO 8601, as PostgreSQL reads them.
+    return session.execute(text(sql), {"rows": orjson.dumps(rows).decode()})
 
 
 def _is_postgres(session: Session) -> bool:

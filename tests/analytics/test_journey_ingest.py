@@ -152,6 +152,28 @@ def test_a_journey_is_extended_by_later_batches_in_any_order(
     ]
 
 
+def test_a_browser_past_the_most_touches_a_journey_keeps_is_counted_not_followed(
+    rt: Runtime, ingest: Any, session: Session, journey_rows: Any, enricher: Any, clicks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("analytics.journeys.MAX_TOUCHES", 3)
+    at = utcnow().replace(microsecond=0) - timedelta(hours=5)
+    minutes = [4, 0, 2, 6, 8]  # two batches, out of order within the first
+    results = []
+    for part in (minutes[:2], minutes[2:]):
+        batch = [ingest.make("flyer", at + timedelta(minutes=m), ip="203.0.113.7",
+                             agent=IPHONE, journey=ANNA_ID) for m in part]
+        with transaction(rt.sessions) as writing:
+            results.append(store_clicks(writing, batch, enricher, now=utcnow(),
+                                        journeys=rt.journey_keys))
+
+    assert [(r.inserted, r.touches) for r in results] == [(2, 2), (3, 1)]
+    assert clicks.stored(session) == (5, 5)  # every click counted
+    anna = journey_rows.read(session)[journey_rows.key_of(ANNA_ID)]
+    assert [t.at for t in anna] == [at, at + timedelta(minutes=2), at + timedelta(minutes=4)]
+    assert journey_figures(session)[0][3] == 5  # the clicks seen
+
+
 def test_touches_are_made_of_human_clicks_with_a_journey_only(
     rt: Runtime, ingest: Any, session: Session, journey_rows: Any, enricher: Any, clicks: Any
 ) -> None:

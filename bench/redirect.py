@@ -9,6 +9,7 @@ every click that was served.
 
     python bench/redirect.py                         # granian, 3 runs of 15 s
     python bench/redirect.py --server gunicorn --strict --runs 1
+    python bench/redirect.py --journeys              # also with journeys followed by cookie
     python bench/redirect.py --smoke                 # seconds, tiny sizes (CI)
 """
 
@@ -87,14 +88,17 @@ def ensure_wrk() -> str:
 
 
 def wrk_script(path: Path, slugs: list[str]) -> None:
-    """A Lua script for wrk: Zipf-like slug popularity, weighted user agents, 15% scans."""
+    """A Lua script for wrk: Zipf-like slug popularity, weighted user agents, 15% scans, and half
+    the requests from returning browsers carrying a journey cookie (ignored with journeys off)."""
     rng = random.Random(1)
     picks = [slugs[min(int(rng.paretovariate(1.1)) - 1, len(slugs) - 1)] for _ in range(20_000)]
+    browsers = [f"tl_j={rng.getrandbits(128):032x}" for _ in range(2_000)]
     agents = [a for _, a, weight in AGENTS for _ in range(weight)]
     lua_list = lambda items: "{" + ",".join(json.dumps(i) for i in items) + "}"  # noqa: E731
     path.write_text(f"""
 local slugs = {lua_list(picks)}
 local agents = {lua_list(agents)}
+local browsers = {lua_list(browsers)}
 math.randomseed(os.time())
 local threads = {{}}
 setup = function(thread) table.insert(threads, thread) end
@@ -109,7 +113,9 @@ request = function()
   local slug = slugs[math.random(#slugs)]
   local suffix = ""
   if math.random() < 0.15 then suffix = "?qr=1" end
-  return wrk.format("GET", "/" .. slug .. suffix, {{["User-Agent"] = agents[math.random(#agents)]}})
+  local headers = {{["User-Agent"] = agents[math.random(#agents)]}}
+  if math.random() < 0.5 then headers["Cookie"] = browsers[math.random(#browsers)] end
+  return wrk.format("GET", "/" .. slug .. suffix, headers)
 end
 """)
 
@@ -211,6 +217,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--links", type=int, default=10_000)
     parser.add_argument("--strict", action="store_true", help="also measure strict capture")
+    parser.add_argument(
+        "--journeys", action="store_true", help="also measure with journeys followed by cookie"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one short run")
     args = parser.parse_args()
     if args.smoke:
@@ -234,6 +243,8 @@ def main() -> None:
     modes = [("touchlink", env)]
     if args.strict:
         modes.append(("touchlink-strict", {**env, "TOUCHLINK_STRICT_CAPTURE": "true"}))
+    if args.journeys:
+        modes.append(("touchlink-journeys", {**env, "TOUCHLINK_JOURNEYS": "cookie"}))
     results: dict[str, list[dict[str, float]]] = {"bare": []}
     rss: dict[str, float] = {}
     served = 0
@@ -282,7 +293,7 @@ def main() -> None:
             f"{name}: median {med(name, 'rps'):.0f} req/s vs bare {base:.0f} req/s = ratio {ratio:.2f} "
             f"(per run {spread}); p50 {med(name, 'p50_ms'):.2f} ms, p99 {med(name, 'p99_ms'):.2f} ms"
         )
-        key = "strict_" if name.endswith("strict") else ""
+        key = {"touchlink": "", "touchlink-strict": "strict_", "touchlink-journeys": "journeys_"}[name]
         summary |= {
             f"{key}ratio": round(ratio, 3),
             f"{key}rps": round(med(name, "rps")),

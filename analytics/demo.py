@@ -52,6 +52,7 @@ DO_NOT_TRACK = 0.08  # the share of people whose browser says DNT: no journey fo
 # What a click of a stage's links leads to (event, chance), and what baskets cost (EUR).
 SALES = {"decision": ("sale", 0.35), "consideration": ("signup", 0.12)}
 BASKETS = ("19.90", "34.50", "49.00", "89.00", "129.00", "249.00")
+SURVEY_SLUG = "collect-survey"
 NPS_SCORES = (1, 1, 1, 2, 2, 3, 4, 8, 14, 16, 12)  # weights of 0..10: more promoters than not
 COMMENTS = (
     "Quick and friendly.", "Had to wait twenty minutes.", "Parking was a nightmare.",
@@ -175,14 +176,16 @@ def seed_demo_clicks(
             journeys=journeys,
         )
         stored += result.inserted
-    store_outcomes(
-        session, _outcomes(rng, clicks, found, now=now), now=now, zone=zone, journeys=journeys
-    )
+    # The survey link draws no clicks of its own here: it is found apart.
+    survey = session.scalars(select(Link).where(Link.slug == SURVEY_SLUG)).one_or_none()
+    outcomes = _outcomes(rng, clicks, found, survey, now=now)
+    store_outcomes(session, outcomes, now=now, zone=zone, journeys=journeys)
     return stored
 
 
 def _outcomes(
-    rng: random.Random, clicks: Sequence[RawClick], links: dict[str, Link], *, now: datetime
+    rng: random.Random, clicks: Sequence[RawClick], links: dict[str, Link], survey: Link | None,
+    *, now: datetime,
 ) -> list[Outcome]:
     """What came of the demo's clicks: sales a few hours after a decision-stage click, signups
     after the newsletter's, sales at the till with the flyer's coupon, and the click & collect
@@ -214,7 +217,6 @@ def _outcomes(
                     touchpoint_id=flyer.touchpoint_id, currency="EUR",
                     value_micros=int(Decimal(rng.choice(BASKETS)) * 1_000_000),
                 ))
-    survey = links.get("collect-survey")
     if survey is not None:
         for day in range(DAYS):
             for _ in range(_poisson(rng, 1.5)):

@@ -522,6 +522,10 @@ def test_the_demo_has_sales_signups_and_coupon_sales_to_attribute(
     assert sum(r["conversions"] for r in linear["rows"]) == pytest.approx(linear["conversions"])
     # Journeys share the sales out to where they began: awareness touchpoints get credit too.
     assert {r["touchpoint"]["key"] for r in linear["rows"]} >= {"facebook-ads", "instagram-bio"}
+    # The click & collect counter asks its visitors one question; some have answered.
+    feedback = api.get("/api/v1/reports/feedback", headers=analyst).json
+    (counter,) = [r for r in feedback["rows"] if r["touchpoint"]["key"] == "click-and-collect"]
+    assert counter["answers"] > 10
 
 
 def test_the_dashboard_credits_conversions_by_the_model_chosen(

@@ -398,8 +398,9 @@ def test_a_phone_answers_an_nps_survey_and_the_feedback_panel_shows_it(
     page.click("button:has-text('Sign in')")
     page.wait_for_url(f"{base}/dashboard")
 
-    # A survey link on the form: NPS at the click & collect counter, then a thank-you.
-    page.goto(f"{base}/links/new?touchpoint=click-and-collect&stage=post-purchase")
+    # A survey link on the form: NPS at the help desk (the demo's survey is the click & collect
+    # counter's), then a thank-you.
+    page.goto(f"{base}/links/new?touchpoint=help-desk-faq&stage=support")
     page.fill("#f-url", "https://shop.example.com/collected")
     page.fill("#f-slug", "collect-nps")
     page.select_option("#f-survey_kind", "nps")
@@ -432,12 +433,12 @@ def test_a_phone_answers_an_nps_survey_and_the_feedback_panel_shows_it(
 
     # The answer is in SQL when the page thanks: the panel shows it at once.
     page.goto(f"{base}/dashboard?range=7d")
-    row = page.locator("section:has(#feedback-title) tr[data-touchpoint='click-and-collect']")
+    row = page.locator("section:has(#feedback-title) tr[data-touchpoint='help-desk-faq']")
     assert row.locator("[data-figure='answers']").inner_text() == "1"
     assert row.locator("[data-figure='nps'] .rate").inner_text() == "100.0"
     assert row.locator("svg.range-bar").count() == 1
     _section_shot(page, "#feedback-title", "feedback-panel.png")
-    page.goto(f"{base}/dashboard/touchpoints/click-and-collect?range=7d")
+    page.goto(f"{base}/dashboard/touchpoints/help-desk-faq?range=7d")
     assert page.locator(".comments blockquote").first.inner_text() == (
         "Quick pick-up, <friendly> staff"
     )

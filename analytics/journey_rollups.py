@@ -4,9 +4,11 @@ of touches.
 
 They are kept in the ingest transaction: when a batch brings a journey new touches, its old
 summary is taken away and the new one added, so a replayed batch (which brings none) changes
-nothing. Retention takes a journey's summary away with it. They are cut in the workspace's time
-zone and on its stages in order; when either changes (`workspace_state.journey_rollups` no longer
-matches), reports walk the touches until the worker has rebuilt them from the touches.
+nothing. Each journey keeps its summary's progress (`Journey.progress`), so that touches coming
+in time order, as they do, update it without reading the journey's touches again. Retention
+takes a journey's summary away with it. They are cut in the workspace's time zone and on its
+stages in order; when either changes (`workspace_state.journey_rollups` no longer matches),
+reports walk the touches until the worker has rebuilt them from the touches.
 
 A window holds the rows whose first and last days are both among its days; the journeys of those
 days with touches outside the window, and those crossing into it from outside, are corrected
@@ -18,14 +20,15 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, tzinfo
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
-from analytics.journey_summary import Summary, Touch, summarize
+from analytics.journey_summary import Progress, Summary, Touch, summarize
 from analytics.models import (
     JourneyFunnelDays,
     JourneyNextDays,
@@ -68,29 +71,74 @@ def ensure(session: Session, zone: tzinfo) -> bool:
     return True
 
 
-def touches_added(session: Session, journey_ids: set[int], added: set[str], zone: tzinfo) -> None:
-    """Replace the summaries of the journeys that the click ids `added` just extended."""
+@dataclass(slots=True)
+class Extension:
+    """What a batch brings a journey: its new touches (click id, time, stage id, touchpoint id),
+    and its progress as stored (None for a journey the batch starts)."""
+
+    touches: list[tuple[str, datetime, int, int]]
+    progress: str | None
+    new: bool
+
+
+def touches_added(
+    session: Session, extended: dict[int, Extension], zone: tzinfo
+) -> dict[int, str]:
+    """Replace the summaries of the journeys that a batch `extended` (by id); their progress
+    to store. A journey whose new touches all come after its stored progress is updated from
+    it; any other (touches arriving late, progress made on another stage order) is summarized
+    again from all of its touches."""
     stages = stages_in_order(session)
+    order, place = stage_order(stages), {stage.id: i for i, stage in enumerate(stages)}
     if not current(session, zone, stages):
         rebuild(session, zone, stages)  # counts the new touches with the rest
-        return
-    change = Change(zone)
-    for touches in touches_of(session, journey_ids, stages):
-        before = [touch for click_id, touch in touches if click_id not in added]
+        return {
+            journey_id: Progress.of([touch for _, touch in stored], len(stages)).dumps(order)
+            for journey_id, stored in touches_of(session, extended, stages)
+        }
+    change, kept, walk = Change(zone), {}, set()
+    for journey_id, extension in extended.items():
+        touches = [Touch(at, place[stage], tp) for _, at, stage, tp in sorted(
+            extension.touches, key=lambda touch: (touch[1], touch[0])
+        )]
+        if extension.new:
+            progress = Progress.of(touches, len(stages))
+        else:
+            found = Progress.loads(extension.progress, order)
+            if found is None or not found.takes(touches):
+                walk.add(journey_id)
+                continue
+            progress = found
+            change.add(progress.summary(), -1)
+            progress.extend(touches, len(stages))
+        change.add(progress.summary(), 1)
+        kept[journey_id] = progress.dumps(order)
+    added = {click for journey_id in walk for click, *_ in extended[journey_id].touches}
+    for journey_id, stored in touches_of(session, walk, stages):
+        before = [touch for click_id, touch in stored if click_id not in added]
         if before:
             change.add(summarize(before, len(stages)), -1)
-        change.add(summarize([touch for _, touch in touches], len(stages)), 1)
+        progress = Progress.of([touch for _, touch in stored], len(stages))
+        change.add(progress.summary(), 1)
+        kept[journey_id] = progress.dumps(order)
     change.apply(session)
+    return kept
 
 
-def journeys_leaving(session: Session, journey_ids: set[int], zone: tzinfo) -> None:
-    """Take away the summaries of journeys about to be deleted."""
+def journeys_leaving(session: Session, progress: dict[int, str | None], zone: tzinfo) -> None:
+    """Take away the summaries of journeys about to be deleted (by id, with their progress)."""
     stages = stages_in_order(session)
-    if not journey_ids or not current(session, zone, stages):
+    if not progress or not current(session, zone, stages):
         return
-    change = Change(zone)
-    for touches in touches_of(session, journey_ids, stages):
-        change.add(summarize([touch for _, touch in touches], len(stages)), -1)
+    order, change, walk = stage_order(stages), Change(zone), set()
+    for journey_id, stored in progress.items():
+        found = Progress.loads(stored, order)
+        if found is None:
+            walk.add(journey_id)
+        else:
+            change.add(found.summary(), -1)
+    for _, stored_touches in touches_of(session, walk, stages):
+        change.add(summarize([touch for _, touch in stored_touches], len(stages)), -1)
     change.apply(session)
     _drop_empty_rows(session)
 
@@ -114,8 +162,8 @@ def rebuild(session: Session, zone: tzinfo, stages: Sequence[Stage]) -> None:
 
 def touches_of(
     session: Session, journey_ids: Iterable[int], stages: Sequence[Stage]
-) -> Iterator[list[tuple[str, Touch]]]:
-    """The touches of each of `journey_ids` (with their click ids), in time order."""
+) -> Iterator[tuple[int, list[tuple[str, Touch]]]]:
+    """Each of `journey_ids` with its touches (and their click ids), in time order."""
     place = {stage.id: i for i, stage in enumerate(stages)}
     ids = sorted(journey_ids)
     for i in range(0, len(ids), CHUNK):
@@ -127,8 +175,8 @@ def touches_of(
             .where(JourneyTouch.journey_id.in_(ids[i : i + CHUNK]))
             .order_by(JourneyTouch.journey_id, JourneyTouch.touched_at, JourneyTouch.click_id)
         )
-        for _, touches in groupby(rows, key=lambda row: row[0]):
-            yield [
+        for journey_id, touches in groupby(rows, key=lambda row: row[0]):
+            yield journey_id, [
                 (click_id, Touch(at, place[stage], tp)) for _, click_id, at, stage, tp in touches
             ]
 
@@ -145,6 +193,11 @@ def _all_touches(session: Session, stages: Sequence[Stage]) -> Iterator[list[Tou
     )
     for _, touches in groupby(rows, key=lambda row: row[0]):
         yield [Touch(at, place[stage], tp) for _, at, stage, tp in touches]
+
+
+def stage_order(stages: Sequence[Stage]) -> str:
+    """A short name of the stage order, kept with each journey's progress."""
+    return _digest(",".join(str(stage.id) for stage in stages))[:12]
 
 
 def path_key(path: Sequence[int]) -> tuple[str, str]:
@@ -204,21 +257,10 @@ class Change:
         if not changed:
             return
         stored = {path: path_key(path) for path in changed}
-        _add(session, JourneyPath, ("key",), sorted(
+        ids = dict(_add(session, JourneyPath, ("key",), sorted(
             ((key,), {"touchpoints": text, "journeys": totals[path]})
             for path, (text, key) in stored.items()
-        ))
-        ids: dict[str, int] = {}
-        keys = [key for _, key in stored.values()]
-        for i in range(0, len(keys), CHUNK):
-            ids.update(
-                (key, path_id)
-                for path_id, key in session.execute(
-                    select(JourneyPath.id, JourneyPath.key).where(
-                        JourneyPath.key.in_(keys[i : i + CHUNK])
-                    )
-                )
-            )
+        ), returning=("key", "id")))
         _add(session, JourneyPathDays, ("path_id", "first_day", "last_day"), sorted(
             ((ids[stored[path][1]], first, last), {"journeys": n})
             for (path, first, last), n in self.paths.items() if n
@@ -228,15 +270,17 @@ class Change:
 def _add(
     session: Session, model: Any, keys: tuple[str, ...],
     rows: list[tuple[tuple[Any, ...], dict[str, Any]]], *, counters: Sequence[str] = ("journeys",),
-) -> None:
-    """Add the counts of `rows` (key values, then columns) to the stored rows of those keys."""
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Add the counts of `rows` (key values, then columns) to the stored rows of those keys;
+    the `returning` columns of each."""
     if not rows:
-        return
+        return []
     table: Table = model.__table__
-    add_counts(
+    return add_counts(
         session, table,
         [{**dict(zip(keys, key, strict=True)), **counts} for key, counts in rows],
-        keys=keys, counters=counters,
+        keys=keys, counters=counters, returning=returning,
     )
 
 

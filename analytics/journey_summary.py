@@ -15,9 +15,11 @@ journeys because both summarize them here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +132,106 @@ def moved_of(touches: Sequence[Touch], starts: Sequence[bool] | None = None) -> 
                 tp = touch.touchpoint
                 lowest[tp] = min(touch.stage, lowest.get(tp, touch.stage))
     return frozenset(moved)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    return (at - EPOCH) // _MICROSECOND
+
+
+@dataclass(slots=True)
+class Progress:
+    """A journey's summary kept as it goes, so that touches coming after all of its touches
+    update it without the earlier touches being read again: `extend` then `summary` give what
+    `summarize` gives over every touch (a test holds them to it). Times in microseconds.
+    """
+
+    first: int
+    last: int
+    depth: int = 0
+    chain: int | None = None  # closed funnel: the time of its last step
+    firsts: dict[int, int] = field(default_factory=dict)  # stage place → its first touch's time
+    continued: int = 0
+    path: list[int] = field(default_factory=list)
+    after: dict[int, int | None] = field(default_factory=dict)
+    waiting: int | None = None  # the touchpoint first touched last, until another one is
+    lowest: dict[int, int] = field(default_factory=dict)  # touchpoint not moved on → its stage
+    moved: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, touches: Sequence[Touch], stages: int) -> Progress:
+        at = micros(touches[0].at)
+        progress = cls(first=at, last=at)
+        progress.extend(touches, stages)
+        return progress
+
+    def takes(self, touches: Sequence[Touch]) -> bool:
+        """Whether `touches` (in time order) all come after every touch summarized so far."""
+        return micros(touches[0].at) > self.last
+
+    def extend(self, touches: Sequence[Touch], stages: int) -> None:
+        """Add touches in time order, none earlier than the last one summarized."""
+        for at, same_time in groupby(touches, key=lambda touch: micros(touch.at)):
+            now = list(same_time)
+            top = max(touch.stage for touch in now)
+            for tp in [tp for tp, stage in self.lowest.items() if stage < top]:
+                self.moved.add(tp)
+                del self.lowest[tp]
+            for touch in now:
+                self._take(touch, at, stages)
+            self.last = at
+
+    def _take(self, touch: Touch, at: int, stages: int) -> None:
+        stage, tp = touch.stage, touch.touchpoint
+        if stage == self.depth < stages and (self.chain is None or at > self.chain):
+            self.depth, self.chain = self.depth + 1, at
+        self.firsts.setdefault(stage, at)
+        if stage and self.firsts.get(stage - 1, at) < at:
+            self.continued |= 1 << (stage - 1)
+        if not self.path or self.path[-1] != tp:
+            self.path.append(tp)
+        if self.waiting is not None and tp != self.waiting:
+            self.after[self.waiting] = tp
+            self.waiting = None
+        if tp not in self.after:
+            self.after[tp] = None
+            self.waiting = tp
+        if tp not in self.moved:
+            self.lowest[tp] = min(stage, self.lowest.get(tp, stage))
+
+    def summary(self) -> Summary:
+        return Summary(
+            first=EPOCH + self.first * _MICROSECOND,
+            last=EPOCH + self.last * _MICROSECOND,
+            depth=self.depth,
+            reached=_bits(self.firsts),
+            continued=self.continued,
+            path=tuple(self.path),
+            after=dict(self.after),
+            moved=frozenset(self.moved),
+        )
+
+    def dumps(self, order: str) -> str:
+        """Its stored form; `order` names the stage order its stage places are in."""
+        return orjson.dumps([
+            order, self.first, self.last, self.depth, self.chain, list(self.firsts.items()),
+            self.continued, self.path, list(self.after.items()), self.waiting,
+            list(self.lowest.items()), sorted(self.moved),
+        ]).decode()
+
+    @classmethod
+    def loads(cls, text: str | None, order: str) -> Progress | None:
+        """The progress stored as `text`, or None when there is none on the stage `order`."""
+        if not text:
+            return None
+        stored = orjson.loads(text)
+        if stored[0] != order:
+            return None
+        _, first, last, depth, chain, firsts, continued, path, after, waiting, lowest, moved = (
+            stored
+        )
+        return cls(first, last, depth, chain, dict(firsts), continued, path, dict(after),
+                   waiting, dict(lowest), set(moved))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from analytics import journey_rollups
 from analytics.models import Journey, JourneySalt, JourneyTouch
-from analytics.upserts import add_counts, insert_new, salts_of
+from analytics.upserts import add_counts, insert_new, salts_of, update_rows
 from shortener.journey_cookie import COOKIELESS
 
 RETENTION_EVERY = 600.0  # seconds between two deletions of journeys past their retention
@@ -86,12 +86,13 @@ def record_touches(
     ]
     found = add_counts(
         session, table, values, keys=["key"], counters=["touches"], latest="last_touch_at",
-        earliest="first_touch_at", returning=["id", "key", "touches"],
+        earliest="first_touch_at", returning=["id", "key", "touches", "progress"],
     )
-    ids, room = {}, {}
-    for journey_id, key, seen in found:
-        ids[key] = journey_id
-        room[key] = MAX_TOUCHES - (seen - spans[key][2])  # what it held before this batch
+    ids, room, extended = {}, {}, {}
+    for journey_id, key, seen, progress in found:
+        before = seen - spans[key][2]  # what it held before this batch
+        ids[key], room[key] = journey_id, MAX_TOUCHES - before
+        extended[journey_id] = journey_rollups.Extension([], progress, new=before == 0)
     # A browser past MAX_TOUCHES is a machine or a shared screen, not one person's journey:
     # its clicks are counted, no longer followed (and a journey's summary stays cheap to redo).
     followed = []
@@ -100,29 +101,26 @@ def record_touches(
         if room[key] > 0:
             room[key] -= 1
             followed.append(row)
+    rows_of_touches = []
+    for row in followed:
+        journey_id = ids[keys[row["click_id"]]]
+        rows_of_touches.append({
+            "click_id": row["click_id"], "journey_id": journey_id,
+            "touched_at": row["occurred_at"], "touchpoint_id": row["touchpoint_id"],
+            "stage_id": row["stage_id"], "link_id": row["link_id"], "via_qr": row["via_qr"],
+        })
+        extended[journey_id].touches.append(
+            (row["click_id"], row["occurred_at"], row["stage_id"], row["touchpoint_id"])
+        )
+    # The batch's new clicks have no touch yet: each is stored once, as its click is.
     touch_table: Table = JourneyTouch.__table__  # type: ignore[assignment]
-    added = insert_new(
-        session,
-        touch_table,
-        [
-            {
-                "click_id": row["click_id"],
-                "journey_id": ids[keys[row["click_id"]]],
-                "touched_at": row["occurred_at"],
-                "touchpoint_id": row["touchpoint_id"],
-                "stage_id": row["stage_id"],
-                "link_id": row["link_id"],
-                "via_qr": row["via_qr"],
-            }
-            for row in followed
-        ],
-        keys=["click_id"],
-        returning=["click_id", "journey_id"],
-    )
-    journey_rollups.touches_added(
-        session, {journey for _, journey in added}, {click for click, _ in added}, zone
-    )
-    return len(added)
+    insert_new(session, touch_table, rows_of_touches, keys=["click_id"])
+    extended = {journey_id: ext for journey_id, ext in extended.items() if ext.touches}
+    progress = journey_rollups.touches_added(session, extended, zone)
+    update_rows(session, table, [
+        {"id": journey_id, "progress": kept} for journey_id, kept in sorted(progress.items())
+    ], key="id")
+    return len(followed)
 
 
 def forget_journeys(
@@ -131,8 +129,12 @@ def forget_journeys(
     """Delete the journeys whose last touch is older than the retention, touches, rollups and
     all; how many journeys went. Rollups cut in another zone or on other stages are rebuilt."""
     cutoff = now - timedelta(days=retention_days)
-    old = sorted(session.scalars(select(Journey.id).where(Journey.last_touch_at < cutoff)))
-    journey_rollups.journeys_leaving(session, set(old), zone)
+    leaving = dict(
+        session.execute(select(Journey.id, Journey.progress).where(Journey.last_touch_at < cutoff))
+        .all()
+    )
+    old = sorted(leaving)
+    journey_rollups.journeys_leaving(session, leaving, zone)
     for i in range(0, len(old), journey_rollups.CHUNK):
         chunk = old[i : i + journey_rollups.CHUNK]
         session.execute(delete(JourneyTouch).where(JourneyTouch.journey_id.in_(chunk)))

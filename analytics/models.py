@@ -164,6 +164,8 @@ class Journey(Base):
     last_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     touches: Mapped[int] = mapped_column(Integer, default=0)  # human clicks seen; up to
     # analytics.journeys.MAX_TOUCHES of them are kept as touches
+    # Its summary so far (analytics.journey_summary.Progress), which later touches extend.
+    progress: Mapped[str | None] = mapped_column(Text)
 
 
 class JourneyTouch(Base):

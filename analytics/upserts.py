@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -24,20 +24,24 @@ def insert_new(
     rows: list[dict[str, Any]],
     *,
     keys: Sequence[str],
-    returning: Sequence[str],
+    returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """Insert the rows whose `keys` are new; the `returning` columns of those inserted."""
     if not rows:
         return []
     if _is_postgres(session):
-        suffix = f"ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING {', '.join(returning)}"
+        suffix = f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+        if not returning:
+            _json_insert(session, table, rows, suffix)
+            return []
+        suffix += f" RETURNING {', '.join(returning)}"
         return [tuple(r) for r in _json_insert(session, table, rows, suffix)]
-    stmt = (
-        sqlite.insert(table)
-        .on_conflict_do_nothing(index_elements=list(keys))
-        .returning(*(table.c[name] for name in returning))
-    )
-    return [tuple(r) for r in session.execute(stmt, rows)]
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if not returning:
+        session.execute(stmt, rows)
+        return []
+    found = session.execute(stmt.returning(*(table.c[name] for name in returning)), rows)
+    return [tuple(r) for r in found]
 
 
 def add_counts(
@@ -83,6 +87,31 @@ def add_counts(
         return [tuple(r) for r in found]
     session.execute(upsert, rows)
     return []
+
+
+def update_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], *, key: str
+) -> None:
+    """Set the columns of `rows` on the stored rows of the same `key`."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != key]
+    if _is_postgres(session):
+        sets = ", ".join(f"{name} = v.{name}" for name in columns)
+        # Table and column names come from our own metadata, never from input.
+        sql = (
+            f"UPDATE {table.name} SET {sets} "  # noqa: S608
+            f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json)) AS v "
+            f"WHERE {table.name}.{key} = v.{key}"
+        )
+        session.execute(text(sql), {"rows": orjson.dumps(rows).decode()})
+        return
+    stmt = (
+        update(table)
+        .where(table.c[key] == bindparam(f"_{key}"))
+        .values({name: bindparam(f"_{name}") for name in columns})
+    )
+    session.execute(stmt, [{f"_{name}": value for name, value in row.items()} for row in rows])
 
 
 def dialect_insert(session: Session, table: Table) -> Any:

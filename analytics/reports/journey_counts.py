@@ -284,7 +284,7 @@ def _walked(
         for touches in _window_touches(session, query, stages, by_stage=by_stage):
             yield 1, touches
         return
-    for journey in journey_rollups.touches_of(session, days.edges, stages):
+    for _, journey in journey_rollups.touches_of(session, days.edges, stages):
         touches = [touch for _, touch in journey]
         if touches[0].at >= days.start and touches[-1].at < days.end:
             yield -1, touches  # counted in the rollups, whole

@@ -55,8 +55,13 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 @pytest.fixture
 def stored(shop: Any, ingest: Any) -> list[RawClick]:
-    """About 140 journeys over the last 20 days, stored in batches of 60 (so that many
-    journeys are extended by a later batch), one batch stored twice; the clicks stored."""
+    """About 140 journeys over the last 20 days, stored in batches of 60 in no order of time
+    (so that many journeys are extended by a later batch, often with earlier touches), one
+    batch stored twice; the clicks stored."""
+    return population(shop, ingest, shuffled=True)
+
+
+def population(shop: Any, ingest: Any, *, shuffled: bool) -> list[RawClick]:
     made = utcnow() - timedelta(days=30)
     for key, channel in CHANNELS.items():
         shop.touchpoint(key, channel, created_at=made)
@@ -81,7 +86,8 @@ def stored(shop: Any, ingest: Any) -> list[RawClick]:
             place = max(0, min(len(STAGES) - 1, place + rng.choice((-1, 0, 1, 1, 2))))
             at += timedelta(hours=rng.choice((0, 0.0, 1, 5, 20, 30, 70)))
     clicks.sort(key=lambda c: c.at)
-    rng.shuffle(clicks)  # batches arrive in no order of time
+    if shuffled:
+        rng.shuffle(clicks)
     assert ingest.raw(clicks, batch=60) == len(clicks)
     assert ingest.raw(clicks[:60], batch=60) == 0  # a replayed batch adds nothing
     return clicks
@@ -176,6 +182,17 @@ def test_rollups_kept_batch_by_batch_are_those_rebuilt_and_answer_as_the_walk(
     from_rollups = answers(reports, app)
     assert sum(answer.get("journeys", 0) for answer in from_rollups) > 1000  # not all empty
     assert from_rollups == walked(reports, app)
+
+
+def test_touches_in_time_order_extend_each_journey_from_its_progress(
+    shop: Any, ingest: Any, app: Flask, reports: Any, session: Session
+) -> None:
+    population(shop, ingest, shuffled=False)
+    assert session.scalar(select(Journey.id).where(Journey.progress.is_(None))) is None
+    kept = rollup_rows(session)
+    assert sum(row[-1] for row in kept["funnel"]) == session.query(Journey).count() > 100
+    assert kept == rebuilt(app)
+    assert answers(reports, app) == walked(reports, app)
 
 
 def test_retention_takes_the_forgotten_journeys_out_of_the_rollups(

@@ -11,6 +11,8 @@ from shortener import (
     csrf,
     error_pages,
     pages,
+    print_cli,
+    print_pages,
     redirect,
     security_headers,
     signin,
@@ -40,5 +42,7 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     signin.init_app(app)
     app.register_blueprint(api.bp)
     pages.init_app(app)
+    print_pages.init_app(app)
     redirect.init_app(app)
     cli.init_app(app)
+    print_cli.init_app(app)

@@ -16,7 +16,8 @@ from shortener.db import utcnow
 from shortener.errors import DomainError
 from shortener.links import scan_url, short_url
 from shortener.models import USER_ROLES, Channel, Role
-from shortener.qr import QROptions, render_png, render_svg
+from shortener.print_logo import Logo
+from shortener.qr import QROptions, render_checked
 from shortener.runtime import runtime
 from shortener.unit_of_work import transaction
 
@@ -230,9 +231,15 @@ def list_stages() -> None:
 @click.option("--ecc", default="M", show_default=True, help="Error correction: L, M, Q or H.")
 @click.option("--fg", default="#000000", show_default=True)
 @click.option("--bg", default="#ffffff", show_default=True)
+@click.option("--caption", default="", help="Text under the code, at most 80 characters.")
+@click.option("--logo", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A PNG or SVG of at most 1 MiB for the code's centre (error correction H).")
+@click.option("--logo-size", default="30", show_default=True,
+              help="The logo's width, in percent of the code's (10 to 50).")
 @with_appcontext
 def qr_command(
-    slug: str, output: Path, size: str, margin: str, ecc: str, fg: str, bg: str
+    slug: str, output: Path, size: str, margin: str, ecc: str, fg: str, bg: str, caption: str,
+    logo: Path | None, logo_size: str,
 ) -> None:
     """Write the QR code of the link SLUG to a file."""
     rt = runtime()
@@ -240,11 +247,13 @@ def qr_command(
     if suffix not in (".svg", ".png"):
         raise click.BadParameter("the file name must end in .svg or .png", param_hint="--output")
     with reading() as session:
-        args = {"size": size, "margin": margin, "ecc": ecc, "fg": fg, "bg": bg}
+        args = {"size": size, "margin": margin, "ecc": ecc, "fg": fg, "bg": bg,
+                "caption": caption, "logo_size": logo_size}
         options = QROptions.from_args(args)
+        picture = Logo.from_upload(logo.read_bytes()) if logo is not None else None
         link = links.find_link_by_slug(session, rt.settings.short_host, slug)
         data = scan_url(link, scheme=rt.settings.scheme)
-    image = render_svg(data, options) if suffix == ".svg" else render_png(data, options)
+        image = render_checked(data, options, fmt=suffix[1:], logo=picture)
     try:
         output.write_bytes(image)
     except OSError as exc:

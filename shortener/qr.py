@@ -1,19 +1,24 @@
-"""QR parameters parsed and clamped from a query string, rendering of a code to SVG or PNG, and the
-image response the API and the pages both send."""
+"""QR parameters parsed and clamped from a query string, rendering of a code to SVG or PNG (with an
+optional caption under it and an optional logo in its centre), and the image response the API and
+the pages both send."""
 
 from __future__ import annotations
 
 import io
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from xml.sax.saxutils import escape
 
 import qrcode
+import zxingcpp
 from flask import Response
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from qrcode import constants
 
-from shortener.errors import InvalidParameterError
+from shortener.errors import DomainError, InvalidParameterError
+from shortener.print_fonts import fit, font_path
+from shortener.print_logo import Logo, rasterise_svg
 
 SIZE_DEFAULT = 512
 SIZE_MIN = 64
@@ -27,6 +32,16 @@ BG_DEFAULT = "#ffffff"
 TRANSPARENT = "transparent"
 # WCAG contrast ratio below which phone cameras stop telling dark modules from light ones reliably.
 MIN_CONTRAST = 2.0
+CAPTION_MAX = 80
+# The logo's plate covers this percentage of the code's width (quiet zone excluded): 30 % hides
+# about 9 % of the modules, and error correction H restores up to 30 % of the codewords. Past
+# about 40 % a code stops reading, which the decoder's check then says.
+LOGO_SIZE_DEFAULT = 30
+LOGO_SIZE_MIN = 10
+LOGO_SIZE_MAX = 50
+LOGO_ECC = "H"
+# The caption's letters are this share of the code's side, and shrink to fit down to a third.
+CAPTION_SCALE = 0.075
 
 _ECC_LEVELS = {
     "L": constants.ERROR_CORRECT_L,
@@ -38,7 +53,16 @@ _ECC_LEVELS = {
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _COLOUR = re.compile(r"#?([0-9a-f]{3}|[0-9a-f]{6})", re.IGNORECASE)
 _NORMAL_COLOUR = re.compile(r"#[0-9a-f]{6}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SVG_NS = "http://www.w3.org/2000/svg"
+_CAPTION_FONTS = "Bitstream Vera Sans, DejaVu Sans, Verdana, Arial, sans-serif"
+
+
+class UnreadableCodeError(DomainError):
+    """The code as drawn did not read back as its URL, so it is not handed out."""
+
+    code = "unreadable_code"
+    status = 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +74,8 @@ class QROptions:
     ecc: str = ECC_DEFAULT
     fg: str = FG_DEFAULT
     bg: str = BG_DEFAULT
+    caption: str = ""
+    logo_size: int = LOGO_SIZE_DEFAULT  # percent of the code's width, when there is a logo
 
     def __post_init__(self) -> None:
         # The renderers write these values into SVG markup verbatim, so only normalised ones may
@@ -65,6 +91,12 @@ class QROptions:
         if self.bg != TRANSPARENT and not _NORMAL_COLOUR.fullmatch(self.bg):
             raise ValueError(
                 f"bg must be a lowercase #rrggbb colour or 'transparent', got {self.bg!r}"
+            )
+        if len(self.caption) > CAPTION_MAX or _CONTROL.search(self.caption):
+            raise ValueError(f"caption must be at most {CAPTION_MAX} characters on one line")
+        if not LOGO_SIZE_MIN <= self.logo_size <= LOGO_SIZE_MAX:
+            raise ValueError(
+                f"logo_size must be within {LOGO_SIZE_MIN}..{LOGO_SIZE_MAX}, got {self.logo_size}"
             )
 
     @classmethod
@@ -98,69 +130,219 @@ class QROptions:
                     f"contrast between fg {fg} and bg {bg} is {ratio:.2f}:1, too low to scan; "
                     f"choose colours at least {MIN_CONTRAST:.0f}:1 apart in lightness",
                 )
-        return cls(size=size, margin=margin, ecc=ecc, fg=fg, bg=bg)
+        caption = args.get("caption", "").strip()
+        if len(caption) > CAPTION_MAX:
+            raise InvalidParameterError("caption", f"must be at most {CAPTION_MAX} characters")
+        if _CONTROL.search(caption):
+            raise InvalidParameterError(
+                "caption", "must be one line, without control characters"
+            )
+        logo_size = _parse_int(
+            args, "logo_size", LOGO_SIZE_DEFAULT, LOGO_SIZE_MIN, LOGO_SIZE_MAX
+        )
+        return cls(
+            size=size, margin=margin, ecc=ecc, fg=fg, bg=bg, caption=caption, logo_size=logo_size
+        )
 
 
-def render_svg(data: str, options: QROptions) -> bytes:
-    """A standalone vector SVG of `options.size` px square; the margin is inside that size."""
-    matrix = _build_matrix(data, options)
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """A code's geometry in modules: its matrix, and the square cleared for the logo if any."""
+
+    matrix: list[list[bool]]
+    plate: tuple[int, int] | None  # (first module, side) of the square cleared for the logo
+
+    @property
+    def modules(self) -> int:
+        return len(self.matrix)
+
+
+def _layout(data: str, options: QROptions, logo: Logo | None) -> _Layout:
+    matrix = code_matrix(data, options)
+    if logo is None:
+        return _Layout(matrix, None)
     modules = len(matrix)
-    path = "".join(f"M{x} {y}h{length}v1h-{length}z" for x, y, length in _dark_runs(matrix))
+    inner = modules - 2 * options.margin
+    side = max(3, round(inner * options.logo_size / 100))
+    side += (inner - side) % 2  # centred on the grid of modules
+    return _Layout(matrix, ((modules - side) // 2, side))
+
+
+def _runs(layout: _Layout) -> Iterator[tuple[int, int, int]]:
+    """The dark runs, cut where they cross the logo's plate."""
+    if layout.plate is None:
+        yield from dark_runs(layout.matrix)
+        return
+    first, side = layout.plate
+    last = first + side
+    for x, y, length in dark_runs(layout.matrix):
+        if not first <= y < last or x + length <= first or x >= last:
+            yield x, y, length
+            continue
+        if x < first:
+            yield x, y, first - x
+        if x + length > last:
+            yield last, y, x + length - last
+
+
+def _with_logo(options: QROptions, logo: Logo | None) -> QROptions:
+    return replace(options, ecc=LOGO_ECC) if logo is not None else options
+
+
+def render_svg(data: str, options: QROptions, logo: Logo | None = None) -> bytes:
+    """A standalone vector SVG, `options.size` px wide and square but for the caption's band
+    below; the margin is inside that size. With a logo, error correction is H."""
+    options = _with_logo(options, logo)
+    layout = _layout(data, options, logo)
+    modules = layout.modules
+    unit = modules / options.size  # one pixel of `size`, in modules
+    caption, font_px, band_px = _caption(options, options.size)
+    height = options.size + band_px
+    path = "".join(f"M{x} {y}h{length}v1h-{length}z" for x, y, length in _runs(layout))
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="{_SVG_NS}" width="{options.size}" height="{options.size}" '
-        f'viewBox="0 0 {modules} {modules}" shape-rendering="crispEdges">',
+        f'<svg xmlns="{_SVG_NS}" width="{options.size}" height="{height}" '
+        f'viewBox="0 0 {modules} {_num(height * unit)}" shape-rendering="crispEdges">',
     ]
     if options.bg != TRANSPARENT:
-        lines.append(f'<rect width="{modules}" height="{modules}" fill="{options.bg}"/>')
+        lines.append(
+            f'<rect width="{modules}" height="{_num(height * unit)}" fill="{options.bg}"/>'
+        )
     lines.append(f'<path fill="{options.fg}" d="{path}"/>')
+    if logo is not None and layout.plate is not None:
+        x, y, width, height_m = _logo_box(layout.plate, logo)
+        lines.append(
+            f'<image x="{_num(x)}" y="{_num(y)}" width="{_num(width)}" height="{_num(height_m)}" '
+            f'preserveAspectRatio="xMidYMid meet" href="{logo.data_uri()}"/>'
+        )
+    if caption:
+        baseline = (options.size + band_px * 0.62) * unit
+        lines.append(
+            f'<text x="{_num(modules / 2)}" y="{_num(baseline)}" text-anchor="middle" '
+            f'font-family="{_CAPTION_FONTS}" font-size="{_num(font_px * unit)}" '
+            f'fill="{options.fg}">{escape(caption)}</text>'
+        )
     lines.append("</svg>")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def render_png(data: str, options: QROptions) -> bytes:
-    """A PNG exactly `options.size` px square with the code centred on bg, unless it is denser.
+def render_png(data: str, options: QROptions, logo: Logo | None = None) -> bytes:
+    """A PNG `options.size` px wide with the code centred on bg, unless it is denser; square but
+    for the caption's band below. With a logo, error correction is H.
 
     Every module is the same whole number of pixels (size // modules including the margin), so the
     remainder becomes extra background around the margin. A code with more modules than `size`
     pixels is drawn at one pixel per module instead, the image then being that many pixels wide.
     A transparent bg gives an RGBA image whose light modules are fully transparent white.
     """
-    matrix = _build_matrix(data, options)
-    modules = len(matrix)
+    options = _with_logo(options, logo)
+    layout = _layout(data, options, logo)
+    modules = layout.modules
     box = max(1, options.size // modules)
     side = max(options.size, modules * box)
     offset = (side - modules * box) // 2
+    caption, font_px, band_px = _caption(options, side)
     background: tuple[int, ...]
     foreground: tuple[int, ...]
     if options.bg == TRANSPARENT:
         mode, background, foreground = "RGBA", (255, 255, 255, 0), (*_rgb(options.fg), 255)
     else:
         mode, background, foreground = "RGB", _rgb(options.bg), _rgb(options.fg)
-    image = Image.new(mode, (side, side), background)
+    image = Image.new(mode, (side, side + band_px), background)
     draw = ImageDraw.Draw(image)
-    for x, y, length in _dark_runs(matrix):
+    for x, y, length in _runs(layout):
         left, top = offset + x * box, offset + y * box
         draw.rectangle((left, top, left + length * box - 1, top + box - 1), fill=foreground)
+    if logo is not None and layout.plate is not None:
+        left_m, top_m, width_m, height_m = _logo_box(layout.plate, logo)
+        picture = logo.raster(max(1, round(max(width_m, height_m) * box)))
+        position = (offset + round(left_m * box), offset + round(top_m * box))
+        if mode == "RGBA":
+            image.alpha_composite(picture, position)
+        else:
+            image.paste(picture, position, picture)
+    if caption:
+        font = ImageFont.truetype(str(font_path()), size=max(1, round(font_px)))
+        draw.text(
+            (side / 2, side + band_px * 0.62), caption, font=font, fill=foreground, anchor="ms"
+        )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def qr_response(data: str, args: Mapping[str, str], *, fmt: str, name: str) -> Response:
-    """The code of `data` as `fmt` (svg or png) drawn with the options of `args`; with
-    `download` in `args`, as an attachment named after `name`."""
-    options = QROptions.from_args(args)
+def render_checked(data: str, options: QROptions, *, fmt: str, logo: Logo | None = None) -> bytes:
+    """The code as `fmt` (svg or png); one with a logo is first read back by a QR decoder, and
+    refused with UnreadableCodeError unless it reads exactly as `data`."""
     if fmt == "svg":
-        response = Response(render_svg(data, options), mimetype="image/svg+xml")
-    else:
-        response = Response(render_png(data, options), mimetype="image/png")
+        image = render_svg(data, options, logo)
+        if logo is not None:
+            width = max(options.size, len(code_matrix(data, _with_logo(options, logo))) * 4)
+            raster = rasterise_svg(image.decode("utf-8"), width=width)
+            _check_reads_as(raster, data, options)
+        return image
+    image = render_png(data, options, logo)
+    if logo is not None:
+        _check_reads_as(image, data, options)
+    return image
+
+
+def _check_reads_as(png: bytes, data: str, options: QROptions) -> None:
+    # A transparent code is read as it would be printed: light modules on a dark surface,
+    # dark ones on a light surface.
+    backdrop = (255, 255, 255, 255) if _relative_luminance(options.fg) < 0.5 else (0, 0, 0, 255)
+    with Image.open(io.BytesIO(png)) as image:
+        flat = Image.new("RGBA", image.size, backdrop)
+        flat.alpha_composite(image.convert("RGBA"))
+    found = [barcode.text for barcode in zxingcpp.read_barcodes(flat.convert("L"))]
+    if data not in found:
+        raise UnreadableCodeError(
+            "With this logo the code does not scan: a QR decoder could not read it back as "
+            f"{data}. Make the logo smaller (logo_size is {options.logo_size} %; "
+            f"{LOGO_SIZE_DEFAULT} % reads well), or give fg and bg more contrast.",
+            details={"field": "logo", "decoded": found},
+        )
+
+
+def qr_response(
+    data: str, args: Mapping[str, str], *, fmt: str, name: str, logo: Logo | None = None
+) -> Response:
+    """The code of `data` as `fmt` (svg or png) drawn with the options of `args` (a `caption`
+    among them) and `logo`; with `download` in `args`, as an attachment named after `name`."""
+    options = QROptions.from_args(args)
+    image = render_checked(data, options, fmt=fmt, logo=logo)
+    mimetype = "image/svg+xml" if fmt == "svg" else "image/png"
+    response = Response(image, mimetype=mimetype)
     if args.get("download"):
         response.headers["Content-Disposition"] = f'attachment; filename="{name}-qr.{fmt}"'
     return response
 
 
-def _build_matrix(data: str, options: QROptions) -> list[list[bool]]:
+def _caption(options: QROptions, side: int) -> tuple[str, float, int]:
+    """The caption as drawn, its font size and the height of its band, in pixels."""
+    if not options.caption:
+        return "", 0.0, 0
+    size = side * CAPTION_SCALE
+    text, font_px = fit(options.caption, width=side * 0.92, size=size, min_size=size / 3)
+    return text, font_px, round(size * 1.9)
+
+
+def _logo_box(plate: tuple[int, int], logo: Logo) -> tuple[float, float, float, float]:
+    """Where the logo goes in the plate, in modules: a module of plate is left around it."""
+    first, side = plate
+    inset = 1.0 if side >= 7 else 0.5
+    room = side - 2 * inset
+    scale = room / max(logo.width, logo.height)
+    width, height = logo.width * scale, logo.height * scale
+    return first + (side - width) / 2, first + (side - height) / 2, width, height
+
+
+def _num(value: float) -> str:
+    """A coordinate for SVG markup: at most three decimals, no trailing zeros."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def code_matrix(data: str, options: QROptions) -> list[list[bool]]:
     """Rows of modules, quiet zone included; True is dark."""
     code = qrcode.QRCode(
         error_correction=_ECC_LEVELS[options.ecc], border=options.margin, box_size=1
@@ -170,7 +352,7 @@ def _build_matrix(data: str, options: QROptions) -> list[list[bool]]:
     return code.get_matrix()
 
 
-def _dark_runs(matrix: list[list[bool]]) -> Iterator[tuple[int, int, int]]:
+def dark_runs(matrix: list[list[bool]]) -> Iterator[tuple[int, int, int]]:
     """(x, y, length) of each horizontal run of dark modules, row by row."""
     for y, row in enumerate(matrix):
         x = 0

@@ -232,9 +232,28 @@ def test_the_qr_command_writes_an_svg(
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
 
 
+def test_the_qr_command_puts_a_logo_in_the_centre_and_a_caption_under_a_code_that_reads(
+    cli: FlaskCliRunner, link: dict[str, Any], tmp_path: Path
+) -> None:
+    logo = tmp_path / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 20 10">'
+                    '<rect width="20" height="10" fill="#3b5bdb"/></svg>')
+    output = tmp_path / "spring.png"
+
+    _ok(cli.invoke(args=["qr", "spring", "-o", str(output), "--size", "400",
+                         "--caption", "Scan for 10 % off", "--logo", str(logo)]))
+
+    image = Image.open(output).convert("RGB")
+    assert image.width == 400 and image.height > 400  # the caption's band under the code
+    assert (59, 91, 219) in {image.getpixel((x, 200)) for x in range(150, 250)}  # the logo
+    assert [code.text for code in zxingcpp.read_barcodes(image)] == ["http://go.test/spring?qr=1"]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
+        (["spring", "-o", "{dir}/spring.png", "--logo", "{dir}/../tl-no-such-logo.png"],
+         ["logo"]),
         (["spring", "-o", "{dir}/spring.txt"], [".svg", ".png"]),
         (["spring", "-o", "{dir}/spring"], [".svg", ".png"]),
         (["nothing", "-o", "{dir}/nothing.png"], ["nothing"]),

@@ -7,11 +7,13 @@ from io import BytesIO
 import pytest
 import qrcode
 import zxingcpp
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, PngImagePlugin
 from qrcode import constants
 
 from shortener.errors import InvalidParameterError
-from shortener.qr import QROptions, render_png, render_svg
+from shortener.print_fonts import fit, printable
+from shortener.print_logo import Logo
+from shortener.qr import QROptions, UnreadableCodeError, render_checked, render_png, render_svg
 
 DATA = "http://localhost:5000/spring-flyer?qr=1"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -380,3 +382,87 @@ def test_svg_rasterised_from_its_path_decodes_to_the_data() -> None:
         draw.rectangle((x * box, y * box, (x + 1) * box - 1, (y + 1) * box - 1), fill=0)
 
     assert decode(image) == [DATA]
+
+
+# --- captions and logos ------------------------------------------------------------------------
+
+def logo(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (40, 20)) -> Logo:
+    buffer = BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return Logo.from_upload(buffer.getvalue())
+
+
+def test_from_args_reads_a_caption_and_a_logo_size() -> None:
+    options = QROptions.from_args({"caption": "  Scan me  ", "logo_size": "35"})
+
+    assert (options.caption, options.logo_size) == ("Scan me", 35)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("5", 10), ("90", 50), ("", 30)])
+def test_from_args_clamps_the_logo_size(raw: str, expected: int) -> None:
+    assert QROptions.from_args({"logo_size": raw}).logo_size == expected
+
+
+@pytest.mark.parametrize("caption", ["x" * 81, "tab\there", "new\nline"])
+def test_from_args_refuses_a_caption_that_is_long_or_not_one_line(caption: str) -> None:
+    with pytest.raises(InvalidParameterError) as refused:
+        QROptions.from_args({"caption": caption})
+
+    assert refused.value.name == "caption"
+
+
+def test_a_logo_clears_a_centred_square_of_modules_and_forces_error_correction_h() -> None:
+    plain = expected_matrix(DATA, "H", 4)
+    root = parse_svg(render_svg(DATA, QROptions(ecc="L"), logo()))
+
+    (path,) = root.findall(f"{SVG}path")
+    cells = path_cells(path.get("d", ""))
+    modules = len(plain)
+    # The plate is centred, and everything outside it is the plain code at level H.
+    xs = sorted({x for x, y in dark_cells(plain) - cells})
+    assert xs and xs[0] == modules - 1 - xs[-1]
+    assert cells <= dark_cells(plain)
+    (image,) = root.findall(f"{SVG}image")
+    assert image.get("href", "").startswith("data:image/png;base64,")
+
+
+def test_a_png_logo_is_re_encoded_so_only_its_pixels_are_kept() -> None:
+    buffer = BytesIO()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "secret")
+    Image.new("RGB", (8, 8), "red").save(buffer, format="PNG", pnginfo=info)
+
+    kept = Logo.from_upload(buffer.getvalue())
+
+    assert b"secret" not in kept.data
+    assert (kept.kind, kept.width, kept.height) == ("png", 8, 8)
+
+
+def test_a_caption_makes_the_png_taller_and_the_code_still_reads() -> None:
+    image = open_png(render_png(DATA, QROptions(size=300, caption="Spring sale")))
+
+    assert image.width == 300 and image.height > 300
+    assert decode(image.convert("RGB")) == [DATA]
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_render_checked_refuses_a_logo_too_large_to_read(fmt: str) -> None:
+    with pytest.raises(UnreadableCodeError):
+        render_checked(DATA, QROptions(logo_size=50), fmt=fmt, logo=logo())
+
+    assert render_checked(DATA, QROptions(), fmt=fmt, logo=logo())
+
+
+@pytest.mark.parametrize(
+    ("text", "drawn"),
+    [("Store flyer", "Store flyer"), ("Café — Noël", "Café — Noël"), ("Dźwig", "Dzwig"),
+     ("東京 shop", "?? shop"), ("tab\tand\nline", "tab and line")],
+)
+def test_text_is_drawn_in_characters_the_typeface_has(text: str, drawn: str) -> None:
+    assert printable(text) == drawn
+
+
+def test_text_too_wide_shrinks_then_is_cut_short() -> None:
+    assert fit("Shelf", width=100, size=10, min_size=5) == ("Shelf", 10)
+    shown, size = fit("A long touchpoint name", width=60, size=10, min_size=8)
+    assert size == 8 and shown.endswith("…") and len(shown) < len("A long touchpoint name")

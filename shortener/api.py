@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from shortener import links, placements, request_input, stages, touchpoints
+from shortener import bulk, links, placements, request_input, stages, touchpoints
 from shortener.api_auth import requires
+from shortener.bulk_csv import LINK_COLUMNS, TOUCHPOINT_COLUMNS
+from shortener.bulk_request import BulkRequest
 from shortener.db import utcnow
 from shortener.errors import BadRequestError
 from shortener.links import link_json
@@ -75,6 +77,17 @@ def create_touchpoint() -> Any:
     data = touchpoints.TouchpointInput.from_json(body())
     today = runtime().settings.today(utcnow())
     return touchpoint_json(touchpoints.create_touchpoint(db_session(), data, today=today)), 201
+
+
+@bp.post("/touchpoints/bulk")
+@requires(Role.MARKETER)
+def bulk_create_touchpoints() -> Any:
+    sent = BulkRequest.from_request(request, TOUCHPOINT_COLUMNS)
+    report = bulk.import_touchpoints(
+        db_session(), sent.rows, today=runtime().settings.today(utcnow()),
+        atomic=sent.atomic, dry_run=sent.dry_run,
+    )
+    return bulk.report_json(report, "touchpoint", touchpoint_json)
 
 
 @bp.get("/touchpoints/<key>")
@@ -150,6 +163,18 @@ def create_link() -> Any:
         default_status=settings.default_redirect_status,
     )
     return link_json(link, scheme=settings.scheme), 201
+
+
+@bp.post("/links/bulk")
+@requires(Role.MARKETER)
+def bulk_create_links() -> Any:
+    settings = runtime().settings
+    sent = BulkRequest.from_request(request, LINK_COLUMNS)
+    report = bulk.import_links(
+        db_session(), sent.rows, domain=settings.short_host, own_hosts=settings.own_hosts,
+        default_status=settings.default_redirect_status, atomic=sent.atomic, dry_run=sent.dry_run,
+    )
+    return bulk.report_json(report, "link", lambda link: link_json(link, scheme=settings.scheme))
 
 
 @bp.get("/links/<int:link_id>")

@@ -10,6 +10,8 @@ from shortener import (
     cli,
     csrf,
     error_pages,
+    import_cli,
+    import_pages,
     pages,
     print_cli,
     print_pages,
@@ -43,6 +45,8 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     app.register_blueprint(api.bp)
     pages.init_app(app)
     print_pages.init_app(app)
+    import_pages.init_app(app)
     redirect.init_app(app)
     cli.init_app(app)
+    import_cli.init_app(app)
     print_cli.init_app(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -162,6 +162,12 @@ class LinkFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckedLink:
+    link: Link  # in no session yet, and without its slug
+    slug: str | None  # the custom slug; None when one is to be drawn
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     items: Sequence[Link]
     next_cursor: str | None
@@ -176,12 +182,42 @@ def create_link(
     default_status: int = 302,
 ) -> Link:
     """Create a link; a taken custom slug is a 409, a random one is drawn again."""
+    checked = check_link(
+        data,
+        domain=domain,
+        own_hosts=own_hosts,
+        default_status=default_status,
+        touchpoint=lambda key: find_touchpoint(session, key),
+        stage=lambda key: find_stage(session, key),
+    )
+    link, slug = checked.link, checked.slug
+    if slug is not None:
+        link.slug = slug
+        add_unique(session, link, lambda: SlugTakenError(slug, domain))
+    else:
+        _add_with_random_slug(session, link)
+    link_changed(session, link.domain, link.slug)  # a cached "not found" may linger
+    return link
+
+
+def check_link(
+    data: LinkInput,
+    *,
+    domain: str,
+    own_hosts: Collection[str],
+    default_status: int,
+    touchpoint: Callable[[str], Touchpoint],
+    stage: Callable[[str], Stage],
+) -> CheckedLink:
+    """The link `data` describes with every rule checked but whether its slug is free, added to
+    no session. `touchpoint` and `stage` return what a key names, or raise as `find_touchpoint`
+    and `find_stage` do."""
     values = data.values
     link = Link(
         domain=domain,
         destination=validate_destination(values["url"], own_hosts=own_hosts),
-        touchpoint=find_touchpoint(session, values["touchpoint"]),
-        stage=find_stage(session, values["stage"]),
+        touchpoint=touchpoint(values["touchpoint"]),
+        stage=stage(values["stage"]),
         campaign=values.get("campaign"),
         title=values.get("title"),
         redirect_status=values.get("redirect_status", default_status),
@@ -192,13 +228,7 @@ def create_link(
         survey_question=values.get("survey_question"),
         survey_then=values.get("survey_then"),
     )
-    if "slug" in values:
-        slug = link.slug = validate_slug(values["slug"])
-        add_unique(session, link, lambda: SlugTakenError(slug, domain))
-    else:
-        _add_with_random_slug(session, link)
-    link_changed(session, link.domain, link.slug)  # a cached "not found" may linger
-    return link
+    return CheckedLink(link, validate_slug(values["slug"]) if "slug" in values else None)
 
 
 def _add_with_random_slug(session: Session, link: Link) -> None:

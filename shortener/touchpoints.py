@@ -93,10 +93,7 @@ def _set_coupons(session: Session, touchpoint: Touchpoint, codes: list[str]) -> 
         .where(Coupon.code.in_(codes), Coupon.touchpoint_id != touchpoint.id)
     ).first()
     if taken is not None:
-        raise ConflictError(
-            f"The coupon {taken[0]} belongs to the touchpoint '{taken[1]}'.",
-            details={"field": "coupons", "coupon": taken[0]},
-        )
+        raise coupon_taken(taken[0], taken[1])
     kept = {coupon.code: coupon for coupon in touchpoint.coupons}
     touchpoint.coupons = [kept.get(code) or Coupon(code=code) for code in codes]
     session.flush()
@@ -152,7 +149,7 @@ def create_touchpoint(session: Session, data: TouchpointInput, *, today: date) -
     exposure = values.pop("exposure", None)
     coupons = values.pop("coupons", None)
     touchpoint = Touchpoint(**values)
-    add_unique(session, touchpoint, lambda: _taken(values["key"]))
+    add_unique(session, touchpoint, lambda: key_taken(values["key"]))
     if coupons:
         _set_coupons(session, touchpoint, coupons)
     if exposure is not None:
@@ -178,7 +175,7 @@ def update_touchpoint(
     if "archived" in values and values["archived"] != touchpoint.archived:
         values["archived_at"] = now if values["archived"] else None
     new_key = values.get("key", key)
-    with unique_or(session, lambda: _taken(new_key)):
+    with unique_or(session, lambda: key_taken(new_key)):
         for name, value in values.items():
             setattr(touchpoint, name, value)
     _links_changed(session, touchpoint)
@@ -217,5 +214,13 @@ def touchpoint_json(touchpoint: Touchpoint) -> dict[str, Any]:
     }
 
 
-def _taken(key: str) -> ConflictError:
+def key_taken(key: str) -> ConflictError:
     return ConflictError(f"A touchpoint with key '{key}' exists already.", details={"field": "key"})
+
+
+def coupon_taken(code: str, owner: str) -> ConflictError:
+    """The refusal of a coupon code that the touchpoint keyed `owner` has."""
+    return ConflictError(
+        f"The coupon {code} belongs to the touchpoint '{owner}'.",
+        details={"field": "coupons", "coupon": code},
+    )

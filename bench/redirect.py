@@ -7,7 +7,13 @@ serves a bare Flask app answering 302 with no I/O. Prints req/s, p50 and p99 of 
 ratio; afterwards stops the server (which flushes), drains the worker, and checks that SQL holds
 every click that was served.
 
-    python bench/redirect.py                         # granian, 3 runs of 15 s
+Each run starts every server afresh, warms it for WARMUP seconds with the same load (which fills
+Touchlink's link cache, as a server that has been up a while has it), then measures; the order of
+the apps turns from run to run, so that none always follows the same neighbour. A ratio is taken
+within each run (the apps measured minutes apart on a shared machine differ more than they do
+side by side), and the summary gives the median of those as well as the ratio of the medians.
+
+    python bench/redirect.py                         # granian, 5 runs of 10 s
     python bench/redirect.py --server gunicorn --strict --runs 1
     python bench/redirect.py --journeys              # also with journeys followed by cookie
     python bench/redirect.py --smoke                 # seconds, tiny sizes (CI)
@@ -45,6 +51,7 @@ from bench.common import (  # noqa: E402
 
 WORKERS = 2
 THREADS = 8
+WARMUP = 5  # seconds of load before each measurement, for every app alike
 
 
 def server_command(server: str, target: str, port: int) -> list[str]:
@@ -94,7 +101,10 @@ def wrk_script(path: Path, slugs: list[str]) -> None:
     picks = [slugs[min(int(rng.paretovariate(1.1)) - 1, len(slugs) - 1)] for _ in range(20_000)]
     browsers = [f"tl_j={rng.getrandbits(128):032x}" for _ in range(2_000)]
     agents = [a for _, a, weight in AGENTS for _ in range(weight)]
-    lua_list = lambda items: "{" + ",".join(json.dumps(i) for i in items) + "}"  # noqa: E731
+
+    def lua_list(items: list[str]) -> str:
+        return "{" + ",".join(json.dumps(i) for i in items) + "}"
+
     path.write_text(f"""
 local slugs = {lua_list(picks)}
 local agents = {lua_list(agents)}
@@ -146,8 +156,8 @@ def run_wrk(wrk: str, port: int, script: Path, seconds: int, connections: int) -
         "p50_ms": _latency(out, "50%"),
         "p99_ms": _latency(out, "99%"),
         "bad": int(errors.group(1)) if errors else 0,
-        "socket_errors": sock.group(1) if sock else "",
-    }  # type: ignore[dict-item]
+        "socket_errors": sock.group(1) if sock else "",  # type: ignore[dict-item]
+    }
 
 
 def _latency(out: str, label: str) -> float:
@@ -212,8 +222,8 @@ with rt.sessions() as s:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--links", type=int, default=10_000)
     parser.add_argument("--strict", action="store_true", help="also measure strict capture")
@@ -222,8 +232,10 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one short run")
     args = parser.parse_args()
+    warmup_seconds = WARMUP
     if args.smoke:
         args.runs, args.seconds, args.links, args.connections = 1, 2, 200, 10
+        warmup_seconds = 1
 
     wrk = ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="touchlink-bench-"))
@@ -248,11 +260,13 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {"bare": []}
     rss: dict[str, float] = {}
     served = 0
+    everything = [("bare", env), *modes]
     for run in range(args.runs):
-        for name, mode_env in [("bare", env), *modes]:
+        shift = run % len(everything)
+        for name, mode_env in everything[shift:] + everything[:shift]:
             target = "bench.bare_app:app" if name == "bare" else "wsgi:app"
             process = serve(args.server, target, port, mode_env)
-            warmup = run_wrk(wrk, port, script, 1, args.connections)
+            warmup = run_wrk(wrk, port, script, warmup_seconds, args.connections)
             figures = run_wrk(wrk, port, script, args.seconds, args.connections)
             rss[name] = max(rss.get(name, 0), peak_rss_mb(process.pid))
             stop(process)
@@ -290,12 +304,15 @@ def main() -> None:
             for r, b in zip(results[name], results["bare"], strict=True)
         ]
         print(
-            f"{name}: median {med(name, 'rps'):.0f} req/s vs bare {base:.0f} req/s = ratio {ratio:.2f} "
-            f"(per run {spread}); p50 {med(name, 'p50_ms'):.2f} ms, p99 {med(name, 'p99_ms'):.2f} ms"
+            f"{name}: median {med(name, 'rps'):.0f} req/s vs bare {base:.0f} req/s = ratio {ratio:.2f}; "
+            f"per run {spread}, median {statistics.median(spread):.2f}; "
+            f"p50 {med(name, 'p50_ms'):.2f} ms, p99 {med(name, 'p99_ms'):.2f} ms"
         )
         key = {"touchlink": "", "touchlink-strict": "strict_", "touchlink-journeys": "journeys_"}[name]
         summary |= {
             f"{key}ratio": round(ratio, 3),
+            f"{key}ratio_per_run": spread,
+            f"{key}ratio_median_of_runs": round(statistics.median(spread), 3),
             f"{key}rps": round(med(name, "rps")),
             f"{key}p50_ms": med(name, "p50_ms"),
             f"{key}p99_ms": med(name, "p99_ms"),

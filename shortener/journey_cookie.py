@@ -9,8 +9,10 @@ those clicks are still counted, without a journey. SQL only ever sees a keyed ha
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import os
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +20,28 @@ COOKIE = "tl_j"
 COOKIELESS = "*"  # the click's journey is the worker's to derive
 MODES = ("off", "cookie", "cookieless")
 _ID = re.compile(r"[0-9a-f]{32}")
+
+
+class _FreshIds:
+    """Unguessable 128-bit ids: a BLAKE2b keyed by 256 bits from the OS, over a counter. The key
+    is drawn again in every forked process, so workers never repeat each other's ids; and unlike
+    os.urandom per id there is no system call on the redirect path (one releases the GIL, and
+    the request thread then queues behind the process's other threads to take it back)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._key = os.urandom(32)
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        n = next(self._counter)  # atomic: two threads never get the same number
+        return hashlib.blake2b(n.to_bytes(16, "little"), key=self._key, digest_size=16).hexdigest()
+
+
+fresh_id = _FreshIds()
 
 
 def private(environ: Mapping[str, Any]) -> bool:
@@ -36,7 +60,7 @@ def cookie_journey(environ: Mapping[str, Any]) -> str:
     ]
     if len(found) == 1 and _ID.fullmatch(found[0]):
         return found[0]
-    return secrets.token_hex(16)
+    return fresh_id()
 
 
 class JourneyCapture:

@@ -17,12 +17,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
+# What every response carries, redirects included (`shortener.redirect` sends these itself on the
+# path that answers a redirect without Flask's request machinery).
+EVERY_RESPONSE = (("X-Content-Type-Options", "nosniff"),)
 
 
 def add_security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    if request.endpoint == "redirect" and response.status_code < 400:
+    for name, value in EVERY_RESPONSE:
+        headers.setdefault(name, value)
+    if response.status_code < 400 and request.endpoint == "redirect":
         return response  # a bare 30x: kept as lean as it is
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("Referrer-Policy", "same-origin")

@@ -33,8 +33,9 @@ from analytics.journeys import JourneyKeys
 from analytics.metrics import Metrics
 from analytics.runtime import Runtime, runtime
 from analytics.sinks import make_sink
-from shortener import demo, stages
+from shortener import demo, domains, stages
 from shortener.db import make_engine, make_sessionmaker, utcnow
+from shortener.domains import DomainMap
 from shortener.journey_cookie import JourneyCapture
 from shortener.outcomes import ClickTokens
 from shortener.resolver import LinkResolver
@@ -110,6 +111,9 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
         redis=client,
         fast_redis=fast,
         resolver=resolver,
+        domains=DomainMap(
+            sessions, ttl=settings.cache_ttl, seeds=(settings.short_host, *settings.short_domains)
+        ),
         signin_limiter=SignInLimiter(client, limit=MAX_FAILURES, window=FAILURE_WINDOW),
         journeys=JourneyCapture(settings.journeys, days=settings.journey_days, is_bot=is_bot),
         is_bot=is_bot,
@@ -141,6 +145,14 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"Database at {migrations.current_revision(rt.engine)}.")
     if revision == "head":
         _cut_rollups_in_the_time_zone(rt)
+        _seed_domains(rt)
+
+
+def _seed_domains(rt: Runtime) -> None:
+    """TOUCHLINK_BASE_URL's host and TOUCHLINK_SHORT_DOMAINS as short domains; what moved."""
+    with transaction(rt.sessions) as session:
+        for line in domains.seed(session, rt.settings.short_host, rt.settings.short_domains):
+            click.echo(line)
 
 
 def _cut_rollups_in_the_time_zone(rt: Runtime) -> None:
@@ -154,6 +166,7 @@ def _init(preset: str, with_demo: bool) -> bool:
     rt = runtime()
     migrations.upgrade(rt.engine)
     _cut_rollups_in_the_time_zone(rt)
+    _seed_domains(rt)
     with transaction(rt.sessions) as session:
         stages.apply_preset(session, preset)
         if not with_demo:
@@ -207,8 +220,16 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
     from flask import current_app
     from werkzeug.serving import run_simple
 
-    demo_account = _init(stages.DEFAULT_PRESET, with_demo)
-    rt = runtime()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    served = f"http://localhost:{port}"
+    if not os.environ.get("TOUCHLINK_BASE_URL") and runtime().settings.base_url != served:
+        # Short URLs (and the banner) name the port really served.
+        os.environ["TOUCHLINK_BASE_URL"] = served
+        runtime().close()
+        app = create_app()
+    with app.app_context():
+        demo_account = _init(stages.DEFAULT_PRESET, with_demo)
+        rt = runtime()
     database = rt.engine.url.render_as_string(hide_password=True)
     click.echo(f"Touchlink is running at {rt.settings.base_url}  (database: {database})")
     if demo_account:
@@ -216,7 +237,6 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
             f"Sign in at {rt.settings.base_url}/signin as {demo.DEMO_EMAIL}, "
             f"password {demo.DEMO_PASSWORD}"
         )
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     # SIGTERM's default action ends the process on the spot; exit through `finally` instead, so
     # that the clicks still queued in this process are handed on.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

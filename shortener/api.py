@@ -158,7 +158,6 @@ def create_link() -> Any:
     link = links.create_link(
         db_session(),
         links.LinkInput.from_json(body()),
-        domain=settings.short_host,
         own_hosts=settings.own_hosts,
         default_status=settings.default_redirect_status,
     )
@@ -171,7 +170,7 @@ def bulk_create_links() -> Any:
     settings = runtime().settings
     sent = BulkRequest.from_request(request, LINK_COLUMNS)
     report = bulk.import_links(
-        db_session(), sent.rows, domain=settings.short_host, own_hosts=settings.own_hosts,
+        db_session(), sent.rows, domain=request.args.get("domain"), own_hosts=settings.own_hosts,
         default_status=settings.default_redirect_status, atomic=sent.atomic, dry_run=sent.dry_run,
     )
     return bulk.report_json(report, "link", lambda link: link_json(link, scheme=settings.scheme))

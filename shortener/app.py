@@ -9,7 +9,10 @@ from shortener import (
     api,
     cli,
     csrf,
+    domains_api,
+    domains_cli,
     error_pages,
+    hubs_app,
     import_cli,
     import_pages,
     pages,
@@ -43,10 +46,13 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     security_headers.init_app(app)
     signin.init_app(app)
     app.register_blueprint(api.bp)
+    domains_api.init_app(app)
     pages.init_app(app)
     print_pages.init_app(app)
+    hubs_app.init_app(app)
     import_pages.init_app(app)
     redirect.init_app(app)
     cli.init_app(app)
     import_cli.init_app(app)
+    domains_cli.init_app(app)
     print_cli.init_app(app)

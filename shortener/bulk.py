@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from shortener.db import unique_or
+from shortener.domains import link_domain
 from shortener.errors import ConflictError, DomainError, SlugTakenError
 from shortener.links import RANDOM_SLUG_ATTEMPTS, CheckedLink, LinkInput, check_link
 from shortener.models import Coupon, Link, Placement, Touchpoint
@@ -221,7 +222,7 @@ def import_links(
     session: Session,
     rows: Sequence[Row],
     *,
-    domain: str,
+    domain: str | None,
     own_hosts: Collection[str],
     default_status: int = 302,
     atomic: bool = False,
@@ -230,7 +231,9 @@ def import_links(
 ) -> Report:
     """Check every row as `create_link` would, then (unless `dry_run`) write the good ones; with
     `atomic`, any bad row raises RowsInvalidError instead. Two rows with one slug: the later is
-    refused. `progress` hears of rows checked, then of rows written: twice the rows in all."""
+    refused. The links go on `domain`, or the default one. `progress` hears of rows checked,
+    then of rows written: twice the rows in all."""
+    domain = link_domain(session, domain)
     batch = _read(rows, LinkInput.from_json)
     named = {data.values["touchpoint"] for data in batch.good.values()}
     touchpoint = _References(_live_touchpoints(session, named),

@@ -47,6 +47,7 @@ ATOMIC = click.option(
 @click.option("--touchpoint", help="Touchpoint key for the rows that name none.")
 @click.option("--stage", help="Stage key for the rows that name none.")
 @click.option("--campaign", help="Campaign for the rows that name none.")
+@click.option("--domain", help="The short domain the links go on (default: the default one).")
 @ATOMIC
 @OUTPUT
 def import_links(
@@ -55,6 +56,7 @@ def import_links(
     touchpoint: str | None,
     stage: str | None,
     campaign: str | None,
+    domain: str | None,
     atomic: bool,
     output: Path | None,
 ) -> None:
@@ -78,7 +80,7 @@ def import_links(
     def run(progress: Callable[[int], None]) -> Report:
         with transaction(rt.sessions) as session:
             return bulk.import_links(
-                session, rows, domain=settings.short_host, own_hosts=settings.own_hosts,
+                session, rows, domain=domain, own_hosts=settings.own_hosts,
                 default_status=settings.default_redirect_status, atomic=atomic,
                 progress=progress,
             )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from shortener import request_input
 from shortener.clicks import SCAN_PARAM
 from shortener.db import add_unique, unique_or
+from shortener.domains import link_domain
 from shortener.errors import (
     InvalidFieldError,
     InvalidParameterError,
@@ -39,7 +40,7 @@ from shortener.urls import MAX_URL_LENGTH, validate_destination
 
 FIELDS = frozenset(
     {"url", "touchpoint", "stage", "slug", "campaign", "title", "redirect_status", "utm",
-     "expires_at", "archived", "track_conversions", "survey"}
+     "expires_at", "archived", "track_conversions", "survey", "domain"}
 )
 SURVEY_FIELDS = frozenset({"kind", "question", "then"})
 RANDOM_SLUG_ATTEMPTS = 8
@@ -55,7 +56,10 @@ class LinkInput:
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> LinkInput:
         data = request_input.json_object(data)
-        request_input.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
+        # A link stays on its domain: printed codes carry it.
+        request_input.reject_unknown(
+            data, FIELDS - {"domain"} if partial else FIELDS - {"archived"}
+        )
         required = not partial
         values = {
             "url": request_input.string(
@@ -64,6 +68,7 @@ class LinkInput:
             "touchpoint": request_input.key(data, "touchpoint", required=required),
             "stage": request_input.key(data, "stage", required=required),
             "slug": request_input.string(data, "slug", max_length=1000),
+            "domain": request_input.string(data, "domain", max_length=300),
             "campaign": request_input.string(data, "campaign"),
             "title": request_input.string(data, "title", max_length=300),
             "redirect_status": request_input.integer(data, "redirect_status", low=100, high=599),
@@ -177,11 +182,12 @@ def create_link(
     session: Session,
     data: LinkInput,
     *,
-    domain: str,
     own_hosts: Collection[str],
     default_status: int = 302,
 ) -> Link:
-    """Create a link; a taken custom slug is a 409, a random one is drawn again."""
+    """Create a link on the domain it names, else the default one; a taken custom slug is a
+    409, a random one is drawn again."""
+    domain = link_domain(session, data.values.get("domain"))
     checked = check_link(
         data,
         domain=domain,

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -121,6 +122,23 @@ class Placement(Base):
     touchpoint: Mapped[Touchpoint] = relationship(back_populates="placements")
 
 
+class Domain(Base):
+    """A host that serves short links, each only its own (`Link.domain` is its `host`); new links
+    go on the default one unless they name another."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), unique=True)  # as in short URLs: go.brand.com
+    # What a request's Host is matched against: lower case, no trailing dot, no port.
+    hostname: Mapped[str] = mapped_column(String(255), unique=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    fallback_url: Mapped[str | None] = mapped_column(Text)  # where unknown slugs go (else 404)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+
 class Link(Base):
     __tablename__ = "links"
     __table_args__ = (
@@ -212,3 +230,53 @@ class User(Base):
         UTCDateTime, default=utcnow, server_default=func.now()
     )
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Hub(Base):
+    """A link-in-bio page at a touchpoint (`shortener.hubs`): its own link, whose short URL
+    shows the page (a view of it is a click of that link), and ordered buttons."""
+
+    __tablename__ = "hubs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"), index=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), unique=True)
+    title: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(300))
+    # The avatar as served: re-encoded, so no metadata of the uploaded file is published.
+    avatar: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    avatar_type: Mapped[str | None] = mapped_column(String(16))  # image/png, image/jpeg, …
+    avatar_digest: Mapped[str | None] = mapped_column(String(16))  # names it in its URL
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now(), onupdate=utcnow
+    )
+
+    touchpoint: Mapped[Touchpoint] = relationship(lazy="joined", innerjoin=True)
+    link: Mapped[Link] = relationship(lazy="joined", innerjoin=True)
+    buttons: Mapped[list[HubButton]] = relationship(
+        back_populates="hub", order_by="HubButton.position", cascade="all, delete-orphan"
+    )
+
+
+class HubButton(Base):
+    """One button of a hub: a label over a tracked link of the hub's touchpoint, whose stage
+    and destination are the link's."""
+
+    __tablename__ = "hub_buttons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[int] = mapped_column(ForeignKey("hubs.id"), index=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), unique=True)
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+    hub: Mapped[Hub] = relationship(back_populates="buttons")
+    link: Mapped[Link] = relationship(lazy="joined", innerjoin=True)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shortener.models import Link
+from shortener.models import Hub, Link
 from shortener.urls import build_location, is_safe_redirect_target
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,10 @@ class Target:
     survey_kind: str | None = None  # a survey link shows its question instead of redirecting
     survey_question: str | None = None
     survey_then: str | None = None
+    hub: bool = False  # a hub's link shows the hub's page instead (`shortener.hubs_public`)
 
     @classmethod
-    def of(cls, link: Link) -> Target:
+    def of(cls, link: Link, *, hub: bool = False) -> Target:
         return cls(
             link_id=link.id,
             destination=link.destination,
@@ -74,6 +75,7 @@ class Target:
             survey_kind=link.survey_kind,
             survey_question=link.survey_question,
             survey_then=link.survey_then,
+            hub=hub,
         )
 
     # Worked out once per cache fill rather than on every click.
@@ -198,10 +200,12 @@ class LinkResolver:
             if cached is not None:
                 return Target.from_json(cached)
         with self._sessions() as session:
-            link = session.scalars(
-                select(Link).where(Link.domain == domain, Link.slug == slug)
+            row = session.execute(
+                select(Link, Hub.id)
+                .outerjoin(Hub, Hub.link_id == Link.id)
+                .where(Link.domain == domain, Link.slug == slug)
             ).one_or_none()
-            target = Target.of(link) if link is not None else None
+            target = Target.of(row[0], hub=row[1] is not None) if row is not None else None
         if target is not None and self._redis is not None:
             with contextlib.suppress(redis.RedisError):
                 self._redis.set(_redis_key(key), target.to_json(), ex=REDIS_TTL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from redis import Redis
@@ -16,6 +17,9 @@ from shortener.ports import ClickFigures, ClickSink
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings
 from shortener.signin_limiter import SignInLimiter
+
+if TYPE_CHECKING:
+    from shortener.domains import DomainMap  # which imports the unit of work, which imports us
 
 EXTENSION = "touchlink"
 
@@ -31,6 +35,7 @@ class LinkRuntime:
     redis: Redis | None  # for work off the redirect path
     fast_redis: Redis | None  # the redirect's, with short timeouts
     resolver: LinkResolver
+    domains: DomainMap  # the redirect's: which domain a request's Host names
     signin_limiter: SignInLimiter
     journeys: JourneyCapture
     is_bot: Callable[[str], bool]  # the click side's (cached) reading of a user agent

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -31,6 +32,7 @@ from werkzeug.test import TestResponse
 import migrations
 from analytics.models import Click, LinkHourlyStats
 from analytics.runtime import Runtime, runtime
+from shortener import domains
 from shortener.db import Base, make_engine, make_sessionmaker
 from shortener.keys import create_key
 from shortener.models import Role
@@ -125,6 +127,7 @@ def engine(
 def _seed(engine: Engine) -> None:
     with transaction(make_sessionmaker(engine)) as session:
         apply_preset(session, "classic")
+        domains.seed(session, urlsplit(BASE_URL).netloc, ())
 
 
 def _empty_tables(engine: Engine) -> None:
@@ -196,6 +199,16 @@ def settings(engine: Engine, tmp_path: Path) -> Settings:
 AppMaker = Callable[..., Flask]
 
 
+class ShortDomainClient(FlaskClient):
+    """A test client whose requests name the app's short domain in their Host (as browsers
+    following its links do), unless a test gives another `base_url` or Host."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        if not args or isinstance(args[0], str):
+            kwargs.setdefault("base_url", runtime(self.application).settings.base_url)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def make_app(settings: Settings, bind: Engine | Connection) -> Iterator[AppMaker]:
     """Apps of the test's settings with `changes` (e.g. `redis_url=…`), bound to the test's
@@ -205,6 +218,10 @@ def make_app(settings: Settings, bind: Engine | Connection) -> Iterator[AppMaker
     def make(**changes: Any) -> Flask:
         app = create_app(replace(settings, **changes), bind=bind)
         app.config["TESTING"] = True
+        app.test_client_class = ShortDomainClient
+        rt = runtime(app)
+        with transaction(rt.sessions) as session:
+            domains.seed(session, rt.settings.short_host, rt.settings.short_domains)
         made.append(app)
         return app
 

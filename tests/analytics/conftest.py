@@ -413,7 +413,8 @@ class Browser:
             self.headers["DNT"] = "1"
         if gpc:
             self.headers["Sec-GPC"] = "1"
-        self._base_url = "https://localhost/" if https else "http://localhost/"
+        self._host = runtime(app).settings.short_host  # its links are served there only
+        self._base_url = f"https://{self._host}/" if https else f"http://{self._host}/"
 
     def click(self, slug: str, *, qr: bool = False, method: str = "GET") -> TestResponse:
         """Follow the short link `slug` (a scan with `qr`); the redirect's response."""
@@ -430,7 +431,7 @@ class Browser:
     @property
     def journey(self) -> str | None:
         """The journey id the browser's `tl_j` cookie holds, if it has one."""
-        cookie = self.client.get_cookie(COOKIE)
+        cookie = self.client.get_cookie(COOKIE, domain=self._host)
         return None if cookie is None else cookie.value
 
     def clear_cookies(self) -> None:

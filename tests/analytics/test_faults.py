@@ -159,7 +159,7 @@ def test_a_server_stopping_gracefully_hands_on_the_clicks_it_still_holds(
     server.wait_for_output("Started worker", count=2, timeout=60)
     for _ in range(12):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/flyer", headers={"User-Agent": BROWSER})
+        conn.request("GET", "/flyer", headers={"User-Agent": BROWSER, "Host": "go.test"})
         assert conn.getresponse().status == 302
         conn.close()
     assert redis_client.xlen(stream) == 0  # still queued in the web workers

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from flask import Flask, Response
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.models import Click
+from tests.conftest import AuthActions
 from tests.user_agents import IPHONE
 
 
@@ -104,3 +107,63 @@ def test_a_path_that_cannot_be_a_slug_is_a_404_page(client: FlaskClient) -> None
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.mimetype == "text/html"
+
+
+# --- the plain redirect, answered in front of Flask ---------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "?qr=1&color=red", "?notrack=1"])
+def test_the_plain_redirect_answers_as_the_flask_view_does(
+    client: FlaskClient, link: dict[str, Any], query: str
+) -> None:
+    # A session cookie sends the request through Flask (which would refresh a real session).
+    through_flask = client.get(f"/spring{query}", headers={"Cookie": "touchlink_session=x"})
+    plain = client.get(f"/spring{query}")
+
+    assert plain.status == through_flask.status == "302 FOUND"
+    assert list(plain.headers) == list(through_flask.headers)
+    assert plain.headers["X-Content-Type-Options"] == "nosniff"
+    assert plain.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert plain.data == through_flask.data == b""
+    head = client.head(f"/spring{query}")
+    assert (head.status, list(head.headers)) == (plain.status, list(plain.headers))
+
+
+def test_a_signed_in_users_session_is_refreshed_on_a_redirect_too(
+    app: Flask, link: dict[str, Any], auth: AuthActions
+) -> None:
+    browser = auth.client("marketer")
+    response = browser.get("/spring")
+    assert response.status_code == 302
+    assert any(c.startswith("touchlink_session=") for c in response.headers.getlist("Set-Cookie"))
+
+
+def test_another_hook_of_the_app_runs_on_the_redirect(
+    make_app: Callable[..., Flask], make_flyer: Callable[[Flask], None]
+) -> None:
+    app = make_app()
+
+    @app.after_request
+    def stamp(response: Response) -> Response:
+        response.headers["X-Stamp"] = "1"
+        return response
+
+    make_flyer(app)
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get("/flyer")
+        assert response.status_code == 302
+        assert response.headers["X-Stamp"] == "1"
+
+
+def test_the_paths_of_pages_are_never_taken_for_slugs(
+    client: FlaskClient, link: dict[str, Any]
+) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/signin").status_code == 200
+    assert client.get("/links").status_code == 302  # sign in first
+    assert client.get("/static").status_code == 404
+    response = client.get("/signout")  # POST only: the view takes it, and no link has it
+    assert response.status_code == 404
+    assert b"Link not found" in response.data
+    assert response.headers["Content-Security-Policy"]

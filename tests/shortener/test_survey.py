@@ -67,7 +67,7 @@ class Customer:
 
     @property
     def journey(self) -> str | None:
-        cookie = self.client.get_cookie(COOKIE)
+        cookie = self.client.get_cookie(COOKIE, domain="go.test")
         return None if cookie is None else cookie.value
 
 

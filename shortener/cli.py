@@ -15,14 +15,14 @@ from shortener import keys, links, stages, touchpoints, users
 from shortener.db import utcnow
 from shortener.errors import DomainError
 from shortener.links import scan_url, short_url
-from shortener.models import USER_ROLES, Channel, Role
+from shortener.models import USER_ROLES, Channel, Link, Role
 from shortener.print_logo import Logo
 from shortener.qr import QROptions, render_checked
 from shortener.runtime import runtime
 from shortener.unit_of_work import transaction
 
 keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
-links_cli = AppGroup("links", help="Create and list short links.")
+links_cli = AppGroup("links", help="Create, list, show, edit and archive short links.")
 touchpoints_cli = AppGroup("touchpoints", help="Create and list touchpoints.")
 stages_cli = AppGroup("stages", help="Show the journey's stages.")
 users_cli = AppGroup("users", help="Create and list the people who sign in to the pages.")
@@ -164,7 +164,6 @@ def create_link(
         link = links.create_link(
             session,
             links.LinkInput.from_json(data),
-            domain=rt.settings.short_host,
             own_hosts=rt.settings.own_hosts,
             default_status=rt.settings.default_redirect_status,
         )
@@ -187,6 +186,120 @@ def list_links(touchpoint: str | None, stage: str | None, campaign: str | None, 
                 f"{link.id:>5}  {short:<40}  {link.touchpoint.key:<24}  "
                 f"{link.stage.key:<14}  {link.destination}"
             )
+
+
+def _find_link(session: Session, slug: str) -> Link:
+    return links.find_link_by_slug(session, runtime().settings.short_host, slug)
+
+
+def _echo_link(link: Link) -> None:
+    scheme = runtime().settings.scheme
+    state = "archived" if link.archived else "live"
+    if not link.archived and links.is_expired(link, utcnow()):
+        state = "expired"
+    survey = f"{link.survey_kind} then {link.survey_then}" if link.survey_kind else "none"
+    rows = (
+        ("short URL", short_url(link, scheme=scheme)),
+        ("id", str(link.id)),
+        ("state", state),
+        ("destination", link.destination),
+        ("touchpoint", link.touchpoint.key),
+        ("stage", link.stage.key),
+        ("campaign", link.campaign or "-"),
+        ("title", link.title or "-"),
+        ("redirect", str(link.redirect_status)),
+        ("utm", "on" if link.utm else "off"),
+        ("conversions", "tracked" if link.track_conversions else "not tracked"),
+        ("survey", survey),
+        ("expires at", link.expires_at.isoformat() if link.expires_at else "never"),
+        ("created at", link.created_at.isoformat()),
+        ("QR code", scan_url(link, scheme=scheme)),
+    )
+    for name, value in rows:
+        click.echo(f"{name + ':':<13} {value}")
+
+
+@links_cli.command("show")
+@click.argument("slug")
+def show_link(slug: str) -> None:
+    """Show the link SLUG: where it goes, its touchpoint, stage and settings."""
+    with reading() as session:
+        _echo_link(_find_link(session, slug))
+
+
+@links_cli.command("edit")
+@click.argument("slug")
+@click.option("--url", help="A new destination.")
+@click.option("--touchpoint", help="Another touchpoint's key.")
+@click.option("--stage", help="Another stage's key.")
+@click.option("--slug", "new_slug", help="A new slug (the old one stops redirecting).")
+@click.option("--campaign", help='A campaign; "" takes it off.')
+@click.option("--title", help='A title; "" takes it off.')
+@click.option("--expires-at", help='An ISO 8601 time (UTC without an offset); "" never.')
+@click.option("--status", "redirect_status", type=click.Choice(["301", "302", "307", "308"]))
+@click.option("--utm/--no-utm", default=None, help="Append utm_* parameters, or not.")
+@click.option("--track-conversions/--no-track-conversions", default=None,
+              help="Hand the destination tl_click, or not.")
+def edit_link(
+    slug: str,
+    url: str | None,
+    touchpoint: str | None,
+    stage: str | None,
+    new_slug: str | None,
+    campaign: str | None,
+    title: str | None,
+    expires_at: str | None,
+    redirect_status: str | None,
+    utm: bool | None,
+    track_conversions: bool | None,
+) -> None:
+    """Change the link SLUG: only the options given, with the rules of the API's PATCH."""
+    given = {
+        "url": url, "touchpoint": touchpoint, "stage": stage, "slug": new_slug,
+        "redirect_status": int(redirect_status) if redirect_status else None,
+        "utm": utm, "track_conversions": track_conversions,
+    }
+    data: dict[str, object] = {name: value for name, value in given.items() if value is not None}
+    for name, raw in (("campaign", campaign), ("title", title), ("expires_at", expires_at)):
+        if raw is not None:
+            data[name] = raw if raw.strip() else None  # blank takes it off
+    if not data:
+        raise click.UsageError("nothing to change: give at least one option (see --help)")
+    with writing() as session:
+        link = links.update_link(
+            session,
+            _find_link(session, slug).id,
+            links.LinkInput.from_json(data, partial=True),
+            own_hosts=runtime().settings.own_hosts,
+            now=utcnow(),
+        )
+        _echo_link(link)
+
+
+@links_cli.command("archive")
+@click.argument("slug")
+def archive_link(slug: str) -> None:
+    """Archive the link SLUG: it answers 410 Gone until restored."""
+    with writing() as session:
+        link = links.archive_link(session, _find_link(session, slug).id, now=utcnow())
+        short = short_url(link, scheme=runtime().settings.scheme)
+    click.echo(f"Archived {short}: it answers 410 Gone.")
+
+
+@links_cli.command("restore")
+@click.argument("slug")
+def restore_link(slug: str) -> None:
+    """Restore the archived link SLUG: it redirects again."""
+    with writing() as session:
+        link = links.update_link(
+            session,
+            _find_link(session, slug).id,
+            links.LinkInput.from_json({"archived": False}, partial=True),
+            own_hosts=runtime().settings.own_hosts,
+            now=utcnow(),
+        )
+        short = short_url(link, scheme=runtime().settings.scheme)
+    click.echo(f"Restored {short}: it redirects again.")
 
 
 @touchpoints_cli.command("create")

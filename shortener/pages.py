@@ -14,10 +14,9 @@ from flask import Blueprint, Flask, Response, flash, redirect, render_template, 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from shortener import links, placements, stages, touchpoints
+from shortener import forms, links, placements, request_input, stages, touchpoints
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
-from shortener.forms import submit
 from shortener.links import LinkInput, scan_url, short_url
 from shortener.models import REDIRECT_STATUSES, Channel, Link, Role, Touchpoint
 from shortener.nav import add_nav_item
@@ -70,7 +69,10 @@ def _scheme() -> str:
 def touchpoint_list() -> str:
     session = db_session()
     include_archived = request.args.get("archived") == "include"
+    q = request_input.text_param(request.args, "q")
     found = touchpoints.list_touchpoints(session, include_archived=include_archived)
+    if q:
+        found = [tp for tp in found if _matches(tp, q)]
     last = runtime().figures.last_clicks(
         session, [tp.id for tp in found], since=utcnow() - LAST_CLICK_WINDOW
     )
@@ -81,7 +83,14 @@ def touchpoint_list() -> str:
         coverage=links.stage_coverage(session),
         last_clicks=last,
         include_archived=include_archived,
+        q=q or "",
     )
+
+
+def _matches(tp: Touchpoint, q: str) -> bool:
+    """A touchpoint the list's search finds: `q` in its name, key or kind, in any case."""
+    needle = q.casefold()
+    return any(needle in (text or "").casefold() for text in (tp.name, tp.key, tp.kind))
 
 
 def _touchpoint_form(
@@ -99,6 +108,8 @@ def _touchpoint_form(
         values=values,
         touchpoint=touchpoint,
         errors=errors,
+        labels=forms.TOUCHPOINT_LABELS,
+        placement_labels=forms.PLACEMENT_LABELS,
         channels=[(c.value, c.value.capitalize()) for c in Channel],
         kinds=KINDS,
         placements=found,
@@ -117,16 +128,20 @@ def touchpoint_new() -> Any:
     if request.method == "GET":
         return _touchpoint_form({"channel": "digital"}, touchpoint=None, errors={})
 
+    form = forms.with_suggested_key(request.form)
+
     def create() -> BaseResponse:
-        data = TouchpointInput.from_form(request.form, partial=False)
+        data = TouchpointInput.from_form(form, partial=False)
         tp = touchpoints.create_touchpoint(
             db_session(), data, today=runtime().settings.today(utcnow())
         )
         flash(f"Touchpoint “{tp.name}” created. Now give it a link.", "success")
         return redirect(url_for(".link_new", touchpoint=tp.key))
 
-    return submit(
-        create, lambda errors: _touchpoint_form(request.form, touchpoint=None, errors=errors)
+    return forms.submit(
+        create,
+        lambda errors: _touchpoint_form(form, touchpoint=None, errors=errors),
+        forms.touchpoint_refusals(db_session(), form, editing=None),
     )
 
 
@@ -143,7 +158,11 @@ def touchpoint_edit(key: str) -> Any:
         flash(f"Touchpoint “{saved.name}” saved.", "success")
         return redirect(url_for(".touchpoint_list"))
 
-    return submit(save, lambda errors: _touchpoint_form(request.form, touchpoint=tp, errors=errors))
+    return forms.submit(
+        save,
+        lambda errors: _touchpoint_form(request.form, touchpoint=tp, errors=errors),
+        forms.touchpoint_refusals(db_session(), request.form, editing=tp),
+    )
 
 
 @bp.post("/touchpoints/<key>/placements")
@@ -166,7 +185,7 @@ def placement_add(key: str) -> Any:
             placement_values=request.form, placement_errors=errors,
         )
 
-    return submit(add, show)
+    return forms.submit(add, show, forms.placement_refusals(request.form))
 
 
 @bp.post("/touchpoints/<key>/placements/<int:placement_id>/delete")
@@ -210,6 +229,7 @@ def link_list() -> str:
         session, [link.id for link in page.items], since=utcnow() - RECENT
     )
     next_args = {k: v for k, v in args.items() if k != "cursor" and v}
+    scheme = _scheme()
     return render_template(
         "links.html",
         page=page,
@@ -219,6 +239,7 @@ def link_list() -> str:
         stages=stages.list_stages(session),
         campaigns=links.campaign_names(session),
         next_args=next_args,
+        shorts={link.id: short_url(link, scheme=scheme) for link in page.items},
         now=utcnow(),
     )
 
@@ -234,6 +255,7 @@ def _link_form(values: Mapping[str, Any], *, link: Link | None, errors: dict[str
         values=values,
         link=link,
         errors=errors,
+        labels=forms.LINK_LABELS,
         touchpoints=choices,
         stages=[(stage.key, stage.name) for stage in stages.list_stages(session)],
         campaigns=links.campaign_names(session),
@@ -271,11 +293,6 @@ def _submitted(form: MultiDict[str, str]) -> dict[str, Any]:
     return values
 
 
-def _form_errors(errors: dict[str, str]) -> dict[str, str]:
-    """The services name the survey's fields `survey.kind`…; the form, `survey_kind`…"""
-    return {name.replace("survey.", "survey_"): text for name, text in errors.items()}
-
-
 @bp.route("/links/new", methods=["GET", "POST"])
 @signed_in(Role.MARKETER)
 def link_new() -> Any:
@@ -294,16 +311,20 @@ def link_new() -> Any:
         link = links.create_link(
             db_session(),
             LinkInput.from_form(request.form),
-            domain=settings.short_host,
             own_hosts=settings.own_hosts,
             default_status=settings.default_redirect_status,
         )
         flash(f"Link {short_url(link, scheme=settings.scheme)} created.", "success")
         return redirect(url_for(".link_page", link_id=link.id))
 
-    return submit(
+    refusals = forms.link_refusals(
+        db_session(), request.form, editing=None,
+        domain=settings.short_host, own_hosts=settings.own_hosts,
+    )
+    return forms.submit(
         create,
-        lambda errors: _link_form(_submitted(request.form), link=None, errors=_form_errors(errors)),
+        lambda errors: _link_form(_submitted(request.form), link=None, errors=errors),
+        refusals,
     )
 
 
@@ -358,9 +379,14 @@ def link_edit(link_id: int) -> Any:
         flash("Link saved.", "success")
         return redirect(url_for(".link_page", link_id=link_id))
 
-    return submit(
+    refusals = forms.link_refusals(
+        db_session(), request.form, editing=link,
+        domain=link.domain, own_hosts=runtime().settings.own_hosts,
+    )
+    return forms.submit(
         save,
-        lambda errors: _link_form(_submitted(request.form), link=link, errors=_form_errors(errors)),
+        lambda errors: _link_form(_submitted(request.form), link=link, errors=errors),
+        refusals,
     )
 
 

@@ -12,119 +12,29 @@ feedback panel shows the answer. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from shortener.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.browser.serving import ROOT, Server, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"width": 390, "height": 844}
-STARTUP_SECONDS = 90
 # The embedded sink writes clicks every 0.5 s; the dashboard reads them from the rollups.
 CLICK_STORED_SECONDS = 20
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 )
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    base: str
-    output: Path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`touchlink run` on a free port, with a fresh instance folder: the demo is seeded."""
-    # The console script next to this interpreter first: the one `pip install -e .` made.
-    touchlink = shutil.which("touchlink", path=str(Path(sys.executable).parent))
-    touchlink = touchlink or shutil.which("touchlink")
-    if touchlink is None:
-        raise RuntimeError("the `touchlink` command is not installed: pip install -e '.[test]'")
-    instance = tmp_path_factory.mktemp("instance")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        key: value for key, value in os.environ.items()
-        if not key.startswith("TOUCHLINK_")
-    }
-    # The server runs this checkout's code, whatever `pip install -e` pointed at.
-    env.update(
-        TOUCHLINK_INSTANCE_PATH=str(instance),
-        TOUCHLINK_BASE_URL=base,
-        TOUCHLINK_JOURNEYS="cookie",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-    )
-    output = instance / "server.log"
-    with output.open("w") as log:
-        process = subprocess.Popen(
-            [touchlink, "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=instance, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(base, process, output)
-        yield Server(base, output)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], output: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"touchlink run exited with {process.returncode}:\n{output.read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"touchlink run did not answer within {STARTUP_SECONDS} s:\n{output.read_text()}"
-    )
 
 
 class _Shop(BaseHTTPRequestHandler):
@@ -148,7 +58,7 @@ def shop() -> Iterator[tuple[str, list[str]]]:
     """A second local server as the link's destination, on another loopback address (links may
     not point at the shortener's own host) and port; yields its base URL and the paths it got."""
     host = "127.0.0.2"
-    httpd = ThreadingHTTPServer((host, _free_port(host)), _Shop)
+    httpd = ThreadingHTTPServer((host, free_port(host)), _Shop)
     httpd.paths = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -157,21 +67,6 @@ def shop() -> Iterator[tuple[str, list[str]]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        raise RuntimeError(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium package "
-            "(apt-get install -y chromium)"
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _shot(page: Page, name: str, *, full_page: bool = True) -> None:

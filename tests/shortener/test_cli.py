@@ -205,6 +205,117 @@ def test_links_are_listed(cli: FlaskCliRunner, link: dict[str, Any]) -> None:
     assert "store-flyer" in listing and "awareness" in listing
 
 
+def test_a_link_is_shown_with_everything_it_does(
+    cli: FlaskCliRunner, link: dict[str, Any]
+) -> None:
+    shown = _ok(cli.invoke(args=["links", "show", "spring"])).output
+
+    lines = dict(line.split(":", 1) for line in shown.splitlines())
+    assert {name: value.strip() for name, value in lines.items()} == {
+        "short URL": "http://go.test/spring",
+        "id": str(link["id"]),
+        "state": "live",
+        "destination": "https://shop.example.com/spring?ref=flyer",
+        "touchpoint": "store-flyer",
+        "stage": "awareness",
+        "campaign": "spring-launch",
+        "title": "-",
+        "redirect": "302",
+        "utm": "on",
+        "conversions": "not tracked",
+        "survey": "none",
+        "expires at": "never",
+        "created at": link["created_at"],
+        "QR code": "http://go.test/spring?qr=1",
+    }
+
+
+def test_an_edit_on_the_command_line_changes_only_what_it_names_and_redirects_at_once(
+    cli: FlaskCliRunner, client: FlaskClient, link: dict[str, Any], session: Session
+) -> None:
+    assert client.get("/spring").status_code == 302  # cached as it was
+
+    shown = _ok(cli.invoke(args=[
+        "links", "edit", "spring", "--url", "https://shop.example.com/summer",
+        "--title", "Summer flyer", "--campaign", "", "--expires-at", "2099-06-30T18:00",
+        "--no-utm", "--track-conversions",
+    ])).output
+
+    assert "destination:  https://shop.example.com/summer" in shown
+    assert "campaign:     -" in shown
+    assert "expires at:   2099-06-30T18:00:00+00:00" in shown
+    row = session.scalars(select(Link)).one()
+    session.refresh(row)
+    assert (row.destination, row.title, row.campaign, row.utm, row.track_conversions) == (
+        "https://shop.example.com/summer", "Summer flyer", None, False, True
+    )
+    assert (row.stage.key, row.slug, row.redirect_status) == ("awareness", "spring", 302)
+    response = client.get("/spring")
+    assert response.headers["Location"].startswith("https://shop.example.com/summer?tl_click=")
+
+
+def test_an_edit_can_move_the_slug_the_stage_and_the_status(
+    cli: FlaskCliRunner, client: FlaskClient, link: dict[str, Any]
+) -> None:
+    _ok(cli.invoke(args=[
+        "links", "edit", "spring", "--slug", "spring-26", "--stage", "decision", "--status", "301",
+    ]))
+
+    assert client.get("/spring").status_code == 404
+    moved = client.get("/spring-26")
+    assert moved.status_code == 301
+    assert _ok(cli.invoke(args=["links", "show", "spring-26"])).output.count("decision") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["nobody", "--title", "x"], ["No link with slug 'nobody'"]),
+        (["spring"], ["nothing to change"]),
+        (["spring", "--url", "javascript:alert(1)"], ["url"]),
+        (["spring", "--stage", "nowhere"], ["stage", "nowhere"]),
+        (["spring", "--touchpoint", "ghost"], ["touchpoint", "ghost"]),
+        (["spring", "--slug", "later"], ["later", "already used"]),
+        (["spring", "--slug", "api"], ["slug", "reserved"]),
+        (["spring", "--expires-at", "tomorrow"], ["expires_at", "ISO 8601"]),
+        (["spring", "--title", "a\tb"], ["title", "control characters"]),
+        (["spring", "--status", "303"], ["303"]),
+    ],
+)
+def test_a_bad_edit_fails_clearly_and_changes_nothing(
+    cli: FlaskCliRunner, link: dict[str, Any], new_link: Any, session: Session,
+    args: list[str], words: list[str],
+) -> None:
+    new_link(slug="later")
+
+    _refused(cli.invoke(args=["links", "edit", *args]), *words)
+    row = session.scalars(select(Link).where(Link.slug == "spring")).one()
+    session.refresh(row)
+    assert (row.destination, row.title, row.stage.key) == (
+        "https://shop.example.com/spring?ref=flyer", None, "awareness"
+    )
+
+
+def test_an_archived_link_is_gone_until_restored(
+    cli: FlaskCliRunner, client: FlaskClient, link: dict[str, Any]
+) -> None:
+    assert client.get("/spring").status_code == 302
+
+    archived = _ok(cli.invoke(args=["links", "archive", "spring"])).output
+
+    assert archived.strip() == "Archived http://go.test/spring: it answers 410 Gone."
+    assert client.get("/spring").status_code == 410
+    assert "state:        archived" in _ok(cli.invoke(args=["links", "show", "spring"])).output
+    restored = _ok(cli.invoke(args=["links", "restore", "spring"])).output
+    assert restored.strip() == "Restored http://go.test/spring: it redirects again."
+    assert client.get("/spring").status_code == 302
+
+
+@pytest.mark.parametrize("command", ["show", "archive", "restore"])
+def test_an_unknown_slug_fails_clearly(cli: FlaskCliRunner, command: str) -> None:
+    _refused(cli.invoke(args=["links", command, "nobody"]), "No link with slug 'nobody'")
+
+
 # --- qr -----------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Callable
@@ -149,7 +150,8 @@ def test_the_list_filters_by_touchpoint_stage_campaign_and_text_with_click_count
 
     def slugs(query: str) -> list[str]:
         page = pages.text(marketer_client.get(f"/links?{query}"))
-        return re.findall(r'class="strong mono" href="/links/\d+">/([\w-]+)<', page)
+        short = r'class="strong mono break" href="/links/\d+">http://go\.test/([\w-]+)<'
+        return re.findall(short, page)
 
     assert slugs("") == ["later", "spring"]
     assert slugs("stage=decision") == ["later"]
@@ -158,7 +160,7 @@ def test_the_list_filters_by_touchpoint_stage_campaign_and_text_with_click_count
     assert slugs("touchpoint=store-flyer&stage=awareness") == ["spring"]
     assert slugs("touchpoint=nobody") == []
     row = pages.text(marketer_client.get("/links?campaign=spring-launch"))
-    assert '<td class="num">3</td>' in row
+    assert '<td class="num" data-label="Clicks">3</td>' in row
 
 
 def test_a_malformed_filter_is_a_400_page(marketer_client: FlaskClient, pages: Any) -> None:
@@ -312,3 +314,98 @@ def test_the_link_page_opens_the_links_analytics_page(
     figures = re.search(r'<tr data-figure="human_clicks">.*?<td class="num current">(\d+)<',
                         pages.text(opened), re.S)
     assert figures is not None and figures.group(1) == "2"
+
+
+def _summary(pages: Any, response: TestResponse) -> list[str]:
+    """The refusals listed at the top of a form, as text."""
+    page = pages.text(response)
+    found = re.search(r'<div class="flash flash-error error-summary".*?</div>', page, re.S)
+    assert found is not None, pages.text(response)[:2000]
+    items = re.findall(r"<li>(.*?)</li>", found.group(0), re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", item)).strip() for item in items]
+
+
+def test_every_refused_field_is_shown_at_once_with_a_summary_and_what_was_typed(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], session: Session, create: Any,
+    pages: Any,
+) -> None:
+    response = create(
+        marketer_client, url="ftp://shop.example.com/x", touchpoint="ghost", stage="nowhere",
+        slug="no spaces", redirect_status="soon", expires_at="tomorrow", campaign="spring-2027",
+        survey_kind="nps", survey_then="elsewhere",
+    )
+
+    assert response.status_code == 422
+    for field in ("url", "touchpoint", "stage", "slug", "redirect_status", "expires_at",
+                  "survey_then"):
+        assert pages.field_error(response, field)
+    assert pages.field_error(response, "touchpoint") == "No touchpoint with key 'ghost'"
+    assert pages.field_error(response, "redirect_status") == "Must be a whole number, like 5000"
+    summary = _summary(pages, response)
+    assert len(summary) == 7
+    assert summary[0].startswith("Destination URL: ")
+    assert any(line.startswith("Slug: May contain only letters") for line in summary)
+    assert 'href="#f-expires_at"' in pages.text(response)
+    page = pages.text(response)
+    assert 'value="ftp://shop.example.com/x"' in page and 'value="spring-2027"' in page
+    assert session.scalars(select(Link)).all() == []
+
+
+def test_a_slug_in_use_is_shown_with_the_other_refusals(
+    marketer_client: FlaskClient, link: dict[str, Any], create: Any, pages: Any
+) -> None:
+    alone = create(marketer_client, slug="spring")
+    with_others = create(marketer_client, slug="spring", url="not a url")
+
+    assert alone.status_code == 409  # a slug in use and nothing else: a conflict
+    assert with_others.status_code == 422
+    assert pages.field_error(with_others, "slug") == (
+        "The slug 'spring' is already used on go.test."
+    )
+    assert pages.field_error(with_others, "url")
+
+
+def test_an_edit_shows_every_refusal_and_changes_nothing(
+    marketer_client: FlaskClient, link: dict[str, Any], new_link: Any, pages: Any,
+    stored_link: Any,
+) -> None:
+    new_link(slug="later")
+    form = {**FORM, "slug": "later", "url": "", "stage": "nowhere"}
+
+    response = pages.post_form(marketer_client, f"/links/{link['id']}/edit", form)
+
+    assert response.status_code == 422
+    assert pages.field_error(response, "url") == "Must not be blank"
+    assert pages.field_error(response, "stage") == "No stage with key 'nowhere'"
+    assert pages.field_error(response, "slug") == "The slug 'later' is already used on go.test."
+    kept = stored_link("spring")
+    assert kept is not None and kept.stage.key == "awareness"
+
+
+def test_the_list_and_the_link_page_offer_to_copy_each_short_url(
+    marketer_client: FlaskClient, link: dict[str, Any], pages: Any
+) -> None:
+    listed = pages.text(marketer_client.get("/links"))
+    shown = pages.text(marketer_client.get(f"/links/{link['id']}"))
+
+    # The button shows once the script finds a clipboard; the URL is text to select without it.
+    assert 'data-copy="http://go.test/spring" aria-label="Copy http://go.test/spring" hidden' in (
+        listed
+    )
+    assert '">http://go.test/spring</a>' in listed
+    assert 'data-copy="http://go.test/spring" hidden>Copy link</button>' in shown
+
+
+def test_the_link_list_searches_slugs_destinations_and_titles(
+    marketer_client: FlaskClient, link: dict[str, Any], new_link: Any, pages: Any
+) -> None:
+    new_link(slug="later", url="https://shop.example.com/checkout", title="Checkout QR")
+
+    def found(q: str) -> list[str]:
+        page = pages.text(marketer_client.get("/links", query_string={"q": q}))
+        return re.findall(r'data-copy="http://go\.test/([\w-]+)"', page)
+
+    assert found("LATER") == ["later"]
+    assert found("checkout qr") == ["later"]
+    assert found("shop.example.com") == ["later", "spring"]
+    assert found("100%") == []

@@ -363,3 +363,127 @@ def test_the_pages_send_the_security_headers_and_no_inline_code(
         assert "<style" not in page and " style=" not in page, path
         assert "<script>" not in page and " onclick=" not in page, path
         assert '<meta name="viewport"' in page
+
+
+def test_every_refused_field_of_a_touchpoint_is_shown_at_once(
+    marketer_client: FlaskClient, stored_touchpoint: Any, pages: Any
+) -> None:
+    form = {**NEW, "name": " ", "key": "Not A Key", "channel": "pigeon", "exposure": "lots"}
+
+    response = pages.post_form(marketer_client, "/touchpoints/new", form)
+
+    assert response.status_code == 422
+    assert pages.field_error(response, "name") == "Must not be blank"
+    assert pages.field_error(response, "key").startswith("Must be lowercase letters")
+    assert pages.field_error(response, "channel").startswith("Must be one of")
+    assert pages.field_error(response, "exposure") == "Must be a whole number, like 5000"
+    page = pages.text(response)
+    assert "The form could not be saved, for 4 reasons:" in page
+    assert '<a href="#f-exposure">Exposure</a>' in page
+    assert 'value="Not A Key"' in page and 'value="lots"' in page
+    assert stored_touchpoint("store-flyer-lyon") is None
+
+
+def test_a_key_in_use_is_shown_with_the_other_refusals(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], pages: Any
+) -> None:
+    form = {**NEW, "key": "store-flyer", "exposure": "-3"}
+
+    response = pages.post_form(marketer_client, "/touchpoints/new", form)
+
+    assert response.status_code == 422
+    assert pages.field_error(response, "key") == (
+        "A touchpoint with key 'store-flyer' exists already."
+    )
+    assert pages.field_error(response, "exposure") == "Must be a whole number, like 5000"
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Store flyer, Lyon", "store-flyer-lyon"),
+        ("  Café de l'Opéra — Nantes ", "cafe-de-l-opera-nantes"),
+        ("Instagram_bio 2026", "instagram-bio-2026"),
+    ],
+)
+def test_a_blank_key_is_made_of_the_name(
+    marketer_client: FlaskClient, stored_touchpoint: Any, pages: Any, name: str, key: str
+) -> None:
+    response = pages.post_form(
+        marketer_client, "/touchpoints/new", {**NEW, "name": name, "key": ""}
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/links/new?touchpoint={key}"
+    stored = stored_touchpoint(key)
+    assert stored is not None and stored.name == name.strip()
+
+
+def test_a_name_without_letters_or_digits_leaves_the_key_to_be_typed(
+    marketer_client: FlaskClient, pages: Any
+) -> None:
+    response = pages.post_form(
+        marketer_client, "/touchpoints/new", {**NEW, "name": "★ ★ ★", "key": ""}
+    )
+
+    assert response.status_code == 422
+    assert pages.field_error(response, "key") == "Must not be blank"
+
+
+def test_the_new_form_asks_the_script_to_follow_the_name_and_the_edit_form_does_not(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], pages: Any
+) -> None:
+    new = pages.text(marketer_client.get("/touchpoints/new"))
+    edit = pages.text(marketer_client.get(EDIT))
+
+    assert 'data-key-from="f-name"' in new
+    assert "data-key-from" not in edit
+
+
+def test_an_edit_shows_every_refusal(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], pages: Any,
+    stored_touchpoint: Any,
+) -> None:
+    form = {"key": "", "name": "", "channel": "digital", "kind": "k" * 65}
+
+    response = pages.post_form(marketer_client, EDIT, form)
+
+    assert response.status_code == 422
+    assert pages.field_error(response, "key") == "Must not be blank"
+    assert pages.field_error(response, "name") == "Must not be blank"
+    assert pages.field_error(response, "kind") == "Must be at most 64 characters"
+    kept = stored_touchpoint("store-flyer")
+    assert kept is not None and kept.name == "Store flyer"
+
+
+def test_every_refused_field_of_a_placement_is_shown_at_once(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], pages: Any
+) -> None:
+    form = {"count": "many", "from": "03/11/2026", "to": "", "note": ""}
+
+    response = pages.post_form(
+        marketer_client, "/touchpoints/store-flyer/placements", form, form_page=EDIT
+    )
+
+    assert response.status_code == 422
+    assert pages.field_error(response, "count") == "Must be a whole number, like 5000"
+    assert pages.field_error(response, "from").startswith("Must be a date (YYYY-MM-DD)")
+
+
+def test_the_list_searches_names_keys_and_kinds(
+    marketer_client: FlaskClient, touchpoint: dict[str, Any], pages: Any
+) -> None:
+    pages.post_form(marketer_client, "/touchpoints/new", NEW)
+
+    def found(query: dict[str, str]) -> list[str]:
+        page = pages.text(marketer_client.get("/touchpoints", query_string=query))
+        return re.findall(r'href="/touchpoints/([\w-]+)/edit"', page)
+
+    assert found({}) == ["store-flyer", "store-flyer-lyon"]
+    assert found({"q": "LYON"}) == ["store-flyer-lyon"]
+    assert found({"q": "advertising"}) == ["store-flyer-lyon"]
+    assert found({"q": "store-flyer"}) == ["store-flyer", "store-flyer-lyon"]
+    assert found({"q": "nowhere"}) == []
+    assert "No touchpoint matches “nowhere”" in pages.text(
+        marketer_client.get("/touchpoints?q=nowhere")
+    )

@@ -29,7 +29,7 @@ from shortener.api_auth import requires
 from shortener.db import utcnow
 from shortener.errors import BadRequestError, DomainError, InvalidParameterError
 from shortener.models import Role
-from shortener.unit_of_work import db_session
+from shortener.unit_of_work import db_session, reading_session
 
 bp = Blueprint("outcomes", __name__, url_prefix="/api/v1")
 
@@ -41,8 +41,8 @@ MAX_BULK = 1000
 def post_conversion() -> Any:
     if not request.is_json:
         raise BadRequestError("The request body must be JSON (Content-Type: application/json).")
-    with _reading() as session:
-        return _record(session, request_input.parse_json(request.get_data()), {})
+    body, status = _record(reading_session(), request_input.parse_json(request.get_data()), {})
+    return body, status
 
 
 @bp.post("/conversions/bulk")
@@ -53,17 +53,16 @@ def post_conversions() -> Any:
     rows = _bulk_rows()
     if len(rows) > MAX_BULK:
         raise BadRequestError(f"At most {MAX_BULK} rows per call; this one has {len(rows)}.")
-    seen: dict[str, str] = {}
+    session, seen = reading_session(), dict[str, str]()
     results = []
-    with _reading() as session:
-        for number, row in enumerate(rows, start=1):
-            try:
-                body, status = _record(session, row, seen)
-            except DomainError as exc:
-                if exc.status >= 500:
-                    raise
-                body, status = exc.to_json(), exc.status
-            results.append({"row": number, "status": status, **body})
+    for number, row in enumerate(rows, start=1):
+        try:
+            body, status = _record(session, row, seen)
+        except DomainError as exc:
+            if exc.status >= 500:
+                raise
+            body, status = exc.to_json(), exc.status
+        results.append({"row": number, "status": status, **body})
     counts = {name: sum(1 for r in results if r["status"] == code)
               for name, code in (("accepted", 202), ("duplicates", 200))}
     return {**counts, "refused": len(results) - sum(counts.values()), "results": results}
@@ -102,12 +101,6 @@ def _event() -> str | None:
     if event and not EVENT.fullmatch(event):
         raise InvalidParameterError("event", "must be an event name (a-z, 0-9, _ and -)")
     return event or None
-
-
-def _reading() -> Session:
-    """A session that only reads: the sink stores each conversion in a transaction of its own,
-    which on the embedded SQLite database would wait in vain behind a write lock of ours."""
-    return runtime().sessions()
 
 
 def _record(

@@ -71,6 +71,16 @@ def db_session() -> Session:
     return session
 
 
+def reading_session() -> Session:
+    """The request's session, opened without the write lock even on a POST: for a view that
+    only reads and hands its writes to a unit of work of their own (a sink storing an outcome),
+    which on SQLite would otherwise wait in vain behind this request's lock."""
+    if "db_session" not in g:
+        g.db_session = runtime().sessions()
+    session: Session = g.db_session
+    return session
+
+
 def finish_request(response: Response) -> Response:
     """Commit the request's work when the answer is a success; roll it back on an error."""
     session: Session | None = g.pop("db_session", None)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from shortener.db import unique_or
 from shortener.domains import link_domain
-from shortener.errors import ConflictError, DomainError, SlugTakenError
+from shortener.errors import ConflictError, DomainError, InvalidFieldError, SlugTakenError
 from shortener.links import RANDOM_SLUG_ATTEMPTS, CheckedLink, LinkInput, check_link
 from shortener.models import Coupon, Link, Placement, Touchpoint
 from shortener.slugs import random_slug
@@ -243,6 +243,11 @@ def import_links(
     checked: _Batch[CheckedLink] = _Batch(numbers=batch.numbers, errors=batch.errors)
     for done, (number, data) in enumerate(batch.good.items(), start=1):
         try:
+            host = data.values.get("domain")
+            if host is not None and link_domain(session, host) != domain:
+                raise InvalidFieldError(
+                    "domain", f"must be the import's own, {domain} (choose it with ?domain=)."
+                )
             checked.good[number] = check_link(
                 data, domain=domain, own_hosts=own_hosts, default_status=default_status,
                 touchpoint=touchpoint, stage=stage,

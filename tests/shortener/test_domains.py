@@ -170,3 +170,18 @@ def test_a_new_port_in_the_base_url_keeps_the_links_and_a_new_host_says_how_to_m
                     "there (still served); `touchlink domains move go.test:8080 "
                     "links.brand.test` moves them."]
     assert follow(client, "spring", "go.test").status_code == 302
+
+
+def test_a_bulk_import_goes_on_the_domain_it_names_and_refuses_rows_naming_another(
+    client: FlaskClient, marketer: Headers, touchpoint: Any, brand: Any
+) -> None:
+    row = {"url": "https://brand.example.com/a", "touchpoint": "store-flyer", "stage": "awareness"}
+    response = client.post(f"/api/v1/links/bulk?domain={BRAND}", headers=marketer, json={
+        "rows": [{**row, "slug": "a1"}, {**row, "slug": "a2", "domain": "go.test"}],
+    })
+    assert response.status_code == 200, response.json
+    first, second = response.json["results"]
+    assert first["link"]["short_url"] == f"http://{BRAND}/a1"
+    assert second["error"]["details"] == {"field": "domain"}
+    assert follow(client, "a1", BRAND).status_code == 302
+    assert follow(client, "a1", "go.test").status_code == 404

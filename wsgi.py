@@ -222,14 +222,16 @@ def run_command(host: str, port: int, with_demo: bool) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     served = f"http://localhost:{port}"
+    replaced = None
     if not os.environ.get("TOUCHLINK_BASE_URL") and runtime().settings.base_url != served:
         # Short URLs (and the banner) name the port really served.
         os.environ["TOUCHLINK_BASE_URL"] = served
-        runtime().close()
-        app = create_app()
+        replaced, app = runtime(), create_app()
     with app.app_context():
         demo_account = _init(stages.DEFAULT_PRESET, with_demo)
         rt = runtime()
+    if replaced is not None:
+        replaced.close()  # once the schema is there: closing a sink looks after old journeys
     database = rt.engine.url.render_as_string(hide_password=True)
     click.echo(f"Touchlink is running at {rt.settings.base_url}  (database: {database})")
     if demo_account:

@@ -110,7 +110,6 @@ class Redirects:
 
     def __init__(self, rt: LinkRuntime) -> None:
         self._rt = rt
-        self._settings = rt.settings
         self._resolver = rt.resolver
         self._journeys = rt.journeys
         self._tokens = rt.click_tokens

@@ -74,21 +74,22 @@ def ensure(session: Session, zone: tzinfo) -> bool:
 @dataclass(slots=True)
 class Extension:
     """What a batch brings a journey: its new touches (click id, time, stage id, touchpoint id),
-    and its progress as stored (None for a journey the batch starts)."""
+    its progress as stored, whether the batch starts it, and then (`fresh`) the progress of
+    these touches alone, when already made."""
 
     touches: list[tuple[str, datetime, int, int]]
     progress: str | None
     new: bool
+    fresh: Progress | None = None
 
 
 def touches_added(
-    session: Session, extended: dict[int, Extension], zone: tzinfo
+    session: Session, extended: dict[int, Extension], zone: tzinfo, stages: Sequence[Stage]
 ) -> dict[int, str]:
     """Replace the summaries of the journeys that a batch `extended` (by id); their progress
     to store. A journey whose new touches all come after its stored progress is updated from
     it; any other (touches arriving late, progress made on another stage order) is summarized
-    again from all of its touches."""
-    stages = stages_in_order(session)
+    again from all of its touches. `stages`: the stages in order."""
     order, place = stage_order(stages), {stage.id: i for i, stage in enumerate(stages)}
     if not current(session, zone, stages):
         rebuild(session, zone, stages)  # counts the new touches with the rest
@@ -98,11 +99,12 @@ def touches_added(
         }
     change, kept, walk = Change(zone), {}, set()
     for journey_id, extension in extended.items():
-        touches = [Touch(at, place[stage], tp) for _, at, stage, tp in sorted(
-            extension.touches, key=lambda touch: (touch[1], touch[0])
-        )]
+        in_order = sorted(extension.touches, key=lambda touch: (touch[1], touch[0]))
+        touches = [] if extension.fresh else [
+            Touch(at, place[stage], tp) for _, at, stage, tp in in_order
+        ]
         if extension.new:
-            progress = Progress.of(touches, len(stages))
+            progress = extension.fresh or Progress.of(touches, len(stages))
         else:
             found = Progress.loads(extension.progress, order)
             if found is None or not found.takes(touches):

@@ -174,17 +174,23 @@ class Progress:
 
     def extend(self, touches: Sequence[Touch], stages: int) -> None:
         """Add touches in time order, none earlier than the last one summarized."""
+        # The touchpoints not moved on, by their lowest stage: a touch at a later stage moves
+        # whole groups on, without going through every touchpoint at each touch.
+        waiting: dict[int, set[int]] = {}
+        for tp, stage in self.lowest.items():
+            waiting.setdefault(stage, set()).add(tp)
         for at, same_time in groupby(touches, key=lambda touch: micros(touch.at)):
             now = list(same_time)
             top = max(touch.stage for touch in now)
-            for tp in [tp for tp, stage in self.lowest.items() if stage < top]:
-                self.moved.add(tp)
-                del self.lowest[tp]
+            for stage in [stage for stage in waiting if stage < top]:
+                for tp in waiting.pop(stage):
+                    self.moved.add(tp)
+                    del self.lowest[tp]
             for touch in now:
-                self._take(touch, at, stages)
+                self._take(touch, at, stages, waiting)
             self.last = at
 
-    def _take(self, touch: Touch, at: int, stages: int) -> None:
+    def _take(self, touch: Touch, at: int, stages: int, waiting: dict[int, set[int]]) -> None:
         stage, tp = touch.stage, touch.touchpoint
         if stage == self.depth < stages and (self.chain is None or at > self.chain):
             self.depth, self.chain = self.depth + 1, at
@@ -200,7 +206,12 @@ class Progress:
             self.after[tp] = None
             self.waiting = tp
         if tp not in self.moved:
-            self.lowest[tp] = min(stage, self.lowest.get(tp, stage))
+            lowest = self.lowest.get(tp)
+            if lowest is None or stage < lowest:
+                if lowest is not None:
+                    waiting[lowest].discard(tp)
+                self.lowest[tp] = stage
+                waiting.setdefault(stage, set()).add(tp)
 
     def summary(self) -> Summary:
         return Summary(

@@ -20,6 +20,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from analytics import journey_rollups
+from analytics.journey_summary import Progress, Touch
 from analytics.models import Journey, JourneySalt, JourneyTouch
 from analytics.upserts import add_counts, insert_new, salts_of, update_rows
 from shortener.journey_cookie import COOKIELESS
@@ -70,57 +71,61 @@ def record_touches(
     """Store the touches of the batch's new human clicks that have a journey (`keys`: click id →
     journey key), creating or extending their journeys and their rollups, up to MAX_TOUCHES per
     journey; the number of touches stored."""
-    touches = [row for row in rows if row["click_id"] in keys and not row["is_bot"]]
-    if not touches:
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda row: (row["occurred_at"], row["click_id"])):
+        key = keys.get(row["click_id"])
+        if key is not None and not row["is_bot"]:
+            by_key.setdefault(key, []).append(row)
+    if not by_key:
         return 0
-    spans: dict[str, list[Any]] = {}
-    for row in touches:
-        at = row["occurred_at"]
-        span = spans.setdefault(keys[row["click_id"]], [at, at, 0])
-        span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
+    stages = journey_rollups.stages_in_order(session)
+    order, place = journey_rollups.stage_order(stages), {s.id: i for i, s in enumerate(stages)}
+    # Most journeys are new to their batch: each is inserted with the progress of its touches
+    # here, so that only those seen before are written twice (their progress extended below).
+    fresh = {
+        key: Progress.of([
+            Touch(row["occurred_at"], place[row["stage_id"]], row["touchpoint_id"])
+            for row in touches[:MAX_TOUCHES]
+        ], len(stages))
+        for key, touches in by_key.items()
+    }
     table: Table = Journey.__table__  # type: ignore[assignment]
     # In key order, so that two workers extending the same journeys lock them in one order.
-    values = [
-        {"key": key, "first_touch_at": first, "last_touch_at": last, "touches": count}
-        for key, (first, last, count) in sorted(spans.items())
-    ]
-    found = add_counts(
-        session, table, values, keys=["key"], counters=["touches"], latest="last_touch_at",
-        earliest="first_touch_at", returning=["id", "key", "touches", "progress"],
-    )
-    ids, room, extended = {}, {}, {}
+    found = add_counts(session, table, [
+        {"key": key, "first_touch_at": touches[0]["occurred_at"],
+         "last_touch_at": touches[-1]["occurred_at"], "touches": len(touches),
+         "progress": fresh[key].dumps(order)}
+        for key, touches in sorted(by_key.items())
+    ], keys=["key"], counters=["touches"], latest="last_touch_at", earliest="first_touch_at",
+        returning=["id", "key", "touches", "progress"])
+    extended, stored, rows_of_touches = {}, {}, []
     for journey_id, key, seen, progress in found:
-        before = seen - spans[key][2]  # what it held before this batch
-        ids[key], room[key] = journey_id, MAX_TOUCHES - before
-        extended[journey_id] = journey_rollups.Extension([], progress, new=before == 0)
-    # A browser past MAX_TOUCHES is a machine or a shared screen, not one person's journey:
-    # its clicks are counted, no longer followed (and a journey's summary stays cheap to redo).
-    followed = []
-    for row in sorted(touches, key=lambda row: row["occurred_at"]):
-        key = keys[row["click_id"]]
-        if room[key] > 0:
-            room[key] -= 1
-            followed.append(row)
-    rows_of_touches = []
-    for row in followed:
-        journey_id = ids[keys[row["click_id"]]]
-        rows_of_touches.append({
+        before = seen - len(by_key[key])  # what it held before this batch
+        # A browser past MAX_TOUCHES is a machine or a shared screen, not one person's journey:
+        # its clicks are counted, no longer followed (and its summary stays cheap to redo).
+        followed = by_key[key][: max(MAX_TOUCHES - before, 0)]
+        if not followed:
+            continue
+        stored[journey_id] = progress
+        extended[journey_id] = journey_rollups.Extension(
+            [(row["click_id"], row["occurred_at"], row["stage_id"], row["touchpoint_id"])
+             for row in followed],
+            progress, new=before == 0, fresh=fresh[key] if before == 0 else None,
+        )
+        rows_of_touches += [{
             "click_id": row["click_id"], "journey_id": journey_id,
             "touched_at": row["occurred_at"], "touchpoint_id": row["touchpoint_id"],
             "stage_id": row["stage_id"], "link_id": row["link_id"], "via_qr": row["via_qr"],
-        })
-        extended[journey_id].touches.append(
-            (row["click_id"], row["occurred_at"], row["stage_id"], row["touchpoint_id"])
-        )
+        } for row in followed]
     # The batch's new clicks have no touch yet: each is stored once, as its click is.
     touch_table: Table = JourneyTouch.__table__  # type: ignore[assignment]
     insert_new(session, touch_table, rows_of_touches, keys=["click_id"])
-    extended = {journey_id: ext for journey_id, ext in extended.items() if ext.touches}
-    progress = journey_rollups.touches_added(session, extended, zone)
+    progress = journey_rollups.touches_added(session, extended, zone, stages)
     update_rows(session, table, [
         {"id": journey_id, "progress": kept} for journey_id, kept in sorted(progress.items())
+        if kept != stored[journey_id]
     ], key="id")
-    return len(followed)
+    return len(rows_of_touches)
 
 
 def forget_journeys(

@@ -158,7 +158,7 @@ def create_link() -> Any:
     link = links.create_link(
         db_session(),
         links.LinkInput.from_json(body()),
-        own_hosts=settings.own_hosts,
+        own_hosts=runtime().own_hosts(),
         default_status=settings.default_redirect_status,
     )
     return link_json(link, scheme=settings.scheme), 201
@@ -170,7 +170,7 @@ def bulk_create_links() -> Any:
     settings = runtime().settings
     sent = BulkRequest.from_request(request, LINK_COLUMNS)
     report = bulk.import_links(
-        db_session(), sent.rows, domain=request.args.get("domain"), own_hosts=settings.own_hosts,
+        db_session(), sent.rows, domain=request.args.get("domain"), own_hosts=runtime().own_hosts(),
         default_status=settings.default_redirect_status, atomic=sent.atomic, dry_run=sent.dry_run,
     )
     return bulk.report_json(report, "link", lambda link: link_json(link, scheme=settings.scheme))
@@ -186,7 +186,7 @@ def get_link(link_id: int) -> Any:
 @requires(Role.MARKETER)
 def update_link(link_id: int) -> Any:
     data = links.LinkInput.from_json(body(), partial=True)
-    own_hosts = runtime().settings.own_hosts
+    own_hosts = runtime().own_hosts()
     link = links.update_link(db_session(), link_id, data, own_hosts=own_hosts, now=utcnow())
     return link_json(link, scheme=_scheme())
 

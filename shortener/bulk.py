@@ -17,12 +17,19 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from shortener import slug_history
 from shortener.db import unique_or
 from shortener.domains import link_domain
-from shortener.errors import ConflictError, DomainError, InvalidFieldError, SlugTakenError
+from shortener.errors import (
+    ConflictError,
+    DomainError,
+    InvalidFieldError,
+    SlugRetiredError,
+    SlugTakenError,
+)
 from shortener.links import RANDOM_SLUG_ATTEMPTS, CheckedLink, LinkInput, check_link
 from shortener.models import Coupon, Link, Placement, Touchpoint
-from shortener.slugs import random_slug
+from shortener.slugs import random_slug, slug_key
 from shortener.stages import find_stage, list_stages
 from shortener.touchpoints import TouchpointInput, coupon_taken, find_touchpoint, key_taken
 from shortener.unit_of_work import link_changed
@@ -278,10 +285,12 @@ def _live_touchpoints(session: Session, keys: Collection[str]) -> dict[str, Touc
 
 
 def _taken_slugs(session: Session, domain: str, slugs: Iterable[str]) -> set[str]:
+    """The slug keys (`slug_key`) of `slugs` that links of `domain` hold or gave up."""
     taken: set[str] = set()
-    for chunk in _chunks(slugs):
-        query = select(Link.slug).where(Link.domain == domain, Link.slug.in_(chunk))
+    for chunk in _chunks(slug_key(slug) for slug in slugs):
+        query = select(Link.slug_key).where(Link.domain == domain, Link.slug_key.in_(chunk))
         taken.update(session.scalars(query))
+        taken.update(slug_history.taken(session, domain, chunk))
     return taken
 
 
@@ -289,15 +298,18 @@ def _claim_slugs(session: Session, checked: _Batch[CheckedLink], domain: str) ->
     """Refuse custom slugs in use, and those an earlier good row of the same file claims."""
     custom = {number: link.slug for number, link in checked.good.items() if link.slug}
     taken = _taken_slugs(session, domain, (slug for slug in custom.values() if slug))
+    given_up = slug_history.taken(session, domain, sorted(taken))
     claimed: dict[str, int] = {}
     for number, slug in sorted(custom.items()):
         assert slug is not None
-        if slug in taken:
+        if slug_key(slug) in given_up:
+            checked.refuse(number, SlugRetiredError(slug, domain, given_up[slug_key(slug)]))
+        elif slug_key(slug) in taken:
             checked.refuse(number, SlugTakenError(slug, domain))
-        elif slug in claimed:
-            checked.refuse(number, _slug_in_file(slug, domain, claimed[slug]))
+        elif slug_key(slug) in claimed:
+            checked.refuse(number, _slug_in_file(slug, domain, claimed[slug_key(slug)]))
         else:
-            claimed[slug] = number
+            claimed[slug_key(slug)] = number
 
 
 def _slug_in_file(slug: str, domain: str, row: int) -> SlugTakenError:
@@ -313,27 +325,27 @@ def _write_links(
     """Insert the good rows; random slugs are drawn clear of every slug in the import and in use,
     and drawn again in the unlikely case that a concurrent writer took one meanwhile."""
     slugs = {number: link.slug for number, link in checked.good.items() if link.slug}
-    in_use = set(slugs.values())
+    in_use = {slug_key(slug) for slug in slugs.values()}
     pending = dict(checked.good)
     created: dict[int, Any] = {}
     for _ in range(RANDOM_SLUG_ATTEMPTS):
         drawn = {n: random_slug() for n in pending if pending[n].slug is None}
         in_use.update(_taken_slugs(session, domain, drawn.values()))
         for number, slug in drawn.items():
-            while slug in in_use:
+            while slug_key(slug) in in_use:
                 slug = random_slug()
-            in_use.add(slug)
+            in_use.add(slug_key(slug))
             slugs[number] = slug
         values = [_link_columns(pending[n], slugs[n]) for n in sorted(pending)]
         by_slug: dict[str, Link] = {}
         for start in range(0, len(values), CHUNK):
             chunk = values[start : start + CHUNK]
-            inserted = _insert(session, Link, chunk, unique=["domain", "slug"])
-            by_slug.update((link.slug, link) for link in inserted)
+            inserted = _insert(session, Link, chunk, unique=["domain", "slug_key"])
+            by_slug.update((link.slug_key, link) for link in inserted)
             progress(len(inserted))
         for number in sorted(pending):
             slug = slugs[number]
-            link = by_slug.get(slug)
+            link = by_slug.get(slug_key(slug))
             if link is not None:
                 created[number] = link
                 link_changed(session, domain, slug)  # a cached "not found" may linger
@@ -353,6 +365,7 @@ def _link_columns(checked: CheckedLink, slug: str | None) -> dict[str, Any]:
     return {
         "domain": link.domain,
         "slug": slug,
+        "slug_key": slug_key(slug) if slug else None,
         "destination": link.destination,
         "touchpoint_id": link.touchpoint.id,
         "stage_id": link.stage.id,
@@ -361,6 +374,7 @@ def _link_columns(checked: CheckedLink, slug: str | None) -> dict[str, Any]:
         "redirect_status": link.redirect_status,
         "utm": link.utm,
         "expires_at": link.expires_at,
+        "fallback_url": link.fallback_url,
         "track_conversions": link.track_conversions,
         "survey_kind": link.survey_kind,
         "survey_question": link.survey_question,

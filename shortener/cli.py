@@ -164,7 +164,7 @@ def create_link(
         link = links.create_link(
             session,
             links.LinkInput.from_json(data),
-            own_hosts=rt.settings.own_hosts,
+            own_hosts=rt.own_hosts(),
             default_status=rt.settings.default_redirect_status,
         )
     click.echo(short_url(link, scheme=rt.settings.scheme))
@@ -270,7 +270,7 @@ def edit_link(
             session,
             _find_link(session, slug).id,
             links.LinkInput.from_json(data, partial=True),
-            own_hosts=runtime().settings.own_hosts,
+            own_hosts=runtime().own_hosts(),
             now=utcnow(),
         )
         _echo_link(link)
@@ -295,7 +295,7 @@ def restore_link(slug: str) -> None:
             session,
             _find_link(session, slug).id,
             links.LinkInput.from_json({"archived": False}, partial=True),
-            own_hosts=runtime().settings.own_hosts,
+            own_hosts=runtime().own_hosts(),
             now=utcnow(),
         )
         short = short_url(link, scheme=runtime().settings.scheme)

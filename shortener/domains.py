@@ -102,6 +102,12 @@ def find_domain(session: Session, host: str) -> Domain:
     return found
 
 
+def link_counts(session: Session) -> dict[str, int]:
+    """How many links, archived ones included (they too keep a domain), each domain has."""
+    rows = session.execute(select(Link.domain, func.count()).group_by(Link.domain))
+    return {host: count for host, count in rows}
+
+
 def link_domain(session: Session, host: str | None) -> str:
     """The host a new link goes on: the domain it names (422 if none of ours), else the
     default one."""
@@ -182,7 +188,7 @@ def move_links(session: Session, old: str, new: str) -> int:
     source, target = find_domain(session, old), find_domain(session, new)
     clash = list(session.scalars(
         select(Link.slug).where(Link.domain == source.host).where(
-            Link.slug.in_(select(Link.slug).where(Link.domain == target.host))
+            Link.slug_key.in_(select(Link.slug_key).where(Link.domain == target.host))
         ).order_by(Link.slug).limit(20)
     ))
     if clash:
@@ -289,6 +295,12 @@ class DomainMap:
         if len(memo) < self.MEMO:
             memo[http_host] = found
         return found
+
+    def hostnames(self) -> tuple[str, ...]:
+        """The hostnames served: no destination may point back at one of them."""
+        if time.monotonic() >= self._expires:
+            self._load(time.monotonic())
+        return tuple(self._by_name)
 
     def forget(self) -> None:
         """Read the domains again on the next request (after a change in this process)."""

@@ -37,14 +37,14 @@ def list_domains() -> Any:
 @bp.post("")
 @requires(Role.ADMIN)
 def add_domain() -> Any:
-    data = domains.DomainInput.from_json(body(), own_hosts=runtime().settings.own_hosts)
+    data = domains.DomainInput.from_json(body(), own_hosts=runtime().own_hosts())
     return _json(domains.add_domain(db_session(), data)), 201
 
 
 @bp.patch("/<host>")
 @requires(Role.ADMIN)
 def update_domain(host: str) -> Any:
-    own_hosts = runtime().settings.own_hosts
+    own_hosts = runtime().own_hosts()
     return _json(domains.update_domain(db_session(), host, body(), own_hosts=own_hosts))
 
 

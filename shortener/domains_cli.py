@@ -28,7 +28,7 @@ def list_domains() -> None:
 @click.option("--fallback", help="Where its unknown slugs go (else a 404 page).")
 def add_domain(host: str, make_default: bool, fallback: str | None) -> None:
     """Serve short links on HOST (its DNS must point at this service)."""
-    own_hosts = runtime().settings.own_hosts
+    own_hosts = runtime().own_hosts()
     sent = {"host": host, "default": make_default, "fallback_url": fallback}
     with writing() as session:
         data = domains.DomainInput.from_json(sent, own_hosts=own_hosts)

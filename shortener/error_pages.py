@@ -27,9 +27,16 @@ TITLES = {
 }
 
 
-def render_error_page(status: int, message: str, *, title: str | None = None) -> tuple[str, int]:
+def render_error_page(
+    status: int, message: str, *, title: str | None = None, customer: bool = False
+) -> tuple[str, int]:
+    """An error page; a `customer`'s (a short link's visitor) speaks of the link alone, with no
+    word of the service behind it and no way into it."""
     title = title or TITLES.get(status, "Error")
-    return render_template("error.html", status=status, title=title, message=message), status
+    page = render_template(
+        "error.html", status=status, title=title, message=message, customer=customer
+    )
+    return page, status
 
 
 def _wants_json() -> bool:

@@ -102,6 +102,19 @@ class SlugTakenError(ConflictError):
         )
 
 
+class SlugRetiredError(ConflictError):
+    """A slug another link gave up: codes printed with it still lead to that link."""
+
+    code = "slug_retired"
+
+    def __init__(self, slug: str, domain: str, link_id: int) -> None:
+        super().__init__(
+            f"The slug '{slug}' on {domain} was link {link_id}'s: codes printed with it still "
+            "lead there. Choose another slug.",
+            details={"field": "slug", "slug": slug, "domain": domain, "link_id": link_id},
+        )
+
+
 class GoneError(DomainError):
     code = "gone"
     status = 410

@@ -6,16 +6,18 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shortener import slug_history
 from shortener.errors import ConflictError, DomainError, SlugTakenError
-from shortener.links import LinkInput
+from shortener.links import LinkInput, check_expiry, validate_fallback
 from shortener.models import Link, Touchpoint
 from shortener.placements import PlacementInput
-from shortener.slugs import validate_slug
+from shortener.slugs import slug_key, validate_slug
 from shortener.stages import find_stage
 from shortener.touchpoints import TouchpointInput, find_touchpoint, key_taken
 from shortener.unit_of_work import rollback_request
@@ -30,7 +32,8 @@ PLACEMENT_LABELS = {"count": "People reached", "from": "From", "to": "To", "note
 LINK_LABELS = {
     "url": "Destination URL", "touchpoint": "Touchpoint", "stage": "Journey stage", "slug": "Slug",
     "campaign": "Campaign", "title": "Title", "redirect_status": "Redirect",
-    "expires_at": "Expires", "utm": "UTM parameters", "track_conversions": "Track conversions",
+    "expires_at": "Expires", "fallback_url": "Fallback URL", "utm": "UTM parameters",
+    "track_conversions": "Track conversions",
     "survey_kind": "Ask", "survey_then": "After the answer", "survey_question": "Question",
 }
 # What a refused field is replaced with to read the rest of the form: values the field rules
@@ -159,7 +162,10 @@ def link_refusals(
         "touchpoint": lambda: find_touchpoint(session, values["touchpoint"]),
         "stage": lambda: find_stage(session, values["stage"]),
         "slug": lambda: _slug_free(session, validate_slug(values["slug"]), domain, editing),
+        "fallback_url": lambda: validate_fallback(values["fallback_url"], own_hosts),
     }
+    if editing is None or values.get("expires_at") != editing.expires_at:
+        checks["expires_at"] = lambda: check_expiry(values["expires_at"], datetime.now(UTC))
     for name, check in checks.items():
         if name in values and name not in refused:
             _check(refusals, check)
@@ -167,9 +173,12 @@ def link_refusals(
 
 
 def _slug_free(session: Session, slug: str, domain: str, editing: Link | None) -> None:
-    owner = session.scalar(select(Link.id).where(Link.domain == domain, Link.slug == slug))
+    owner = session.scalar(
+        select(Link.id).where(Link.domain == domain, Link.slug_key == slug_key(slug))
+    )
     if owner is not None and (editing is None or owner != editing.id):
         raise SlugTakenError(slug, domain)
+    slug_history.check_free(session, domain, slug, link_id=editing.id if editing else None)
 
 
 def submit(

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from shortener import links
+from shortener import links, slug_history
 from shortener.db import add_unique
 from shortener.domains import link_domain
 from shortener.errors import InvalidFieldError, NotFoundError, SlugTakenError
@@ -25,7 +25,7 @@ from shortener.hubs_avatar import Avatar, extension
 from shortener.hubs_input import MAX_BUTTONS, ButtonInput, HubInput, within
 from shortener.links import LinkInput, link_json, short_url
 from shortener.models import MAX_ID, Hub, HubButton, Link, Stage, Touchpoint
-from shortener.settings import Settings
+from shortener.runtime import LinkRuntime
 from shortener.slugs import random_slug, validate_slug
 from shortener.stages import find_stage, list_stages
 from shortener.touchpoints import find_touchpoint
@@ -48,9 +48,10 @@ class LinkRules:
     scheme: str
 
     @classmethod
-    def of(cls, settings: Settings) -> LinkRules:
+    def of(cls, rt: LinkRuntime) -> LinkRules:
+        settings = rt.settings
         return cls(
-            own_hosts=settings.own_hosts,
+            own_hosts=rt.own_hosts(),
             default_status=settings.default_redirect_status,
             home=f"{settings.base_url.rstrip('/')}/",
             scheme=settings.scheme,
@@ -103,6 +104,7 @@ def _hub_stage(session: Session, key: str | None) -> Stage:
 
 def _add_link(session: Session, link: Link, slug: str | None) -> None:
     if slug is not None:
+        slug_history.check_free(session, link.domain, validate_slug(slug))
         link.slug = validate_slug(slug)
         add_unique(session, link, lambda: SlugTakenError(link.slug, link.domain))
     else:
@@ -177,9 +179,10 @@ def archive_hub(session: Session, hub_id: int, *, now: datetime) -> Hub:
 
 def _set_archived(session: Session, hub: Hub, *, archived: bool, now: datetime) -> None:
     hub.archived, hub.archived_at = archived, now if archived else None
-    for link in (hub.link, *(button.link for button in hub.buttons)):
+    links = [hub.link, *(button.link for button in hub.buttons)]
+    for link in links:
         link.archived, link.archived_at = archived, now if archived else None
-        link_changed(session, link.domain, link.slug)
+    slug_history.links_changed(session, links)
 
 
 def _set_avatar(hub: Hub, avatar: Avatar | None) -> None:

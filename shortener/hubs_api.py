@@ -20,7 +20,7 @@ bp = Blueprint("hubs_api", __name__, url_prefix="/api/v1")
 
 
 def _rules() -> LinkRules:
-    return LinkRules.of(runtime().settings)
+    return LinkRules.of(runtime())
 
 
 def _scheme() -> str:

@@ -43,7 +43,7 @@ def create_hub(
         hub_input = HubInput.from_json(data)
         if avatar is not None:
             hub_input.values["avatar"] = _avatar(avatar)
-        hub = hubs.create_hub(session, hub_input, rules=LinkRules.of(rt.settings), now=utcnow())
+        hub = hubs.create_hub(session, hub_input, rules=LinkRules.of(rt), now=utcnow())
     click.echo(f"{hub.id}  {short_url(hub.link, scheme=rt.settings.scheme)}")
 
 
@@ -104,7 +104,7 @@ def add_button(hub_id: int, label: str, url: str, stage: str | None) -> None:
     with writing() as session:
         hub = hubs.get_hub(session, hub_id)
         button = hubs.add_button(
-            session, hub, ButtonInput.from_json(data), rules=LinkRules.of(rt.settings),
+            session, hub, ButtonInput.from_json(data), rules=LinkRules.of(rt),
             now=utcnow(),
         )
         shown = short_url(button.link, scheme=rt.settings.scheme)

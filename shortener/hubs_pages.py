@@ -40,7 +40,7 @@ MOVES = {"up": -1, "down": 1}
 
 
 def _rules() -> LinkRules:
-    return LinkRules.of(runtime().settings)
+    return LinkRules.of(runtime())
 
 
 def _avatar_upload() -> bytes | None:

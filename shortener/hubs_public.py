@@ -38,7 +38,7 @@ bp = Blueprint("hub_public", __name__)
 
 MAX_CACHED_PAGES = 2_000
 AVATAR_CACHE = "public, max-age=31536000, immutable"  # a new avatar has a new URL
-GONE = "This page has been retired by its owner."
+GONE = "This page is no longer available. Thank you for your interest."
 
 CSS = (
     "*{box-sizing:border-box}"
@@ -108,7 +108,7 @@ class Hubs:
                     self._pages.clear()
                 self._pages[target.link_id] = (target, page)
         if page is None:
-            body, status = render_error_page(410, GONE)
+            body, status = render_error_page(410, GONE, title="This page has ended", customer=True)
             return Response(body, status, mimetype="text/html")
         response = Response(page, 200, headers=_PAGE_HEADERS, mimetype="text/html")
         if set_cookie is not None:

@@ -80,7 +80,7 @@ def import_links(
     def run(progress: Callable[[int], None]) -> Report:
         with transaction(rt.sessions) as session:
             return bulk.import_links(
-                session, rows, domain=domain, own_hosts=settings.own_hosts,
+                session, rows, domain=domain, own_hosts=rt.own_hosts(),
                 default_status=settings.default_redirect_status, atomic=atomic,
                 progress=progress,
             )

@@ -160,7 +160,7 @@ def _import(kind: Kind, rows: list[Row], *, atomic: bool, dry_run: bool) -> Repo
     settings = runtime().settings
     if kind.name == "links":
         return bulk.import_links(
-            db_session(), rows, domain=None, own_hosts=settings.own_hosts,
+            db_session(), rows, domain=None, own_hosts=runtime().own_hosts(),
             default_status=settings.default_redirect_status, atomic=atomic, dry_run=dry_run,
         )
     return bulk.import_touchpoints(

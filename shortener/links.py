@@ -7,19 +7,20 @@ import binascii
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from shortener import request_input
+from shortener import request_input, slug_history
 from shortener.clicks import SCAN_PARAM
 from shortener.db import add_unique, unique_or
 from shortener.domains import link_domain
 from shortener.errors import (
     InvalidFieldError,
     InvalidParameterError,
+    InvalidURLError,
     NotFoundError,
     SlugTakenError,
 )
@@ -32,7 +33,7 @@ from shortener.models import (
     Stage,
     Touchpoint,
 )
-from shortener.slugs import looks_like_slug, random_slug, validate_slug
+from shortener.slugs import looks_like_slug, random_slug, slug_key, validate_slug
 from shortener.stages import find_stage
 from shortener.touchpoints import find_touchpoint
 from shortener.unit_of_work import link_changed
@@ -40,7 +41,7 @@ from shortener.urls import MAX_URL_LENGTH, validate_destination
 
 FIELDS = frozenset(
     {"url", "touchpoint", "stage", "slug", "campaign", "title", "redirect_status", "utm",
-     "expires_at", "archived", "track_conversions", "survey", "domain"}
+     "expires_at", "archived", "track_conversions", "survey", "domain", "fallback_url"}
 )
 SURVEY_FIELDS = frozenset({"kind", "question", "then"})
 RANDOM_SLUG_ATTEMPTS = 8
@@ -74,6 +75,9 @@ class LinkInput:
             "redirect_status": request_input.integer(data, "redirect_status", low=100, high=599),
             "utm": request_input.boolean(data, "utm"),
             "expires_at": request_input.timestamp(data, "expires_at"),
+            "fallback_url": request_input.string(
+                data, "fallback_url", max_length=MAX_URL_LENGTH
+            ),
             "archived": request_input.boolean(data, "archived"),
             "track_conversions": request_input.boolean(data, "track_conversions"),
         }
@@ -101,7 +105,7 @@ class LinkInput:
         slug = form.get("slug", "").strip()
         if slug:
             data["slug"] = slug
-        for name in ("campaign", "title", "expires_at"):
+        for name in ("campaign", "title", "expires_at", "fallback_url"):
             request_input.form_optional(form, data, name, partial=partial)
         data["utm"] = form.get("utm") == "on"
         data["track_conversions"] = form.get("track_conversions") == "on"
@@ -198,6 +202,7 @@ def create_link(
     )
     link, slug = checked.link, checked.slug
     if slug is not None:
+        slug_history.check_free(session, domain, slug)
         link.slug = slug
         add_unique(session, link, lambda: SlugTakenError(slug, domain))
     else:
@@ -219,6 +224,7 @@ def check_link(
     no session. `touchpoint` and `stage` return what a key names, or raise as `find_touchpoint`
     and `find_stage` do."""
     values = data.values
+    check_expiry(values.get("expires_at"), datetime.now(UTC))
     link = Link(
         domain=domain,
         destination=validate_destination(values["url"], own_hosts=own_hosts),
@@ -229,6 +235,7 @@ def check_link(
         redirect_status=values.get("redirect_status", default_status),
         utm=values.get("utm", True),
         expires_at=values.get("expires_at"),
+        fallback_url=validate_fallback(values.get("fallback_url"), own_hosts),
         track_conversions=values.get("track_conversions", False),
         survey_kind=values.get("survey_kind"),
         survey_question=values.get("survey_question"),
@@ -237,9 +244,27 @@ def check_link(
     return CheckedLink(link, validate_slug(values["slug"]) if "slug" in values else None)
 
 
+def check_expiry(expires_at: datetime | None, now: datetime) -> None:
+    # A link made to die at once is a typo (of a year, a month) found once the codes are printed.
+    if expires_at is not None and expires_at <= now:
+        raise InvalidFieldError("expires_at", "is in the past: a link would answer 410 at once")
+
+
+def validate_fallback(url: str | None, own_hosts: Collection[str]) -> str | None:
+    """Where the link sends customers once archived or expired; validated as a destination."""
+    if not url:
+        return None
+    try:
+        return validate_destination(url, own_hosts=own_hosts)
+    except InvalidURLError as exc:
+        raise InvalidURLError("fallback_url", exc.message.split(": ", 1)[-1]) from None
+
+
 def _add_with_random_slug(session: Session, link: Link) -> None:
     for _ in range(RANDOM_SLUG_ATTEMPTS):
         link.slug = random_slug()
+        if slug_history.taken(session, link.domain, [link.slug_key]):
+            continue
         try:
             add_unique(session, link, lambda: SlugTakenError(link.slug, link.domain))
             return
@@ -257,11 +282,12 @@ def get_link(session: Session, link_id: int) -> Link:
 
 
 def find_link_by_slug(session: Session, domain: str, slug: str) -> Link:
+    """The link of `slug` on `domain`, whatever its letter case, or the link that gave it up."""
     link = None
     if looks_like_slug(slug):
         link = session.scalars(
-            select(Link).where(Link.domain == domain, Link.slug == slug)
-        ).one_or_none()
+            select(Link).where(Link.domain == domain, Link.slug_key == slug_key(slug))
+        ).one_or_none() or slug_history.link_of_old_slug(session, domain, slug)
     if link is None:
         raise NotFoundError(f"No link with slug '{slug}' on {domain}.")
     return link
@@ -287,15 +313,23 @@ def update_link(
         values["touchpoint"] = find_touchpoint(session, values["touchpoint"])
     if "stage" in values:
         values["stage"] = find_stage(session, values["stage"])
+    if values.get("expires_at") != link.expires_at:  # one already past may stay as it is
+        check_expiry(values.get("expires_at"), now)
+    if "fallback_url" in values:
+        values["fallback_url"] = validate_fallback(values["fallback_url"], own_hosts)
     if "slug" in values:
         values["slug"] = validate_slug(values["slug"])
     old_slug, domain = link.slug, link.domain
     slug = values.get("slug", old_slug)
+    if slug_key(slug) != link.slug_key:
+        slug_history.check_free(session, domain, slug, link_id=link.id)
     with unique_or(session, lambda: SlugTakenError(slug, domain)):
         for name, value in values.items():
             setattr(link, name, value)
+    if slug != old_slug:
+        slug_history.renamed(session, link, old_slug, now=now)  # printed codes carry the old one
     link_changed(session, domain, old_slug)
-    link_changed(session, domain, link.slug)
+    slug_history.links_changed(session, [link])
     return link
 
 
@@ -304,7 +338,7 @@ def archive_link(session: Session, link_id: int, *, now: datetime) -> Link:
     if not link.archived:
         link.archived, link.archived_at = True, now
         session.flush()
-    link_changed(session, link.domain, link.slug)
+    slug_history.links_changed(session, [link])
     return link
 
 
@@ -408,6 +442,7 @@ def link_json(link: Link, *, scheme: str) -> dict[str, Any]:
         "redirect_status": link.redirect_status,
         "utm": link.utm,
         "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+        "fallback_url": link.fallback_url,
         "created_at": link.created_at.isoformat(),
         "archived": link.archived,
         "track_conversions": link.track_conversions,

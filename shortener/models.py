@@ -19,9 +19,10 @@ from sqlalchemy import (
     func,
     true,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from shortener.db import Base, UTCDateTime, utcnow
+from shortener.slugs import slug_key
 
 
 class Channel(enum.StrEnum):
@@ -142,14 +143,18 @@ class Domain(Base):
 class Link(Base):
     __tablename__ = "links"
     __table_args__ = (
-        UniqueConstraint("domain", "slug"),
+        # A code typed in capitals from a poster is the same code: one slug per letter case.
+        UniqueConstraint("domain", "slug_key"),
         CheckConstraint("redirect_status IN (301, 302, 307, 308)", name="redirect_status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(255))
-    slug: Mapped[str] = mapped_column(String(64))
+    slug: Mapped[str] = mapped_column(String(64))  # as its owner wrote it
+    slug_key: Mapped[str] = mapped_column(String(64))  # in lower case: what resolution finds
     destination: Mapped[str] = mapped_column(Text)
+    # Where an archived or expired link sends its customers instead of the 410 page.
+    fallback_url: Mapped[str | None] = mapped_column(Text)
     touchpoint_id: Mapped[int] = mapped_column(ForeignKey("touchpoints.id"), index=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), index=True)
     campaign: Mapped[str | None] = mapped_column(String(200), index=True)
@@ -176,6 +181,26 @@ class Link(Base):
 
     touchpoint: Mapped[Touchpoint] = relationship(lazy="joined", innerjoin=True)
     stage: Mapped[Stage] = relationship(lazy="joined", innerjoin=True)
+
+    @validates("slug")
+    def _keep_slug_key(self, _: str, slug: str) -> str:
+        self.slug_key = slug_key(slug)
+        return slug
+
+
+class SlugHistory(Base):
+    """A slug a link gave up: codes already printed with it still lead to the link, and no other
+    link may take it."""
+
+    __tablename__ = "slug_history"
+    __table_args__ = (UniqueConstraint("domain", "slug_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    slug: Mapped[str] = mapped_column(String(64))
+    slug_key: Mapped[str] = mapped_column(String(64))
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id"), index=True)
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Coupon(Base):

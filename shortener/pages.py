@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, flash, redirect, render_template, 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from shortener import forms, links, placements, request_input, stages, touchpoints
+from shortener import forms, links, placements, request_input, slug_history, stages, touchpoints
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.links import LinkInput, scan_url, short_url
@@ -280,6 +280,7 @@ def _link_values(link: Link) -> dict[str, Any]:
         "survey_question": link.survey_question or "",
         "survey_then": link.survey_then or "thanks",
         "redirect_status": link.redirect_status,
+        "fallback_url": link.fallback_url or "",
         "expires_at": link.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
         if link.expires_at
         else "",
@@ -311,7 +312,7 @@ def link_new() -> Any:
         link = links.create_link(
             db_session(),
             LinkInput.from_form(request.form),
-            own_hosts=settings.own_hosts,
+            own_hosts=runtime().own_hosts(),
             default_status=settings.default_redirect_status,
         )
         flash(f"Link {short_url(link, scheme=settings.scheme)} created.", "success")
@@ -319,7 +320,7 @@ def link_new() -> Any:
 
     refusals = forms.link_refusals(
         db_session(), request.form, editing=None,
-        domain=settings.short_host, own_hosts=settings.own_hosts,
+        domain=settings.short_host, own_hosts=runtime().own_hosts(),
     )
     return forms.submit(
         create,
@@ -348,6 +349,7 @@ def link_page(link_id: int) -> Any:
         short=short_url(link, scheme=_scheme()),
         scan=scan_url(link, scheme=_scheme()),
         expired=links.is_expired(link, utcnow()),
+        old_slugs=slug_history.old_slugs(session, link.id),
         clicks=clicks.get(link.id, 0),
         qr=options,
         qr_values=qr_values,
@@ -374,14 +376,14 @@ def link_edit(link_id: int) -> Any:
 
     def save() -> BaseResponse:
         data = LinkInput.from_form(request.form, editing=link)
-        own_hosts = runtime().settings.own_hosts
+        own_hosts = runtime().own_hosts()
         links.update_link(db_session(), link_id, data, own_hosts=own_hosts, now=utcnow())
         flash("Link saved.", "success")
         return redirect(url_for(".link_page", link_id=link_id))
 
     refusals = forms.link_refusals(
         db_session(), request.form, editing=link,
-        domain=link.domain, own_hosts=runtime().settings.own_hosts,
+        domain=link.domain, own_hosts=runtime().own_hosts(),
     )
     return forms.submit(
         save,
@@ -403,7 +405,7 @@ def link_archive(link_id: int) -> BaseResponse:
 def link_restore(link_id: int) -> BaseResponse:
     restore = LinkInput.from_json({"archived": False}, partial=True)
     links.update_link(
-        db_session(), link_id, restore, own_hosts=runtime().settings.own_hosts, now=utcnow()
+        db_session(), link_id, restore, own_hosts=runtime().own_hosts(), now=utcnow()
     )
     flash("Link restored: it redirects again.", "success")
     return redirect(url_for(".link_page", link_id=link_id))

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from shortener import request_input
 from shortener.errors import BadRequestError, DomainError, InvalidParameterError, NotFoundError
 from shortener.models import MAX_ID, Channel, Link, Stage, Touchpoint
-from shortener.slugs import looks_like_slug
+from shortener.slugs import looks_like_slug, slug_key
 
 # A sheet is drawn while its request waits: about 8 ms a code, so at most some 10 s.
 MAX_CODES = 1000
@@ -223,13 +223,14 @@ def _named_links(session: Session, tokens: Sequence[str], *, domain: str) -> lis
     slugs = [token for token, i in ids.items() if i not in by_id]
     by_slug: dict[str, Link] = {}
     if slugs:
-        rows = session.scalars(select(Link).where(Link.domain == domain, Link.slug.in_(slugs)))
-        by_slug = {link.slug: link for link in rows}
+        keys = [slug_key(slug) for slug in slugs]
+        rows = session.scalars(select(Link).where(Link.domain == domain, Link.slug_key.in_(keys)))
+        by_slug = {link.slug_key: link for link in rows}
     found: dict[int, Link] = {}
     missing: list[str] = []
     for token, i in ids.items():
         link = by_id.get(i) if i is not None else None
-        link = link or by_slug.get(token)
+        link = link or by_slug.get(slug_key(token))
         if link is None:
             missing.append(token)
         else:

@@ -39,11 +39,11 @@ from shortener.urls import build_location
 
 log = logging.getLogger(__name__)
 
-NO_LINK = "There is no link at this address."
+NO_LINK = "There is no link at this address: check it for a typing mistake."
 # no-store: a browser that caches the redirect skips us on the next click, which goes uncounted.
 _CACHE_CONTROL = "private, no-store"
 _CONTENT_TYPE = "text/html; charset=utf-8"  # what werkzeug gives a response without a body
-RETIRED = "This link has been retired by its owner."
+RETIRED = "What this link or code led to is no longer available. Thank you for your interest."
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # The app's hooks whose whole effect on a plain redirect the path in front of Flask reproduces:
@@ -101,7 +101,7 @@ class _Refused:
 
     status: int
     unsafe_link: int | None = None
-    fallback: str | None = None  # where the domain sends its unknown slugs
+    fallback: str | None = None  # where the domain sends unknown slugs, or the link once retired
 
 
 class Redirects:
@@ -133,7 +133,7 @@ class Redirects:
         if target is None:
             return _Refused(404, fallback=served.fallback_url)
         if not target.is_live(time.time()):
-            return _Refused(410)
+            return _Refused(410, fallback=target.fallback_url)
         if not target.safe:
             return _Refused(410, unsafe_link=target.link_id)
         if not environ.get("QUERY_STRING"):
@@ -193,12 +193,12 @@ class Redirects:
                 headers = {"Location": plan.fallback, "Cache-Control": _CACHE_CONTROL}
                 return Response(status=302, headers=headers)
             if plan.status == 404:
-                return render_error_page(404, NO_LINK, title="Link not found")
+                return render_error_page(404, NO_LINK, title="Link not found", customer=True)
             if plan.unsafe_link is not None:
                 log.error(
                     "link %s has an unsafe destination; refusing to redirect", plan.unsafe_link
                 )
-            return render_error_page(410, RETIRED)
+            return render_error_page(410, RETIRED, title="This link has ended", customer=True)
         target = plan.target
         if environ["REQUEST_METHOD"] == "POST" and target.survey_kind is None:
             return _no_form()  # never counted: only a GET is

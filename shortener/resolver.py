@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shortener.models import Hub, Link
+from shortener.models import Hub, Link, SlugHistory
+from shortener.slugs import slug_key
 from shortener.urls import build_location, is_safe_redirect_target
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Target:
     survey_question: str | None = None
     survey_then: str | None = None
     hub: bool = False  # a hub's link shows the hub's page instead (`shortener.hubs_public`)
+    fallback_url: str | None = None  # where it sends customers once archived or expired
 
     @classmethod
     def of(cls, link: Link, *, hub: bool = False) -> Target:
@@ -76,6 +78,7 @@ class Target:
             survey_question=link.survey_question,
             survey_then=link.survey_then,
             hub=hub,
+            fallback_url=link.fallback_url,
         )
 
     # Worked out once per cache fill rather than on every click.
@@ -138,7 +141,8 @@ class LinkResolver:
         self._pubsub: Any = None
 
     def resolve(self, domain: str, slug: str) -> Target | None:
-        key = f"{domain}/{slug}"
+        """The target of `slug` whatever its letter case, or of the link that gave it up."""
+        key = _key(domain, slug)
         entry = self._local.get(key)
         now = self._clock()
         if entry is not None and entry[0] > now:
@@ -158,7 +162,7 @@ class LinkResolver:
 
     def invalidate(self, domain: str, slug: str) -> None:
         """Forget `(domain, slug)` here and in every process; call after the edit is committed."""
-        key = f"{domain}/{slug}"
+        key = _key(domain, slug)
         self._local.pop(key, None)
         if self._redis is not None:
             try:
@@ -200,11 +204,14 @@ class LinkResolver:
             if cached is not None:
                 return Target.from_json(cached)
         with self._sessions() as session:
+            query = select(Link, Hub.id).outerjoin(Hub, Hub.link_id == Link.id)
             row = session.execute(
-                select(Link, Hub.id)
-                .outerjoin(Hub, Hub.link_id == Link.id)
-                .where(Link.domain == domain, Link.slug == slug)
+                query.where(Link.domain == domain, Link.slug_key == slug_key(slug))
             ).one_or_none()
+            if row is None:  # a slug printed before its link was renamed
+                row = session.execute(query.join(SlugHistory, SlugHistory.link_id == Link.id).where(
+                    SlugHistory.domain == domain, SlugHistory.slug_key == slug_key(slug)
+                )).one_or_none()
             target = Target.of(row[0], hub=row[1] is not None) if row is not None else None
         if target is not None and self._redis is not None:
             with contextlib.suppress(redis.RedisError):
@@ -242,6 +249,10 @@ def invalidate_channel(client: redis.Redis) -> str:
     database is part of the name: instances sharing a server on different databases keep apart."""
     db = client.connection_pool.connection_kwargs.get("db", 0)
     return f"{INVALIDATE_CHANNEL}:{db}"
+
+
+def _key(domain: str, slug: str) -> str:
+    return f"{domain}/{slug_key(slug)}"
 
 
 def _redis_key(key: str) -> str:

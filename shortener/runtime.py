@@ -43,6 +43,11 @@ class LinkRuntime:
     sink: ClickSink
     figures: ClickFigures
 
+    def own_hosts(self) -> tuple[str, ...]:
+        """Our own hosts, configured and added as domains: a destination pointing at one would
+        loop through the redirect."""
+        return (*self.settings.own_hosts, *self.domains.hostnames())
+
     def close(self) -> None:
         """Hand on queued clicks and let go of the connections (the engine is the caller's)."""
         self.sink.close()

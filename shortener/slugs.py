@@ -8,10 +8,11 @@ import secrets
 from shortener.errors import InvalidSlugError
 
 SLUG_MAX_LENGTH = 64
-RANDOM_SLUG_LENGTH = 7
+RANDOM_SLUG_LENGTH = 8  # 32**8: about 10**12 slugs
 
-# Look-alikes (0/O/o, 1/l/I) are left out so a slug read off a poster or said aloud is typed right.
-ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+# Look-alikes (0/O/o, 1/l/I) are left out so a slug read off a poster or said aloud is typed right;
+# and one case only, since slugs that differ only in case are one slug.
+ALPHABET = "23456789abcdefghijkmnpqrstuvwxyz"
 
 # Lowercase; a slug is reserved whatever its case. These would shadow one of our routes or could
 # pass for an official page of the service.
@@ -86,6 +87,11 @@ def validate_slug(slug: str) -> str:
     if slug.lower() in RESERVED_SLUGS:
         raise InvalidSlugError("slug", f"'{slug}' is reserved; choose another slug.")
     return slug
+
+
+def slug_key(slug: str) -> str:
+    """What a slug is found and kept unique by: letter case aside."""
+    return slug.lower()
 
 
 def looks_like_slug(text: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from shortener import request_input
+from shortener import request_input, slug_history
 from shortener.db import add_unique, unique_or
 from shortener.errors import (
     ConflictError,
@@ -21,7 +21,6 @@ from shortener.errors import (
     UnknownReferenceError,
 )
 from shortener.models import Channel, Coupon, Link, Placement, Touchpoint
-from shortener.unit_of_work import link_changed
 
 FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived", "coupons"})
 COUPON = re.compile(r"[A-Z0-9_-]{2,40}")
@@ -194,11 +193,8 @@ def archive_touchpoint(session: Session, key: str, *, now: datetime) -> Touchpoi
 
 def _links_changed(session: Session, touchpoint: Touchpoint) -> None:
     # Cached targets carry the touchpoint (its key and channel are the UTM source and medium).
-    found = session.execute(
-        select(Link.domain, Link.slug).where(Link.touchpoint_id == touchpoint.id)
-    )
-    for domain, slug in found:
-        link_changed(session, domain, slug)
+    links = session.scalars(select(Link).where(Link.touchpoint_id == touchpoint.id))
+    slug_history.links_changed(session, list(links))
 
 
 def touchpoint_json(touchpoint: Touchpoint) -> dict[str, Any]:

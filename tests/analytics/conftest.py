@@ -38,7 +38,7 @@ from shortener.clicks import RawClick, new_click_id
 from shortener.db import utcnow
 from shortener.journey_cookie import COOKIE
 from shortener.models import Link, Placement, Stage, Touchpoint
-from shortener.unit_of_work import transaction
+from shortener.unit_of_work import link_changed, transaction
 from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE, SLACKBOT
 
 Visitor = tuple[str, str]  # an IP address and a user agent
@@ -122,18 +122,23 @@ class Shop:
         created_at: str | datetime | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
+        # An expiry of the past is history, written to the row: the API refuses it as a typo.
+        expires_at = extra.pop("expires_at", None)
         data = {"url": f"https://shop.example.com/{slug}", "touchpoint": touchpoint,
                 "stage": stage, "slug": slug, "campaign": campaign, **extra}
         response = self._client.post("/api/v1/links", json=data, headers=self._marketer)
         assert response.status_code == 201, response.json
         body: dict[str, Any] = response.json  # type: ignore[assignment]
+        written: dict[str, datetime] = {}
         if created_at is not None:
-            moment = _moment(created_at)
+            written["created_at"] = _moment(created_at)
+        if expires_at is not None:
+            written["expires_at"] = _moment(expires_at)
+        if written:
             with transaction(runtime(self._app).sessions) as session:
-                session.execute(
-                    update(Link).where(Link.id == body["id"]).values(created_at=moment)
-                )
-            body["created_at"] = moment.isoformat()
+                session.execute(update(Link).where(Link.id == body["id"]).values(**written))
+                link_changed(session, body["domain"], slug)
+            body.update((name, moment.isoformat()) for name, moment in written.items())
         return body
 
     def archive(self, touchpoint: str, *, at: str | datetime | None = None) -> None:

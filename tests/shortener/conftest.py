@@ -5,15 +5,19 @@ one check of the JSON error shape that every failure must have. Keys of every ro
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from shortener.models import Link
+from shortener.runtime import runtime
+from shortener.unit_of_work import link_changed, transaction
 
 ErrorCheck = Callable[..., dict[str, Any]]
 LinkMaker = Callable[..., dict[str, Any]]
@@ -79,3 +83,17 @@ def unknown_link_id(session: Session) -> int:
     """An id no link has. Ids are not reset between tests (each test's rows are rolled back, and
     PostgreSQL keeps its sequences), so no literal number is sure to be free."""
     return (session.scalar(select(func.max(Link.id))) or 0) + 1
+
+
+@pytest.fixture
+def expire_link(app: Flask) -> Callable[[int], None]:
+    """Let a link's expiry pass: a link cannot be made already expired (a typo, refused)."""
+
+    def expire(link_id: int) -> None:
+        with transaction(runtime(app).sessions) as session:
+            link = session.get(Link, link_id)
+            assert link is not None
+            link.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+            link_changed(session, link.domain, link.slug)
+
+    return expire

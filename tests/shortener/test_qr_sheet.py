@@ -49,7 +49,8 @@ def archive(client: FlaskClient, marketer: Headers) -> Callable[[dict[str, Any]]
 
 @pytest.fixture
 def flyers(
-    make: Callable[..., dict[str, Any]], archive: Callable[[dict[str, Any]], None]
+    make: Callable[..., dict[str, Any]], archive: Callable[[dict[str, Any]], None],
+    expire_link: Callable[[int], None],
 ) -> list[dict[str, Any]]:
     """Eleven live links of the physical touchpoint `lyon-flyer` over three stages (two pages of
     nine), besides its archived link /lyon-old and its expired link /lyon-gone."""
@@ -62,8 +63,8 @@ def flyers(
     ]
     archive(make("links", url="https://shop.example.com/old", touchpoint="lyon-flyer",
                  stage="awareness", slug="lyon-old"))
-    make("links", url="https://shop.example.com/gone", touchpoint="lyon-flyer",
-         stage="awareness", slug="lyon-gone", expires_at="2020-01-01T00:00:00Z")
+    expire_link(make("links", url="https://shop.example.com/gone", touchpoint="lyon-flyer",
+                     stage="awareness", slug="lyon-gone", expires_at="2099-01-01T00:00:00Z")["id"])
     return made
 
 

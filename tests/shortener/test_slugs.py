@@ -136,4 +136,4 @@ def test_random_slug_redraws_when_it_spells_a_reserved_word(
     # "metrics" can be spelled from the alphabet, so the draw must be retried rather than returned.
     draws: Iterator[str] = iter("metrics" + "abcdefg")
     monkeypatch.setattr(secrets, "choice", lambda _alphabet: next(draws))
-    assert random_slug() == "abcdefg"
+    assert random_slug(7) == "abcdefg"

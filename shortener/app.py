@@ -11,6 +11,7 @@ from shortener import (
     csrf,
     domains_api,
     domains_cli,
+    domains_pages,
     error_pages,
     hubs_app,
     import_cli,
@@ -47,6 +48,7 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     signin.init_app(app)
     app.register_blueprint(api.bp)
     domains_api.init_app(app)
+    domains_pages.init_app(app)
     pages.init_app(app)
     print_pages.init_app(app)
     hubs_app.init_app(app)

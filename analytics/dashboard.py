@@ -54,11 +54,11 @@ bp = Blueprint("dashboard", __name__, template_folder="templates")
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90}
 PARAMETERS = frozenset(
-    {"range", "from", "to", "stage", "channel", "campaign", "bots", "interval", "group_by",
+    {"range", "from", "to", "stage", "channel", "campaign", "bots", "tests", "interval", "group_by",
      "funnel", "map", "model", "format", "table"}
 )
 # What a link to another analytics page carries: the window and the filters.
-WINDOW = ("range", "from", "to", "stage", "channel", "campaign", "bots")
+WINDOW = ("range", "from", "to", "stage", "channel", "campaign", "bots", "tests")
 SIDE_BY_SIDE = 8  # touchpoints in each of the most and least engaged tables
 CHART_SERIES = 6  # lines drawn; the rest are added up as "Other"
 TABLES = (
@@ -103,7 +103,8 @@ class DashboardQuery:
             chosen = "custom" if args.get("from") or args.get("to") else "30d"
         if chosen not in PRESETS and chosen != "custom":
             raise InvalidParameterError("range", "must be 7d, 30d, 90d or custom")
-        query_args = {name: args.get(name, "") for name in ("stage", "channel", "campaign", "bots")}
+        query_args = {name: args.get(name, "") for name in ("stage", "channel", "campaign", "bots",
+                                                         "tests")}
         if chosen == "custom":
             query_args["from"], query_args["to"] = args.get("from", ""), args.get("to", "")
         else:
@@ -138,6 +139,7 @@ class DashboardQuery:
             "channel": q.channel or "",
             "campaign": q.campaign or "",
             "bots": "include" if q.bots else "",
+            "tests": "include" if q.tests else "",
             "interval": self.interval,
             "group_by": self.group_by,
             "funnel": "" if self.funnel == "closed" else self.funnel,

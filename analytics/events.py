@@ -45,6 +45,7 @@ def click_payload(click: RawClick) -> bytes:
         click.language,
         1 if click.via_qr else 0,
         click.journey,
+        1 if click.test else 0,
     ]
     return orjson.dumps(row)
 
@@ -53,7 +54,8 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
     raw: Any = fields.get(FIELD, fields.get(FIELD.decode()))
     try:
         row = orjson.loads(raw)
-        # Clicks written before journeys have ten fields.
+        # Clicks written before the go-live window have eleven fields, before journeys ten.
+        test = row.pop() if len(row) == 12 else 0
         journey = row.pop() if len(row) == 11 else ""
         click_id, at, link_id, touchpoint_id, stage_id, ip, agent, referrer, language, qr = row
         click = RawClick(
@@ -68,6 +70,7 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
             language=str(language),
             via_qr=bool(qr),
             journey=str(journey)[:32],
+            test=bool(test),
         )
     except (TypeError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise BadEventError(f"not a click event: {raw!r:.200}") from exc

@@ -29,7 +29,7 @@ from shortener.journey_cookie import COOKIELESS
 from shortener.models import Link
 
 SALT_RETENTION = timedelta(hours=48)
-COUNTERS = ["clicks", "scans", "bot_clicks", "visitors"]
+COUNTERS = ["clicks", "scans", "bot_clicks", "visitors", "test_clicks"]
 
 
 @dataclass(slots=True)
@@ -93,7 +93,7 @@ def store_clicks(
             continue
         day = _day(click.at, zone)
         info = enricher.enrich(click.ip, click.user_agent, click.referrer, salts[day])
-        if journeys is not None and click.journey and not info.is_bot:
+        if journeys is not None and click.journey and not info.is_bot and not click.test:
             journey_keys[click.click_id] = journeys.key(
                 click.journey, ip=click.ip, user_agent=click.user_agent, salts=journey_salts,
                 day=day,
@@ -116,6 +116,7 @@ def store_clicks(
                 "referrer_site": info.referrer_site[:255] if info.referrer_site else None,
                 "language": _first_language(click.language),
                 "visitor_id": info.visitor_id,
+                "is_test": click.test,
             }
         )
     result.enrich_seconds = time.perf_counter() - started
@@ -134,9 +135,9 @@ def store_clicks(
 
 
 def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) -> None:
-    humans = [row for row in rows if not row["is_bot"]]
+    humans = [row for row in rows if not row["is_bot"] and not row["is_test"]]
     new_visitors = _first_visits(session, humans, zone)
-    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     latest: dict[tuple[Any, ...], datetime] = {}
     earliest: dict[tuple[Any, ...], datetime] = {}
     for row in rows:
@@ -146,6 +147,9 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) 
         counts = totals[key]
         if row["is_bot"]:
             counts[2] += 1
+            continue
+        if row["is_test"]:  # a person's proofing scan, before go-live: counted apart
+            counts[4] += 1
             continue
         if key not in latest or at > latest[key]:
             latest[key] = at
@@ -168,6 +172,7 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) 
             "scans": c[1],
             "bot_clicks": c[2],
             "visitors": c[3],
+            "test_clicks": c[4],
             "first_click_at": earliest.get(k),
             "last_click_at": latest.get(k),
         }
@@ -213,18 +218,18 @@ def _touchpoint_periods(
             if total is None:
                 sums[period_key] = [*counts, at]
                 continue
-            for i in range(4):
+            for i in range(5):
                 total[i] += counts[i]
-            if at is not None and (total[4] is None or at > total[4]):
-                total[4] = at
+            if at is not None and (total[5] is None or at > total[5]):
+                total[5] = at
     return [
         {
             "period": k[0],
             "period_start": k[1],
             "stage_id": k[2],
             "touchpoint_id": k[3],
-            **dict(zip(COUNTERS, c[:4], strict=True)),
-            "last_click_at": c[4],
+            **dict(zip(COUNTERS, c[:5], strict=True)),
+            "last_click_at": c[5],
         }
         for k, c in sorted(sums.items(), key=lambda item: item[0])
     ]

@@ -49,6 +49,8 @@ class Click(Base):
     referrer_site: Mapped[str | None] = mapped_column(String(255))  # Facebook, for m.facebook.com
     language: Mapped[str | None] = mapped_column(String(35))
     visitor_id: Mapped[str] = mapped_column(String(32))
+    # Before its link's go-live (`Link.starts_at`): in no figure but those asking for tests.
+    is_test: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class LinkHourlyStats(Base):
@@ -65,6 +67,7 @@ class LinkHourlyStats(Base):
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
     scans: Mapped[int] = mapped_column(Integer, default=0)  # human scans
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    test_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # proofs
     visitors: Mapped[int] = mapped_column(Integer, default=0)  # first human click of the day
     first_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # earliest human click
     last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # latest human click
@@ -114,6 +117,7 @@ class TouchpointStats(Base):
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
     scans: Mapped[int] = mapped_column(Integer, default=0)
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    test_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     visitors: Mapped[int] = mapped_column(Integer, default=0)
     last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

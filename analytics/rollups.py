@@ -58,9 +58,10 @@ def _rebuild_in_sql(session: Session, zone: ZoneInfo) -> None:
         session.execute(
             text(
                 "INSERT INTO touchpoint_stats (period, period_start, stage_id, touchpoint_id,"  # noqa: S608
-                " clicks, scans, bot_clicks, visitors, last_click_at)"
+                " clicks, scans, bot_clicks, visitors, test_clicks, last_click_at)"
                 f" SELECT '{period.value}', {start}, stage_id, touchpoint_id, sum(clicks),"
-                " sum(scans), sum(bot_clicks), sum(visitors), max(last_click_at)"
+                " sum(scans), sum(bot_clicks), sum(visitors), sum(test_clicks),"
+                " max(last_click_at)"
                 f" FROM link_hourly_stats GROUP BY {start}, stage_id, touchpoint_id"
             ),
             {"zone": zone.key},
@@ -68,7 +69,7 @@ def _rebuild_in_sql(session: Session, zone: ZoneInfo) -> None:
 
 
 def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
-    sums: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, None])
+    sums: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, None])
     rows = session.execute(
         select(
             LinkHourlyStats.hour,
@@ -78,6 +79,7 @@ def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
             LinkHourlyStats.scans,
             LinkHourlyStats.bot_clicks,
             LinkHourlyStats.visitors,
+            LinkHourlyStats.test_clicks,
             LinkHourlyStats.last_click_at,
         ).execution_options(yield_per=10_000)
     )
@@ -85,9 +87,9 @@ def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
         day = hour.astimezone(zone).date()
         for period in Period:
             total = sums[(period.value, period.start_of(day), stage_id, touchpoint_id)]
-            for i in range(4):
+            for i in range(5):
                 total[i] += counts[i]
-            total[4] = _later(total[4], last)
+            total[5] = _later(total[5], last)
     if sums:
         session.execute(
             insert(TouchpointStats),
@@ -95,9 +97,9 @@ def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
                 {
                     "period": period, "period_start": start, "stage_id": stage_id,
                     "touchpoint_id": touchpoint_id, "clicks": c, "scans": s, "bot_clicks": b,
-                    "visitors": v, "last_click_at": last,
+                    "visitors": v, "test_clicks": t, "last_click_at": last,
                 }
-                for (period, start, stage_id, touchpoint_id), (c, s, b, v, last) in sorted(
+                for (period, start, stage_id, touchpoint_id), (c, s, b, v, t, last) in sorted(
                     sums.items(), key=lambda item: item[0]
                 )
             ],

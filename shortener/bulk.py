@@ -374,6 +374,7 @@ def _link_columns(checked: CheckedLink, slug: str | None) -> dict[str, Any]:
         "redirect_status": link.redirect_status,
         "utm": link.utm,
         "expires_at": link.expires_at,
+        "starts_at": link.starts_at,
         "fallback_url": link.fallback_url,
         "track_conversions": link.track_conversions,
         "survey_kind": link.survey_kind,

@@ -192,8 +192,8 @@ LINK_COLUMNS = Columns(
     required=frozenset({"url", "touchpoint", "stage"}),
     convert={
         **{name: _text for name in ("url", "touchpoint", "stage", "slug", "campaign", "title",
-                                    "expires_at", "survey_kind", "survey_question",
-                                    "survey_then")},
+                                    "expires_at", "starts_at", "fallback_url", "survey_kind",
+                                    "survey_question", "survey_then")},
         "redirect_status": _integer,
         "utm": _boolean,
         "track_conversions": _boolean,

@@ -211,7 +211,9 @@ def _echo_link(link: Link) -> None:
         ("utm", "on" if link.utm else "off"),
         ("conversions", "tracked" if link.track_conversions else "not tracked"),
         ("survey", survey),
+        ("goes live", link.starts_at.isoformat() if link.starts_at else "at once"),
         ("expires at", link.expires_at.isoformat() if link.expires_at else "never"),
+        ("fallback", link.fallback_url or "-"),
         ("created at", link.created_at.isoformat()),
         ("QR code", scan_url(link, scheme=scheme)),
     )
@@ -232,10 +234,12 @@ def show_link(slug: str) -> None:
 @click.option("--url", help="A new destination.")
 @click.option("--touchpoint", help="Another touchpoint's key.")
 @click.option("--stage", help="Another stage's key.")
-@click.option("--slug", "new_slug", help="A new slug (the old one stops redirecting).")
+@click.option("--slug", "new_slug", help="A new slug (the old one keeps leading here).")
 @click.option("--campaign", help='A campaign; "" takes it off.')
 @click.option("--title", help='A title; "" takes it off.')
 @click.option("--expires-at", help='An ISO 8601 time (UTC without an offset); "" never.')
+@click.option("--starts-at", help='Go-live, ISO 8601: clicks before it are tests; "" at once.')
+@click.option("--fallback-url", help='Where it sends customers once retired; "" none.')
 @click.option("--status", "redirect_status", type=click.Choice(["301", "302", "307", "308"]))
 @click.option("--utm/--no-utm", default=None, help="Append utm_* parameters, or not.")
 @click.option("--track-conversions/--no-track-conversions", default=None,
@@ -249,6 +253,8 @@ def edit_link(
     campaign: str | None,
     title: str | None,
     expires_at: str | None,
+    starts_at: str | None,
+    fallback_url: str | None,
     redirect_status: str | None,
     utm: bool | None,
     track_conversions: bool | None,
@@ -260,7 +266,8 @@ def edit_link(
         "utm": utm, "track_conversions": track_conversions,
     }
     data: dict[str, object] = {name: value for name, value in given.items() if value is not None}
-    for name, raw in (("campaign", campaign), ("title", title), ("expires_at", expires_at)):
+    for name, raw in (("campaign", campaign), ("title", title), ("expires_at", expires_at),
+                      ("starts_at", starts_at), ("fallback_url", fallback_url)):
         if raw is not None:
             data[name] = raw if raw.strip() else None  # blank takes it off
     if not data:

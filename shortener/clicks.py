@@ -34,6 +34,9 @@ class RawClick:
     # The customer's journey: the `tl_j` cookie's id, COOKIELESS for the worker to derive one
     # from the IP and user agent, or "" for none (journeys off, DNT, GPC, a bot).
     journey: str = ""
+    # Before the link's `starts_at`: a proofing scan at the printer or the office, kept but left
+    # out of the figures unless a report asks (`tests=include`).
+    test: bool = False
 
 
 def new_click_id() -> str:
@@ -57,6 +60,7 @@ def crop_click(
     language: str,
     via_qr: bool,
     journey: str = "",
+    test: bool = False,
 ) -> RawClick:
     return RawClick(
         click_id=new_click_id(),
@@ -70,4 +74,5 @@ def crop_click(
         language=language[:MAX_LANGUAGE],
         via_qr=via_qr,
         journey=journey,
+        test=test,
     )

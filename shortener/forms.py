@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shortener import slug_history
 from shortener.errors import ConflictError, DomainError, SlugTakenError
-from shortener.links import LinkInput, check_expiry, validate_fallback
+from shortener.links import LinkInput, check_expiry, check_window, validate_fallback
 from shortener.models import Link, Touchpoint
 from shortener.placements import PlacementInput
 from shortener.slugs import slug_key, validate_slug
@@ -32,8 +32,8 @@ PLACEMENT_LABELS = {"count": "People reached", "from": "From", "to": "To", "note
 LINK_LABELS = {
     "url": "Destination URL", "touchpoint": "Touchpoint", "stage": "Journey stage", "slug": "Slug",
     "campaign": "Campaign", "title": "Title", "redirect_status": "Redirect",
-    "expires_at": "Expires", "fallback_url": "Fallback URL", "utm": "UTM parameters",
-    "track_conversions": "Track conversions",
+    "starts_at": "Goes live", "expires_at": "Expires", "fallback_url": "Fallback URL",
+    "utm": "UTM parameters", "track_conversions": "Track conversions",
     "survey_kind": "Ask", "survey_then": "After the answer", "survey_question": "Question",
 }
 # What a refused field is replaced with to read the rest of the form: values the field rules
@@ -164,8 +164,15 @@ def link_refusals(
         "slug": lambda: _slug_free(session, validate_slug(values["slug"]), domain, editing),
         "fallback_url": lambda: validate_fallback(values["fallback_url"], own_hosts),
     }
-    if editing is None or values.get("expires_at") != editing.expires_at:
-        checks["expires_at"] = lambda: check_expiry(values["expires_at"], datetime.now(UTC))
+    starts_at = values.get("starts_at", editing.starts_at if editing else None)
+    expires_at = values.get("expires_at", editing.expires_at if editing else None)
+
+    def window() -> None:
+        if editing is None or expires_at != editing.expires_at:
+            check_expiry(expires_at, datetime.now(UTC))
+        check_window(starts_at, expires_at)
+
+    checks["expires_at"] = window
     for name, check in checks.items():
         if name in values and name not in refused:
             _check(refusals, check)

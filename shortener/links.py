@@ -41,7 +41,8 @@ from shortener.urls import MAX_URL_LENGTH, validate_destination
 
 FIELDS = frozenset(
     {"url", "touchpoint", "stage", "slug", "campaign", "title", "redirect_status", "utm",
-     "expires_at", "archived", "track_conversions", "survey", "domain", "fallback_url"}
+     "expires_at", "starts_at", "archived", "track_conversions", "survey", "domain",
+     "fallback_url"}
 )
 SURVEY_FIELDS = frozenset({"kind", "question", "then"})
 RANDOM_SLUG_ATTEMPTS = 8
@@ -75,6 +76,7 @@ class LinkInput:
             "redirect_status": request_input.integer(data, "redirect_status", low=100, high=599),
             "utm": request_input.boolean(data, "utm"),
             "expires_at": request_input.timestamp(data, "expires_at"),
+            "starts_at": request_input.timestamp(data, "starts_at"),
             "fallback_url": request_input.string(
                 data, "fallback_url", max_length=MAX_URL_LENGTH
             ),
@@ -105,7 +107,7 @@ class LinkInput:
         slug = form.get("slug", "").strip()
         if slug:
             data["slug"] = slug
-        for name in ("campaign", "title", "expires_at", "fallback_url"):
+        for name in ("campaign", "title", "starts_at", "expires_at", "fallback_url"):
             request_input.form_optional(form, data, name, partial=partial)
         data["utm"] = form.get("utm") == "on"
         data["track_conversions"] = form.get("track_conversions") == "on"
@@ -225,6 +227,7 @@ def check_link(
     and `find_stage` do."""
     values = data.values
     check_expiry(values.get("expires_at"), datetime.now(UTC))
+    check_window(values.get("starts_at"), values.get("expires_at"))
     link = Link(
         domain=domain,
         destination=validate_destination(values["url"], own_hosts=own_hosts),
@@ -235,6 +238,7 @@ def check_link(
         redirect_status=values.get("redirect_status", default_status),
         utm=values.get("utm", True),
         expires_at=values.get("expires_at"),
+        starts_at=values.get("starts_at"),
         fallback_url=validate_fallback(values.get("fallback_url"), own_hosts),
         track_conversions=values.get("track_conversions", False),
         survey_kind=values.get("survey_kind"),
@@ -244,10 +248,19 @@ def check_link(
     return CheckedLink(link, validate_slug(values["slug"]) if "slug" in values else None)
 
 
+# A link made to die at once, or before it goes live, is a typo (of a year, a month) found only
+# once the codes are printed.
 def check_expiry(expires_at: datetime | None, now: datetime) -> None:
-    # A link made to die at once is a typo (of a year, a month) found once the codes are printed.
     if expires_at is not None and expires_at <= now:
         raise InvalidFieldError("expires_at", "is in the past: a link would answer 410 at once")
+
+
+def check_window(starts_at: datetime | None, expires_at: datetime | None) -> None:
+    if starts_at is not None and expires_at is not None and expires_at <= starts_at:
+        raise InvalidFieldError(
+            "expires_at", f"must be after starts_at ({starts_at.isoformat()}): the link would "
+            "never be live"
+        )
 
 
 def validate_fallback(url: str | None, own_hosts: Collection[str]) -> str | None:
@@ -313,8 +326,11 @@ def update_link(
         values["touchpoint"] = find_touchpoint(session, values["touchpoint"])
     if "stage" in values:
         values["stage"] = find_stage(session, values["stage"])
-    if values.get("expires_at") != link.expires_at:  # one already past may stay as it is
-        check_expiry(values.get("expires_at"), now)
+    expires_at = values.get("expires_at", link.expires_at)
+    starts_at = values.get("starts_at", link.starts_at)
+    if expires_at != link.expires_at:  # one already past may stay as it is
+        check_expiry(expires_at, now)
+    check_window(starts_at, expires_at)
     if "fallback_url" in values:
         values["fallback_url"] = validate_fallback(values["fallback_url"], own_hosts)
     if "slug" in values:
@@ -442,6 +458,7 @@ def link_json(link: Link, *, scheme: str) -> dict[str, Any]:
         "redirect_status": link.redirect_status,
         "utm": link.utm,
         "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+        "starts_at": link.starts_at.isoformat() if link.starts_at else None,
         "fallback_url": link.fallback_url,
         "created_at": link.created_at.isoformat(),
         "archived": link.archived,

@@ -162,6 +162,8 @@ class Link(Base):
     redirect_status: Mapped[int] = mapped_column(Integer, default=302, server_default="302")
     utm: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Go-live: clicks before it are proofing scans, flagged `test` (shortener.clicks.RawClick).
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The redirect adds `tl_click` (the click id, signed) for the shop to post conversions with.
     track_conversions: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()

@@ -281,6 +281,9 @@ def _link_values(link: Link) -> dict[str, Any]:
         "survey_then": link.survey_then or "thanks",
         "redirect_status": link.redirect_status,
         "fallback_url": link.fallback_url or "",
+        "starts_at": link.starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+        if link.starts_at
+        else "",
         "expires_at": link.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
         if link.expires_at
         else "",

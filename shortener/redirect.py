@@ -165,6 +165,7 @@ class Redirects:
             return None, plan.location, None
         target = plan.target
         journey, set_cookie = self._journeys.journey(environ)
+        before_go_live = target.starts_at is not None and time.time() < target.starts_at
         click = crop_click(
             link_id=target.link_id,
             touchpoint_id=target.touchpoint_id,
@@ -174,7 +175,8 @@ class Redirects:
             referrer=environ.get("HTTP_REFERER", ""),
             language=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
             via_qr=plan.via_qr,
-            journey=journey,
+            journey="" if before_go_live else journey,
+            test=before_go_live,
         )
         location = plan.location
         if target.track_conversions:

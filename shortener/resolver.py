@@ -58,6 +58,7 @@ class Target:
     survey_then: str | None = None
     hub: bool = False  # a hub's link shows the hub's page instead (`shortener.hubs_public`)
     fallback_url: str | None = None  # where it sends customers once archived or expired
+    starts_at: float | None = None  # its go-live: clicks before are tests
 
     @classmethod
     def of(cls, link: Link, *, hub: bool = False) -> Target:
@@ -79,6 +80,7 @@ class Target:
             survey_then=link.survey_then,
             hub=hub,
             fallback_url=link.fallback_url,
+            starts_at=link.starts_at.timestamp() if link.starts_at else None,
         )
 
     # Worked out once per cache fill rather than on every click.

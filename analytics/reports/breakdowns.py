@@ -148,6 +148,8 @@ def _matching_clicks(session: Session, stmt: Select[Any], query: ReportQuery) ->
         stmt = stmt.where(Click.link_id == query.link_id)
     if not query.bots:
         stmt = stmt.where(Click.is_bot.is_(False))
+    if not query.tests:
+        stmt = stmt.where(Click.is_test.is_(False))
     if query.stage is not None:
         stmt = stmt.where(Click.stage_id == stage_id(session, query.stage))
     if query.channel is not None:

@@ -22,7 +22,7 @@ from analytics.reports.conversions import OUTCOME_COLUMNS
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import change
 from analytics.reports.render import Report, as_json, flat_row, head
-from analytics.reports.sql import link_live_in, stage_id
+from analytics.reports.sql import human_clicks, link_live_in, stage_id
 from analytics.reports.timeseries import Interval, Timeseries
 from shortener.errors import InvalidParameterError, NotFoundError
 from shortener.models import Link, Touchpoint
@@ -193,11 +193,11 @@ def link_table(session: Session, query: ReportQuery) -> LinkTable:
     figures = (
         select(
             Stats.link_id,
-            when(current, Stats.clicks).label("human"),
+            when(current, human_clicks(Stats, query)).label("human"),
             when(current, Stats.bot_clicks).label("bots"),
             when(current, Stats.scans).label("scans"),
             when(current, Stats.visitors).label("visitors"),
-            when(previous, Stats.clicks).label("previous_human"),
+            when(previous, human_clicks(Stats, query)).label("previous_human"),
             when(previous, Stats.bot_clicks).label("previous_bots"),
             func.min(case((current, Stats.first_click_at))).label("first"),
             func.max(case((current, Stats.last_click_at))).label("last"),

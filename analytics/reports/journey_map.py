@@ -18,7 +18,7 @@ from analytics.reports import feedback
 from analytics.reports.query import ReportQuery
 from analytics.reports.refs import StageRef, TouchpointRef
 from analytics.reports.render import as_json, head
-from analytics.reports.sql import filtered, link_live_in, touchpoint_existed_in
+from analytics.reports.sql import filtered, human_clicks, link_live_in, touchpoint_existed_in
 from shortener.models import Link, Stage, Touchpoint
 
 
@@ -95,7 +95,8 @@ def journey_map(session: Session, query: ReportQuery) -> JourneyMap:
     stages = tuple(StageRef(s.key, s.name, s.position) for s in stage_rows)
     if query.empty:
         return JourneyMap(query=query, stages=stages, rows=())
-    counted = Stats.clicks + Stats.bot_clicks if query.bots else Stats.clicks
+    human = human_clicks(Stats, query)
+    counted = human + Stats.bot_clicks if query.bots else human
     clicks = filtered(
         session,
         select(Stats.touchpoint_id, Stats.stage_id, func.sum(counted), func.sum(Stats.visitors)),

@@ -37,7 +37,8 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 UTC_ZONE = ZoneInfo("UTC")
 # What every report takes; each report adds its own (see ReportRequest.from_args).
-WINDOW_PARAMETERS = frozenset({"from", "to", "stage", "channel", "campaign", "bots", "format"})
+WINDOW_PARAMETERS = frozenset({"from", "to", "stage", "channel", "campaign", "bots", "tests",
+                               "format"})
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -53,6 +54,7 @@ class ReportQuery:
     channel: str | None = None
     campaign: str | None = None
     bots: bool = False
+    tests: bool = False  # proofing scans before a link's go-live (`tests=include`)
     requested_end: datetime | None = None  # the `to` asked for, when later than `end`
     zone: ZoneInfo = UTC_ZONE
     # Drill-down: one touchpoint, or one link (set by the views, never from a query string).
@@ -63,7 +65,8 @@ class ReportQuery:
     def from_args(
         cls, args: Mapping[str, str], *, now: datetime, zone: ZoneInfo = UTC_ZONE
     ) -> ReportQuery:
-        """Parse `from`, `to`, `stage`, `channel`, `campaign`, `bots`; empty values count as absent.
+        """Parse `from`, `to`, `stage`, `channel`, `campaign`, `bots`, `tests`; empty values count
+        as absent.
 
         `from` and `to` are dates (YYYY-MM-DD, local days; `to` includes its day) or whole-hour
         instants (ISO 8601; without an offset, local time), `to` excluded. Without them: the
@@ -82,9 +85,10 @@ class ReportQuery:
             raise InvalidParameterError("to", f"a report covers at most {MAX_DAYS} days")
         # Cut at the present; a window that has not begun is empty.
         end = max(start, min(requested, present))
-        bots = arg(args, "bots") or "exclude"
-        if bots not in ("include", "exclude"):
-            raise InvalidParameterError("bots", f"must be include or exclude, not {bots!r}")
+        bots, tests = arg(args, "bots") or "exclude", arg(args, "tests") or "exclude"
+        for name, value in (("bots", bots), ("tests", tests)):
+            if value not in ("include", "exclude"):
+                raise InvalidParameterError(name, f"must be include or exclude, not {value!r}")
         channel = arg(args, "channel")
         if channel is not None and channel not in set(Channel):
             raise InvalidParameterError(
@@ -97,6 +101,7 @@ class ReportQuery:
             channel=channel,
             campaign=arg(args, "campaign"),
             bots=bots == "include",
+            tests=tests == "include",
             requested_end=requested if requested != end else None,
             zone=zone,
         )

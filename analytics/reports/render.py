@@ -47,6 +47,7 @@ def head(query: ReportQuery) -> dict[str, Any]:
         "previous_to": query.local(query.previous_end).isoformat(),
         "timezone": query.zone.key,
         "bots": "include" if query.bots else "exclude",
+        "tests": "include" if query.tests else "exclude",
         "filters": {"stage": query.stage, "channel": query.channel, "campaign": query.campaign},
     }
 

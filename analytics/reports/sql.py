@@ -50,6 +50,12 @@ def plan(query: ReportQuery, *, with_previous: bool, open_end: bool) -> tuple[Pi
     )
 
 
+def human_clicks(table: Any, query: ReportQuery) -> Any:
+    """A rollup's human clicks, with the proofing scans before go-live when the query asks for
+    them (`tests=include`)."""
+    return table.clicks + table.test_clicks if query.tests else table.clicks
+
+
 def piece_rows(
     piece: Piece, query: ReportQuery, stage_id: int | None, figures: Sequence[str]
 ) -> AnySelect:
@@ -68,21 +74,22 @@ def piece_rows(
     start, end = ceil_hour(query.start), ceil_hour(query.end)
     current, previous = piece.current, piece.previous
     in_window = and_(table.last_click_at >= start, table.last_click_at < end)
+    human = human_clicks(table, query)
     values: dict[str, Any] = {
         "stage_id": table.stage_id,
-        "human": _times(current, table.clicks),
+        "human": _times(current, human),
         "bots": _times(current, table.bot_clicks),
         "scans": _times(current, table.scans),
         "visitors": _times(current, table.visitors),
-        "previous_human": _times(previous, table.clicks),
+        "previous_human": _times(previous, human),
         "previous_bots": _times(previous, table.bot_clicks),
         # A run that starts before the window has its latest click in the window, or none there.
         "last_click_at": case((in_window, table.last_click_at))
         if current > 0
         else cast(null(), UTCDateTime),
         # Clicks of any kind in either window: what makes a touchpoint one with clicks there.
-        "activity": _times(current + previous, table.clicks + table.bot_clicks),
-        "current_activity": _times(current, table.clicks + table.bot_clicks),
+        "activity": _times(current + previous, human + table.bot_clicks),
+        "current_activity": _times(current, human + table.bot_clicks),
     }
     stmt = stmt.add_columns(
         table.touchpoint_id.label("touchpoint_id"), *(values[f].label(f) for f in figures)

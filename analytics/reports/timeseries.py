@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from analytics.models import LinkHourlyStats as Stats
 from analytics.reports.query import ReportQuery, day_start
 from analytics.reports.render import head
-from analytics.reports.sql import filtered
+from analytics.reports.sql import filtered, human_clicks
 from shortener.errors import InvalidParameterError
 from shortener.models import Link, Stage, Touchpoint
 
@@ -138,7 +138,7 @@ def timeseries(
             key,
             name,
             order,
-            func.sum(Stats.clicks),
+            func.sum(human_clicks(Stats, query)),
             func.sum(Stats.bot_clicks),
             func.sum(Stats.scans),
             func.sum(Stats.visitors),

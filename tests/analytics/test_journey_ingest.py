@@ -251,8 +251,9 @@ def test_a_clicks_journey_travels_through_the_stream_to_the_worker(
     rt.sink.flush()  # type: ignore[attr-defined]
 
     payloads = stream_payloads(redis_client, rt.settings.stream)
-    assert [p[-1] for p in payloads] == [anna.journey, ben.journey, anna.journey, "", ""]
-    assert all(len(p) == 11 for p in payloads)
+    # The journey, then whether it is a test (before a go-live): 12 fields.
+    assert [p[10] for p in payloads] == [anna.journey, ben.journey, anna.journey, "", ""]
+    assert all(len(p) == 12 and p[11] == 0 for p in payloads)
     assert journey_rows.counts(session) == (0, 0)  # nothing stored before the worker runs
 
     stats = in_process_worker(rt).run(drain=True).totals
@@ -277,7 +278,7 @@ def test_cookieless_clicks_travel_unresolved_and_the_worker_derives_the_journey(
         response = browser(ip, agent, app=web).click("flyer")
         assert "Set-Cookie" not in response.headers
     rt.sink.flush()  # type: ignore[attr-defined]
-    assert [p[-1] for p in stream_payloads(redis_client, rt.settings.stream)] == ["*"] * 3
+    assert [p[10] for p in stream_payloads(redis_client, rt.settings.stream)] == ["*"] * 3
 
     in_process_worker(rt).run(drain=True)
 

@@ -224,7 +224,9 @@ def test_a_link_is_shown_with_everything_it_does(
         "utm": "on",
         "conversions": "not tracked",
         "survey": "none",
+        "goes live": "at once",
         "expires at": "never",
+        "fallback": "-",
         "created at": link["created_at"],
         "QR code": "http://go.test/spring?qr=1",
     }

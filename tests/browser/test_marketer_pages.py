@@ -16,6 +16,7 @@ import io
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 # The embedded sink writes clicks every 0.5 s, and the rollups with them.
 CLICK_STORED_SECONDS = 20
 SHOP = "https://shop.example.com"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 T = TypeVar("T")
 
@@ -119,6 +121,12 @@ def _eventually(read: Callable[[], T], expected: T, what: str) -> None:
         time.sleep(0.5)  # the embedded sink stores every half second
 
 
+def _shot(page: Page, name: str) -> None:
+    """A screenshot for people to look at (test-artifacts/, kept out of git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
 def _fits(page: Page) -> bool:
     width: int = page.evaluate("document.documentElement.scrollWidth")
     return width <= PHONE["width"]
@@ -168,6 +176,7 @@ def test_an_import_shows_each_bad_row_before_writing_then_imports_the_good_ones(
     assert "also in row 1" in page.locator("tr[data-row='5'] .field-error").inner_text()
     assert "no-such-place" in page.locator("tr[data-row='3'] .field-error").inner_text()
     assert page.locator("tr[data-row] .badge:text-is('ready')").count() == 2
+    _shot(page, "import-preview.png")
     existing = api.links()
     assert not set(IMPORTED) & set(existing)  # a preview writes nothing
     assert existing["insta"]["url"] == f"{SHOP}/"  # and the demo's link is left alone
@@ -238,6 +247,7 @@ def test_links_ticked_on_a_phone_come_back_as_a_pdf_sheet_of_their_codes(
     for slug in PRINTED:
         page.locator(f"label.check:has(span.mono:text-is('/{slug}')) input").check()
     assert page.locator("input[name='links']:checked").count() == len(PRINTED)
+    _shot(page, "print-phone.png")
     page.select_option("#f-columns", "2")
     with page.expect_download() as download_info:
         page.click("button:has-text('Download PDF')")
@@ -332,6 +342,7 @@ def test_a_hub_made_on_the_pages_is_seen_and_tapped_on_a_phone_without_script(
         buttons[label]["short_url"] for label in BUTTONS
     ]
     assert _fits(view)
+    _shot(view, "hub-phone.png")
 
     # A tap on the lookbook goes through its link to the shop, tagged with the touchpoint.
     with view.expect_response(buttons["Lookbook"]["short_url"]) as tap:
@@ -355,3 +366,53 @@ def test_a_hub_made_on_the_pages_is_seen_and_tapped_on_a_phone_without_script(
         {"hub": 1, "Lookbook": 1, "Newsletter": 0},
         "clicks counted of the hub and its buttons",
     )
+
+
+# --- domains, and a printed code renamed ----------------------------------------------------------
+
+
+def test_an_admin_adds_a_domain_and_a_renamed_links_old_slug_is_shown_and_still_followed(
+    server: Server, browser: Browser, api: Api
+) -> None:
+    base = server.base
+    context = _signed_in(browser, base, PHONE)
+    page, problems = _watched(context)
+    page.goto(f"{base}/links/domains")
+    assert _fits(page)
+    page.fill("#add input[name='host']", "go.lune.test")
+    page.fill("#add input[name='fallback_url']", f"{SHOP}/")
+    page.click("#add button:has-text('Add domain')")
+    page.wait_for_load_state()
+    assert "go.lune.test" in [d["host"] for d in api.get("/domains")["items"]]
+    assert "go.lune.test" in page.locator("table").inner_text()
+    assert _fits(page)
+    _shot(page, "domains-phone.png")
+
+    # The banner's slug is renamed on its edit page, which warns of the codes printed with it.
+    link = api.links()["banner"]
+    page.goto(f"{base}/links/{link['id']}/edit")
+    assert "Codes already printed carry /banner" in page.locator("form.stack").inner_text()
+    page.fill("#f-slug", "banner-26")
+    page.click("button:has-text('Save')")
+    page.wait_for_url(f"{base}/links/{link['id']}")
+    assert "/banner" in page.locator("[data-old-slugs]").inner_text()
+    assert _fits(page)
+    _shot(page, "link-old-slug-phone.png")
+    assert problems == []
+
+    # The code printed with the old slug, typed in capitals, leads where the link does.
+    request = urllib.request.Request(  # noqa: S310 (the test's own server)
+        f"{base}/BANNER", headers={"User-Agent": IPHONE}
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        opener.open(request, timeout=10)
+        raise AssertionError("the old slug did not redirect")
+    except urllib.error.HTTPError as answer:
+        assert answer.code == 302
+        assert answer.headers["Location"].startswith(link["url"].split("?")[0])
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None

@@ -26,6 +26,7 @@ from shortener import (
     unit_of_work,
 )
 from shortener.cookie_sessions import LazySessionInterface
+from shortener.input_guard import BoundedIntegerConverter, CheckedRequest
 from shortener.runtime import EXTENSION, LinkRuntime
 
 
@@ -39,6 +40,8 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
         JSON_SORT_KEYS=False,
     )
     app.extensions[EXTENSION] = rt
+    app.request_class = CheckedRequest  # no NUL or lone surrogate in any parameter or field
+    app.url_map.converters["int"] = BoundedIntegerConverter  # before any route takes one
     app.session_interface = LazySessionInterface()
     unit_of_work.init_app(app)
     error_pages.init_app(app)

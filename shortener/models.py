@@ -259,6 +259,17 @@ class User(Base):
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class UserSession(Base):
+    """A signed-in browser: its cookie holds a random token, this row its SHA-256, so that
+    signing out ends the session on the server, for every copy of the cookie."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Hub(Base):
     """A link-in-bio page at a touchpoint (`shortener.hubs`): its own link, whose short URL
     shows the page (a view of it is a click of that link), and ordered buttons."""

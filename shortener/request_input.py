@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from shortener.errors import BadRequestError, InvalidFieldError, InvalidParameterError
+from shortener.input_guard import check_strings
 
 MISSING: Any = object()
 MIN_YEAR = 1970
@@ -20,17 +21,44 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def parse_json(data: bytes) -> Any:
-    """A request body as JSON, strictly (no NaN or Infinity); a 400 when it is not JSON."""
+    """A request body as JSON, strictly: no NaN or Infinity, no key twice in an object (which
+    of the two would count is anyone's guess), no NUL or lone surrogate in any string; a 400
+    naming the problem otherwise."""
     try:
-        return json.loads(data, parse_constant=_refuse_constant)
+        parsed = json.loads(
+            data, parse_constant=_refuse_constant, object_pairs_hook=_object_once_per_key
+        )
     except RecursionError:
         raise BadRequestError("The request body is JSON nested too deeply.") from None
-    except ValueError as exc:  # UnicodeDecodeError included
+    except _DuplicateKeyError as exc:
+        raise BadRequestError(
+            f"The request body names '{exc.key}' twice in one object.",
+            details={"field": exc.key},
+        ) from None
+    except ValueError as exc:  # UnicodeDecodeError and the integer digit limit included
         raise BadRequestError(f"The request body is not valid JSON ({exc}).") from None
+    check_strings(parsed)
+    return parsed
 
 
 def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON value")
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key[:100]
+
+
+def _object_once_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return found
 
 
 def json_object(data: Any) -> dict[str, Any]:

@@ -32,6 +32,8 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "same-origin")
     if g.get("user") is not None and "Cache-Control" not in headers:
         headers["Cache-Control"] = "private, no-store"  # pages of signed-in users stay private
+    elif request.path.startswith("/api/"):
+        headers.setdefault("Cache-Control", "no-store")  # figures and keys' answers, never kept
     return response
 
 

@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, g, redirect, render_template, request, sessi
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
-from shortener import users
+from shortener import user_sessions, users
 from shortener.csrf import csrf_token
 from shortener.db import utcnow
 from shortener.errors import PermissionDeniedError, SignInError
@@ -38,8 +38,12 @@ def current_user() -> User | None:
     """The signed-in user of this request, if the session still matches their password."""
     if "user" not in g:
         g.user = None
-        user_id = session.get("user_id")
-        if isinstance(user_id, int):
+        user_id, sid = session.get("user_id"), session.get("sid")
+        if (
+            isinstance(user_id, int)
+            and isinstance(sid, str)
+            and user_sessions.user_id_of(db_session(), sid, now=utcnow()) == user_id
+        ):
             user = users.get_user(db_session(), user_id)
             token = session.get("auth")
             if (
@@ -82,6 +86,8 @@ def safe_next(target: str | None) -> str | None:
     """A place on this site to go back to after signing in; None for anything off-site."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return None  # CR and LF would split the Location header; a tab hides a scheme
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None
@@ -124,11 +130,17 @@ def sign_in() -> Any:
     session.permanent = True
     session["user_id"] = user.id
     session["auth"] = users.session_token(user)
+    session["sid"] = user_sessions.open_session(
+        db_session(), user, now=utcnow(), lifetime=SESSION_LIFETIME
+    )
     return redirect(next_page or landing_page(user))
 
 
 @bp.post("/signout")
 def sign_out() -> BaseResponse:
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        user_sessions.close_session(db_session(), sid)  # a copy of the cookie opens nothing now
     session.clear()
     return redirect(url_for("auth.sign_in"))
 

@@ -64,7 +64,7 @@ def validate_destination(url: str, *, own_hosts: Collection[str]) -> str:
         host = _normalise_hostname(raw_host)
     except ValueError as error:
         raise InvalidURLError("url", f"has an invalid host: {error}.") from error
-    if host in {normalise_host(own) for own in own_hosts}:
+    if _reached(host) in {_reached(normalise_host(own)) for own in own_hosts}:
         raise InvalidURLError("url", "must not point at this link shortener itself.")
 
     # The rest is cut from the text as typed: urlunsplit would drop an empty '?' or '#'.
@@ -152,6 +152,15 @@ def _reject_unsafe_chars(url: str) -> None:
     else:
         problem = f"must be valid text (found a lone surrogate {where})"
     raise InvalidURLError("url", f"{problem}.")
+
+
+def _reached(host: str) -> str:
+    """The host a browser connects to: `[::ffff:127.0.0.1]` (IPv4-mapped IPv6) is 127.0.0.1."""
+    if host.startswith("["):
+        mapped = ipaddress.IPv6Address(host[1:-1]).ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+    return host
 
 
 def _split_authority(authority: str) -> tuple[str, str | None]:

@@ -115,7 +115,10 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
             sessions, ttl=settings.cache_ttl, seeds=(settings.short_host, *settings.short_domains)
         ),
         signin_limiter=SignInLimiter(client, limit=MAX_FAILURES, window=FAILURE_WINDOW),
-        journeys=JourneyCapture(settings.journeys, days=settings.journey_days, is_bot=is_bot),
+        journeys=JourneyCapture(
+            settings.journeys, days=settings.journey_days, is_bot=is_bot,
+            honour_signals=settings.privacy_signals == "count",
+        ),
         is_bot=is_bot,
         click_tokens=ClickTokens(settings.secret_key),
         sink=sink,

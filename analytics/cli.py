@@ -82,6 +82,7 @@ def worker_command(
         zone=settings.zone,
         journeys=rt.journey_keys,
         journey_retention_days=settings.journey_retention_days,
+        raw_retention_days=settings.raw_retention_days,
     )
     started = time.perf_counter()
     stats = worker.run(drain=drain, should_stop=stop.is_set).totals

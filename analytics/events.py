@@ -45,7 +45,7 @@ def click_payload(click: RawClick) -> bytes:
         click.language,
         1 if click.via_qr else 0,
         click.journey,
-        1 if click.test else 0,
+        (1 if click.test else 0) | (2 if click.private else 0),  # flags
     ]
     return orjson.dumps(row)
 
@@ -54,8 +54,9 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
     raw: Any = fields.get(FIELD, fields.get(FIELD.decode()))
     try:
         row = orjson.loads(raw)
-        # Clicks written before the go-live window have eleven fields, before journeys ten.
-        test = row.pop() if len(row) == 12 else 0
+        # Clicks written before the flags (1: test, 2: private) have eleven fields, before
+        # journeys ten.
+        flags = int(row.pop()) if len(row) == 12 else 0
         journey = row.pop() if len(row) == 11 else ""
         click_id, at, link_id, touchpoint_id, stage_id, ip, agent, referrer, language, qr = row
         click = RawClick(
@@ -70,7 +71,8 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
             language=str(language),
             via_qr=bool(qr),
             journey=str(journey)[:32],
-            test=bool(test),
+            test=bool(flags & 1),
+            private=bool(flags & 2),
         )
     except (TypeError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise BadEventError(f"not a click event: {raw!r:.200}") from exc

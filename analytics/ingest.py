@@ -93,6 +93,7 @@ def store_clicks(
             continue
         day = _day(click.at, zone)
         info = enricher.enrich(click.ip, click.user_agent, click.referrer, salts[day])
+        visitor_id = "" if click.private else info.visitor_id  # asked not to be recognised
         if journeys is not None and click.journey and not info.is_bot and not click.test:
             journey_keys[click.click_id] = journeys.key(
                 click.journey, ip=click.ip, user_agent=click.user_agent, salts=journey_salts,
@@ -115,7 +116,7 @@ def store_clicks(
                 "referrer_host": info.referrer_host[:255] if info.referrer_host else None,
                 "referrer_site": info.referrer_site[:255] if info.referrer_site else None,
                 "language": _first_language(click.language),
-                "visitor_id": info.visitor_id,
+                "visitor_id": visitor_id,
                 "is_test": click.test,
             }
         )
@@ -135,7 +136,9 @@ def store_clicks(
 
 
 def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) -> None:
-    humans = [row for row in rows if not row["is_bot"] and not row["is_test"]]
+    humans = [
+        row for row in rows if not row["is_bot"] and not row["is_test"] and row["visitor_id"]
+    ]
     new_visitors = _first_visits(session, humans, zone)
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     latest: dict[tuple[Any, ...], datetime] = {}

@@ -31,9 +31,10 @@ from analytics.events import (
     outcome_payload,
 )
 from analytics.ingest import KnownLinks, StoreResult, store_clicks
-from analytics.journeys import JourneyKeys, RetentionClock, forget_journeys
+from analytics.journeys import JourneyKeys, RetentionClock
 from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
+from analytics.retention import forget_old
 from analytics.retry import Backoff, store_in_parts
 from shortener.clicks import RawClick
 from shortener.errors import UnavailableError
@@ -235,6 +236,7 @@ class BufferedSQLSink(_Flusher):
         zone: tzinfo = UTC,
         journeys: JourneyKeys | None = None,
         journey_retention_days: int = 90,
+        raw_retention_days: int | None = None,
     ) -> None:
         super().__init__(interval or EMBEDDED_INTERVAL, "click-writer")
         self._inline = interval is None
@@ -250,6 +252,7 @@ class BufferedSQLSink(_Flusher):
         self._zone = zone
         self._journeys = journeys
         self._journey_retention = journey_retention_days
+        self._raw_retention = raw_retention_days
         self._retention = RetentionClock()
 
     def emit(self, click: RawClick) -> None:
@@ -310,11 +313,11 @@ class BufferedSQLSink(_Flusher):
         if not self._retention.due():
             return
         with transaction(self._sessions) as session:
-            forgotten = forget_journeys(
-                session, now=datetime.now(UTC), retention_days=self._journey_retention,
-                zone=self._zone,
+            forgotten = forget_old(
+                session, now=datetime.now(UTC), journey_days=self._journey_retention,
+                raw_days=self._raw_retention, zone=self._zone,
             )
-        self._metrics.journeys_forgotten.inc(forgotten)
+        self._metrics.journeys_forgotten.inc(forgotten.journeys)
 
     def _store(self, clicks: Sequence[RawClick]) -> StoreResult:
         with transaction(self._sessions) as session:
@@ -380,6 +383,7 @@ def make_sink(
         zone=settings.zone,
         journeys=journey_keys,
         journey_retention_days=settings.journey_retention_days,
+        raw_retention_days=settings.raw_retention_days,
     )
 
 

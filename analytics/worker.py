@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.enrich import Enricher
 from analytics.events import BadEventError, decode_entry, event_id
 from analytics.ingest import KnownLinks, store_clicks
-from analytics.journeys import JourneyKeys, RetentionClock, forget_journeys
+from analytics.journeys import JourneyKeys, RetentionClock
 from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
+from analytics.retention import forget_old
 from analytics.retry import Backoff, is_transient, store_in_parts
 from analytics.stream import ClickStream, Entry
 from shortener.clicks import RawClick
@@ -80,6 +81,7 @@ class IngestWorker:
         zone: tzinfo = UTC,
         journeys: JourneyKeys | None = None,
         journey_retention_days: int = 90,
+        raw_retention_days: int | None = None,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
@@ -88,6 +90,7 @@ class IngestWorker:
         self.zone = zone
         self.journeys = journeys
         self.journey_retention_days = journey_retention_days
+        self.raw_retention_days = raw_retention_days
         self._retention = RetentionClock()
         self.stats = WorkerStats()
         self._known_links = KnownLinks()
@@ -148,6 +151,9 @@ class IngestWorker:
                     wait(in_flight, timeout=1.0)  # nothing new: let the batches in hand finish
                     continue
                 self._forget_when_idle()
+                # Raw clicks (their IPs too) leave Redis soon after their commit, also when no
+                # later batch comes to trim them.
+                self.stream.maybe_trim()
                 if drain and self.stream.caught_up:
                     # Done once nothing is pending anywhere: entries a dead consumer left behind
                     # are reclaimed when idle long enough, so wait for them too.
@@ -265,18 +271,20 @@ class IngestWorker:
             log.warning("forgetting old journeys failed (%s); trying again later", exc)
 
     def _maybe_forget_journeys(self) -> None:
-        """Journeys past TOUCHLINK_JOURNEY_RETENTION_DAYS go, touches and all (now and then, in
-        the thread that stores batches: a test's connection is one thread's)."""
+        """Journeys past their retention go, touches and all, and raw clicks past theirs (now and
+        then, in the thread that stores batches: a test's connection is one thread's)."""
         if not self._retention.due():
             return
         with transaction(self.sessions) as session:
-            forgotten = forget_journeys(
-                session, now=datetime.now(UTC), retention_days=self.journey_retention_days,
-                zone=self.zone,
+            forgotten = forget_old(
+                session, now=datetime.now(UTC), journey_days=self.journey_retention_days,
+                raw_days=self.raw_retention_days, zone=self.zone,
             )
-        if forgotten:
-            log.info("forgot %d journeys past their retention", forgotten)
-        self.metrics.journeys_forgotten.inc(forgotten)
+        if forgotten.journeys:
+            log.info("forgot %d journeys past their retention", forgotten.journeys)
+        if forgotten.clicks:
+            log.info("deleted %d raw clicks past their retention", forgotten.clicks)
+        self.metrics.journeys_forgotten.inc(forgotten.journeys)
 
 
 def _decode(entry: Entry) -> RawClick | Outcome | None:

@@ -37,6 +37,8 @@ class RawClick:
     # Before the link's `starts_at`: a proofing scan at the printer or the office, kept but left
     # out of the figures unless a report asks (`tests=include`).
     test: bool = False
+    # Sent with Do Not Track or Global Privacy Control: counted without a visitor id.
+    private: bool = False
 
 
 def new_click_id() -> str:
@@ -61,6 +63,7 @@ def crop_click(
     via_qr: bool,
     journey: str = "",
     test: bool = False,
+    private: bool = False,
 ) -> RawClick:
     return RawClick(
         click_id=new_click_id(),
@@ -75,4 +78,5 @@ def crop_click(
         via_qr=via_qr,
         journey=journey,
         test=test,
+        private=private,
     )

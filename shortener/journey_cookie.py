@@ -69,15 +69,16 @@ class JourneyCapture:
     (cached) reading of a user agent."""
 
     def __init__(
-        self, mode: str, *, days: int, is_bot: Callable[[str], bool]
+        self, mode: str, *, days: int, is_bot: Callable[[str], bool], honour_signals: bool = True
     ) -> None:
         self.mode = mode
         self._is_bot = is_bot
+        self.honour_signals = honour_signals  # TOUCHLINK_PRIVACY_SIGNALS=count
         self._attributes = f"; Max-Age={days * 86_400}; Path=/; HttpOnly; SameSite=Lax"
 
     def journey(self, environ: Mapping[str, Any]) -> tuple[str, str | None]:
         """(the click's journey, the Set-Cookie header value or None)."""
-        if self.mode == "off" or private(environ):
+        if self.mode == "off" or self.private(environ):
             return "", None
         if self.mode == "cookieless":
             return COOKIELESS, None
@@ -86,3 +87,7 @@ class JourneyCapture:
         journey = cookie_journey(environ)
         secure = "; Secure" if environ.get("wsgi.url_scheme") == "https" else ""
         return journey, f"{COOKIE}={journey}{self._attributes}{secure}"
+
+    def private(self, environ: Mapping[str, Any]) -> bool:
+        """Whether this click is to be counted without a visitor id or a journey."""
+        return self.honour_signals and private(environ)

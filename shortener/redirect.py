@@ -177,6 +177,7 @@ class Redirects:
             via_qr=plan.via_qr,
             journey="" if before_go_live else journey,
             test=before_go_live,
+            private=self._journeys.private(environ),
         )
         location = plan.location
         if target.track_conversions:

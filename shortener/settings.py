@@ -53,6 +53,9 @@ class Settings:
     journey_days: int = 30
     journey_retention_days: int = 90
     conversion_window_days: int = 30  # a click converts up to this long after it
+    # DNT and Sec-GPC: `count` counts such a click without a visitor id or a journey.
+    privacy_signals: str = "count"
+    raw_retention_days: int | None = None  # raw click rows deleted past it; rollups stay
 
     @property
     def short_host(self) -> str:
@@ -125,6 +128,8 @@ class Settings:
         take("TOUCHLINK_JOURNEY_DAYS", "journey_days", _integer(1, 400))
         take("TOUCHLINK_JOURNEY_RETENTION_DAYS", "journey_retention_days", _integer(1, 3650))
         take("TOUCHLINK_CONVERSION_WINDOW_DAYS", "conversion_window_days", _integer(1, 365))
+        take("TOUCHLINK_PRIVACY_SIGNALS", "privacy_signals", _privacy_signals)
+        take("TOUCHLINK_RAW_RETENTION_DAYS", "raw_retention_days", _integer(1, 36_500))
         if problems:
             raise SettingsError(problems)
 
@@ -290,6 +295,13 @@ def _journeys(raw: str) -> str:
     if mode not in JOURNEY_MODES:
         raise ValueError(f"must be {', '.join(JOURNEY_MODES[:-1])} or {JOURNEY_MODES[-1]}")
     return mode
+
+
+def _privacy_signals(raw: str) -> str:
+    choice = raw.strip().lower()
+    if choice not in ("count", "ignore"):
+        raise ValueError("must be count or ignore")
+    return choice
 
 
 def _log_level(raw: str) -> str:

@@ -251,9 +251,9 @@ def test_a_clicks_journey_travels_through_the_stream_to_the_worker(
     rt.sink.flush()  # type: ignore[attr-defined]
 
     payloads = stream_payloads(redis_client, rt.settings.stream)
-    # The journey, then whether it is a test (before a go-live): 12 fields.
+    # The journey, then the flags (1: a test before go-live, 2: private): 12 fields.
     assert [p[10] for p in payloads] == [anna.journey, ben.journey, anna.journey, "", ""]
-    assert all(len(p) == 12 and p[11] == 0 for p in payloads)
+    assert all(len(p) == 12 and not p[11] & 1 for p in payloads)
     assert journey_rows.counts(session) == (0, 0)  # nothing stored before the worker runs
 
     stats = in_process_worker(rt).run(drain=True).totals

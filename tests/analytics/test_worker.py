@@ -288,3 +288,29 @@ def test_the_workers_metrics_count_journey_touches(
     assert registry.get_sample_value("touchlink_clicks_ingested_total") == 9
     assert registry.get_sample_value("touchlink_journey_touches_total") == 7
     assert journeys_kept(rt) == (3, 7, 7)
+
+
+@pytest.mark.commits
+def test_raw_clicks_leave_redis_soon_after_their_commit_on_an_idle_instance(
+    redis_rt: Runtime, redis_web: FlaskClient, redis_client: redis.Redis, workers: Workers,
+    clicks: Any,
+) -> None:
+    worker = workers.start("--consumer", "w1")
+
+    def stored(count: int) -> Callable[[], bool]:
+        def check() -> bool:
+            with redis_rt.sessions() as session:
+                return bool(clicks.stored(session)[0] == count)
+        return check
+
+    # Two batches close together: the first one's trim comes too soon to take the second.
+    for total in (20, 40):
+        clicks.send(redis_web, "flyer", 20)
+        redis_rt.sink.flush()  # type: ignore[attr-defined]
+        wait_until(stored(total), timeout=30, what=f"the running worker storing {total} clicks")
+    # No click comes after: the stream still empties, IPs and all, within 10 s of the commit.
+    wait_until(lambda: redis_client.xlen(redis_rt.settings.stream) == 0, timeout=10,
+               what="the stored entries trimmed from the stream")
+    worker.signal(signal.SIGTERM)
+    code, output = worker.finish(timeout=20)
+    assert code == 0, output

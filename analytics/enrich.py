@@ -21,8 +21,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import user_agents
-from crawlerdetect import CrawlerDetect
 
+from analytics.bots import bot_reason
 from analytics.referrers import referrer_site
 from shortener.clicks import MAX_USER_AGENT
 
@@ -33,41 +33,6 @@ COUNTRY_CACHE_SIZE = 65_536
 
 # Parsing cost grows with length; the capture side already crops, this only bounds the worst case.
 _MAX_AGENT_LENGTH = 1024
-
-# Link-preview fetchers: a link pasted into a chat or a post is fetched once per conversation to
-# draw a card, which is no customer reading it. Matched case-insensitively, first match wins; the
-# name is what the fetcher calls itself. Order matters where one fetcher quotes another:
-# iMessage presents itself as Facebook and Twitter, Telegram as "like TwitterBot".
-# Mail security scanners (Proofpoint, Mimecast, Barracuda, Safe Links) are not listed: they send
-# ordinary browser user agents, so no substring identifies them. Office's own link checks are not
-# listed either: for a link opened from an Office document that check can be the only request the
-# click makes, so it is left to the generic detectors below rather than named a preview.
-_PREVIEW_FETCHERS: tuple[tuple[str, str], ...] = (
-    ("facebot twitterbot", "iMessage"),
-    ("slackbot", "Slackbot"),
-    ("slack-imgproxy", "Slackbot"),
-    ("whatsapp/", "WhatsApp"),
-    ("facebookexternalhit", "facebookexternalhit"),
-    ("facebot", "Facebot"),
-    ("meta-externalfetcher", "meta-externalfetcher"),
-    ("telegrambot", "TelegramBot"),
-    ("twitterbot", "Twitterbot"),
-    ("discordbot", "Discordbot"),
-    ("linkedinbot", "LinkedInBot"),
-    ("skypeuripreview", "SkypeUriPreview"),
-    ("iframely", "Iframely"),
-    ("embedly", "Embedly"),
-    ("redditbot", "redditbot"),
-    ("pinterestbot", "Pinterestbot"),
-    ("pinterest/0.", "Pinterestbot"),
-    ("vkshare", "vkShare"),
-    ("google-pagerenderer", "Google-PageRenderer"),
-    ("snap url preview service", "Snap URL Preview Service"),
-    ("bluesky cardyb", "Cardyb"),
-    ("(mastodon/", "Mastodon"),
-    ("bingpreview", "BingPreview"),
-    ("yahoo link preview", "Yahoo Link Preview"),
-)
 
 _HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
@@ -139,18 +104,8 @@ def parse_agent(user_agent: str) -> Agent:
 
 
 def _bot_reason(agent: str, parsed: Any, browser_family: str) -> str | None:
-    lowered = agent.lower()
-    for needle, name in _PREVIEW_FETCHERS:
-        if needle in lowered:
-            return f"preview:{name}"
-    if parsed.is_bot:
-        return f"ua:{browser_family}"
-    # A fresh detector per call: CrawlerDetect keeps the last match on the instance, and this
-    # path only runs on an agent cache miss, so sharing one would buy nothing but a race.
-    detector = CrawlerDetect(user_agent=agent)
-    if detector.is_crawler():
-        return f"crawler:{detector.get_matches() or 'unknown'}"
-    return None
+    families = (str(parsed.os.family), browser_family, str(parsed.device.family))
+    return bot_reason(agent, spider=bool(parsed.is_bot), families=families)
 
 
 def _device_kind(parsed: Any) -> DeviceKind:

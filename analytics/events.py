@@ -45,7 +45,7 @@ def click_payload(click: RawClick) -> bytes:
         click.language,
         1 if click.via_qr else 0,
         click.journey,
-        (1 if click.test else 0) | (2 if click.private else 0),  # flags
+        (1 if click.test else 0) | (2 if click.private else 0) | (4 if click.prefetch else 0),
     ]
     return orjson.dumps(row)
 
@@ -54,8 +54,8 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
     raw: Any = fields.get(FIELD, fields.get(FIELD.decode()))
     try:
         row = orjson.loads(raw)
-        # Clicks written before the flags (1: test, 2: private) have eleven fields, before
-        # journeys ten.
+        # The flags: 1 a test, 2 private, 4 a prefetch. Clicks written before them have eleven
+        # fields, before journeys ten.
         flags = int(row.pop()) if len(row) == 12 else 0
         journey = row.pop() if len(row) == 11 else ""
         click_id, at, link_id, touchpoint_id, stage_id, ip, agent, referrer, language, qr = row
@@ -73,6 +73,7 @@ def decode_click(fields: dict[Any, Any]) -> RawClick:
             journey=str(journey)[:32],
             test=bool(flags & 1),
             private=bool(flags & 2),
+            prefetch=bool(flags & 4),
         )
     except (TypeError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise BadEventError(f"not a click event: {raw!r:.200}") from exc

@@ -29,6 +29,7 @@ from shortener.journey_cookie import COOKIELESS
 from shortener.models import Link
 
 SALT_RETENTION = timedelta(hours=48)
+SCANNER_PREFETCH = "scanner:prefetch"  # the bot_reason of a fetch made ahead of any click
 COUNTERS = ["clicks", "scans", "bot_clicks", "visitors", "test_clicks"]
 
 
@@ -94,7 +95,10 @@ def store_clicks(
         day = _day(click.at, zone)
         info = enricher.enrich(click.ip, click.user_agent, click.referrer, salts[day])
         visitor_id = "" if click.private else info.visitor_id  # asked not to be recognised
-        if journeys is not None and click.journey and not info.is_bot and not click.test:
+        is_bot, bot_reason = info.is_bot, info.bot_reason
+        if click.prefetch and not is_bot:  # a browser's user agent, fetching ahead of anyone
+            is_bot, bot_reason = True, SCANNER_PREFETCH
+        if journeys is not None and click.journey and not is_bot and not click.test:
             journey_keys[click.click_id] = journeys.key(
                 click.journey, ip=click.ip, user_agent=click.user_agent, salts=journey_salts,
                 day=day,
@@ -107,8 +111,8 @@ def store_clicks(
                 "touchpoint_id": click.touchpoint_id,
                 "stage_id": click.stage_id,
                 "via_qr": click.via_qr,
-                "is_bot": info.is_bot,
-                "bot_reason": info.bot_reason,
+                "is_bot": is_bot,
+                "bot_reason": bot_reason,
                 "device": info.device,
                 "os": info.os[:64],
                 "browser": info.browser[:64],

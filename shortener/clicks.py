@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # A QR code encodes the short URL with this parameter: the redirect counts the click as a scan.
 SCAN_PARAM = "qr"
@@ -39,6 +41,8 @@ class RawClick:
     test: bool = False
     # Sent with Do Not Track or Global Privacy Control: counted without a visitor id.
     private: bool = False
+    # Fetched ahead of any click (a browser's prefetch, a mail scanner's): never a person's.
+    prefetch: bool = False
 
 
 def new_click_id() -> str:
@@ -64,6 +68,7 @@ def crop_click(
     journey: str = "",
     test: bool = False,
     private: bool = False,
+    prefetch: bool = False,
 ) -> RawClick:
     return RawClick(
         click_id=new_click_id(),
@@ -79,4 +84,17 @@ def crop_click(
         journey=journey,
         test=test,
         private=private,
+        prefetch=prefetch,
+    )
+
+
+def prefetched(environ: Mapping[str, Any]) -> bool:
+    """Whether the request says it fetches ahead of a click: `Sec-Purpose: prefetch` (Chrome's
+    speculation rules, and scanners copying it), `Purpose: prefetch`, `X-Moz: prefetch`
+    (Firefox), `X-Purpose: preview` (Safari's link previews)."""
+    return (
+        "prefetch" in environ.get("HTTP_SEC_PURPOSE", "")
+        or environ.get("HTTP_PURPOSE") == "prefetch"
+        or environ.get("HTTP_X_MOZ") == "prefetch"
+        or environ.get("HTTP_X_PURPOSE") in ("preview", "prefetch")
     )

@@ -27,7 +27,7 @@ from flask import Flask, Response, request, signals
 from werkzeug.http import HTTP_STATUS_CODES
 
 from shortener import csrf, security_headers, unit_of_work
-from shortener.clicks import OPT_OUT_PARAM, SCAN_PARAM, RawClick, crop_click
+from shortener.clicks import OPT_OUT_PARAM, SCAN_PARAM, RawClick, crop_click, prefetched
 from shortener.error_pages import render_error_page
 from shortener.hubs_public import Hubs
 from shortener.outcomes import CLICK_PARAM
@@ -164,7 +164,9 @@ class Redirects:
         if not plan.counted or environ["REQUEST_METHOD"] != "GET":
             return None, plan.location, None
         target = plan.target
-        journey, set_cookie = self._journeys.journey(environ)
+        prefetch = prefetched(environ)
+        # A fetch ahead of any click is no one's journey: no cookie for it.
+        journey, set_cookie = ("", None) if prefetch else self._journeys.journey(environ)
         before_go_live = target.starts_at is not None and time.time() < target.starts_at
         click = crop_click(
             link_id=target.link_id,
@@ -178,6 +180,7 @@ class Redirects:
             journey="" if before_go_live else journey,
             test=before_go_live,
             private=self._journeys.private(environ),
+            prefetch=prefetch,
         )
         location = plan.location
         if target.track_conversions:

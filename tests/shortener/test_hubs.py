@@ -141,6 +141,7 @@ def test_a_hub_page_is_served_at_its_short_url_and_views_and_taps_are_counted_by
 
     rt = runtime(web)
     assert rt.redis is not None
+    rt.sink.flush()  # type: ignore[attr-defined]  # every click on the stream before it drains
     IngestWorker(
         ClickStream(rt.redis, rt.settings.stream, consumer="w1"), rt.sessions, rt.enricher,
         rt.metrics, zone=rt.settings.zone, journeys=rt.journey_keys,

@@ -128,12 +128,16 @@ def default_host(session: Session) -> str:
     return host
 
 
+def host_taken(host: str) -> ConflictError:
+    return ConflictError(
+        f"A short domain with the host {host} exists already.", details={"field": "host"}
+    )
+
+
 def add_domain(session: Session, data: DomainInput) -> Domain:
     hostname = hostname_of(data.host)
     domain = Domain(host=data.host, hostname=hostname, fallback_url=data.fallback_url)
-    add_unique(session, domain, lambda: ConflictError(
-        f"A short domain with the host {data.host} exists already.", details={"field": "host"}
-    ))
+    add_unique(session, domain, lambda: host_taken(data.host))
     if data.default:
         make_default(session, domain)
     return domain

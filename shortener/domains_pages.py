@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from shortener import domains
-from shortener.errors import ConflictError, DomainError, NotFoundError
+from shortener.errors import DomainError, NotFoundError
 from shortener.forms import Refusals, submit
 from shortener.models import Role
 from shortener.nav import add_nav_item
@@ -94,10 +94,7 @@ def add_refusals(session: Session, data: dict[str, Any], *, own_hosts: Collectio
             domains.find_domain(session, parsed.host)
         except NotFoundError:
             return refusals
-        refusals.add(ConflictError(
-            f"A short domain with the host {parsed.host} exists already.",
-            details={"field": "host"},
-        ))
+        refusals.add(domains.host_taken(parsed.host))
     return refusals
 
 

@@ -99,12 +99,15 @@ def touches_added(
         }
     change, kept, walk = Change(zone), {}, set()
     for journey_id, extension in extended.items():
-        in_order = sorted(extension.touches, key=lambda touch: (touch[1], touch[0]))
-        touches = [] if extension.fresh else [
-            Touch(at, place[stage], tp) for _, at, stage, tp in in_order
-        ]
+        if extension.fresh is not None:  # made from these touches before the journey was stored
+            change.add(extension.fresh.summary(), 1)
+            kept[journey_id] = extension.fresh.dumps(order)
+            continue
+        touches = [Touch(at, place[stage], tp) for _, at, stage, tp in sorted(
+            extension.touches, key=lambda touch: (touch[1], touch[0])
+        )]
         if extension.new:
-            progress = extension.fresh or Progress.of(touches, len(stages))
+            progress = Progress.of(touches, len(stages))
         else:
             found = Progress.loads(extension.progress, order)
             if found is None or not found.takes(touches):

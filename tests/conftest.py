@@ -40,20 +40,24 @@ from shortener.settings import Settings
 from shortener.stages import apply_preset
 from shortener.unit_of_work import transaction
 from shortener.users import create_user
+from tests import services
 from tests.faults import RedisServer, Workers
 from tests.user_agents import BROWSER
 from wsgi import create_app
 
-POSTGRES_URL = os.environ.get(
-    "TOUCHLINK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-# Each xdist worker takes the database below the previous one's: 15, 14, 13, …
-REDIS_URL = os.environ.get("TOUCHLINK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Set by pytest_configure (tests/services.py): the machine's servers, or private ones.
+POSTGRES_URL = services.DEFAULT_POSTGRES
+REDIS_URL = services.DEFAULT_REDIS
 BASE_URL = "http://go.test"
 PASSWORD = "correct horse battery"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global POSTGRES_URL, REDIS_URL
+    if not hasattr(config, "workerinput"):  # the controlling process (xdist's workers inherit)
+        config.add_cleanup(services.provide())
+    POSTGRES_URL = os.environ.get(services.POSTGRES_VARIABLE, services.DEFAULT_POSTGRES)
+    REDIS_URL = os.environ.get(services.REDIS_VARIABLE, services.DEFAULT_REDIS)
     config.addinivalue_line(
         "markers",
         "commits: the app commits for real (other processes or threads read the test's rows); "

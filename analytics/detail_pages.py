@@ -48,6 +48,7 @@ class Figures:
     clicks: int = 0
     human_clicks: int = 0
     bot_clicks: int = 0
+    scanner_clicks: int = 0  # of the bot clicks, mail scanners'
     scans: int = 0
     scan_share: Rate = NO_RATE  # of the human clicks, with its 95 % interval
     visitors: int = 0
@@ -71,6 +72,7 @@ class Figures:
             clicks=row.clicks,
             human_clicks=row.human_clicks,
             bot_clicks=row.bot_clicks,
+            scanner_clicks=row.scanner_clicks,
             scans=row.scans,
             scan_share=rate(row.scans, row.human_clicks),
             visitors=row.visitors,

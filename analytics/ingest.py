@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -29,8 +29,8 @@ from shortener.journey_cookie import COOKIELESS
 from shortener.models import Link
 
 SALT_RETENTION = timedelta(hours=48)
-SCANNER_PREFETCH = "scanner:prefetch"  # the bot_reason of a fetch made ahead of any click
-COUNTERS = ["clicks", "scans", "bot_clicks", "visitors", "test_clicks"]
+SCANNER = "scanner:"  # how the bot_reason of a mail scanner's fetch starts (analytics.scanners)
+COUNTERS = ["clicks", "scans", "bot_clicks", "visitors", "test_clicks", "scanner_clicks"]
 
 
 @dataclass(slots=True)
@@ -65,6 +65,7 @@ def store_clicks(
     zone: tzinfo = UTC,
     known_links: KnownLinks | None = None,
     journeys: JourneyKeys | None = None,
+    bursts: Collection[str] = (),
 ) -> StoreResult:
     """Insert the clicks not stored yet and add only those to the rollups; flushes, never commits.
 
@@ -72,7 +73,7 @@ def store_clicks(
     changes no rollup: the unique click id decides, in the same transaction as the rollups.
     Days (of visitor ids, daily visitors and `touchpoint_stats`) are those of `zone`, the
     workspace's time zone. With `journeys`, the new human clicks that carry a journey become its
-    touches.
+    touches. `bursts` are the ids of clicks found in a burst (analytics.scanners.BurstWatch).
     """
     result = StoreResult()
     if not clicks:
@@ -96,8 +97,9 @@ def store_clicks(
         info = enricher.enrich(click.ip, click.user_agent, click.referrer, salts[day])
         visitor_id = "" if click.private else info.visitor_id  # asked not to be recognised
         is_bot, bot_reason = info.is_bot, info.bot_reason
-        if click.prefetch and not is_bot:  # a browser's user agent, fetching ahead of anyone
-            is_bot, bot_reason = True, SCANNER_PREFETCH
+        scanner = _scanner(click, info.scanner, bursts)
+        if scanner is not None:  # whatever the user agent says: scanners often copy a browser's
+            is_bot, bot_reason = True, scanner
         if journeys is not None and click.journey and not is_bot and not click.test:
             journey_keys[click.click_id] = journeys.key(
                 click.journey, ip=click.ip, user_agent=click.user_agent, salts=journey_salts,
@@ -139,12 +141,23 @@ def store_clicks(
     return result
 
 
+def _scanner(click: RawClick, operator: str | None, bursts: Collection[str]) -> str | None:
+    """The bot_reason of a mail scanner's fetch, by the strongest evidence, or None."""
+    if operator is not None:
+        return SCANNER + operator
+    if click.click_id in bursts:
+        return SCANNER + "burst"
+    if click.prefetch:
+        return SCANNER + "prefetch"
+    return None
+
+
 def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) -> None:
     humans = [
         row for row in rows if not row["is_bot"] and not row["is_test"] and row["visitor_id"]
     ]
     new_visitors = _first_visits(session, humans, zone)
-    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(COUNTERS))
     latest: dict[tuple[Any, ...], datetime] = {}
     earliest: dict[tuple[Any, ...], datetime] = {}
     for row in rows:
@@ -154,6 +167,7 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) 
         counts = totals[key]
         if row["is_bot"]:
             counts[2] += 1
+            counts[5] += row["bot_reason"].startswith(SCANNER)
             continue
         if row["is_test"]:  # a person's proofing scan, before go-live: counted apart
             counts[4] += 1
@@ -180,6 +194,7 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) 
             "bot_clicks": c[2],
             "visitors": c[3],
             "test_clicks": c[4],
+            "scanner_clicks": c[5],
             "first_click_at": earliest.get(k),
             "last_click_at": latest.get(k),
         }
@@ -225,18 +240,18 @@ def _touchpoint_periods(
             if total is None:
                 sums[period_key] = [*counts, at]
                 continue
-            for i in range(5):
-                total[i] += counts[i]
-            if at is not None and (total[5] is None or at > total[5]):
-                total[5] = at
+            for i, count in enumerate(counts):
+                total[i] += count
+            if at is not None and (total[-1] is None or at > total[-1]):
+                total[-1] = at
     return [
         {
             "period": k[0],
             "period_start": k[1],
             "stage_id": k[2],
             "touchpoint_id": k[3],
-            **dict(zip(COUNTERS, c[:5], strict=True)),
-            "last_click_at": c[5],
+            **dict(zip(COUNTERS, c[:-1], strict=True)),
+            "last_click_at": c[-1],
         }
         for k, c in sorted(sums.items(), key=lambda item: item[0])
     ]

@@ -67,6 +67,8 @@ class LinkHourlyStats(Base):
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
     scans: Mapped[int] = mapped_column(Integer, default=0)  # human scans
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    # Of the bot clicks, those of mail scanners (bot_reason "scanner:…").
+    scanner_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     test_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # proofs
     visitors: Mapped[int] = mapped_column(Integer, default=0)  # first human click of the day
     first_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # earliest human click
@@ -117,6 +119,7 @@ class TouchpointStats(Base):
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
     scans: Mapped[int] = mapped_column(Integer, default=0)
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    scanner_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     test_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     visitors: Mapped[int] = mapped_column(Integer, default=0)
     last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

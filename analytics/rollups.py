@@ -58,10 +58,10 @@ def _rebuild_in_sql(session: Session, zone: ZoneInfo) -> None:
         session.execute(
             text(
                 "INSERT INTO touchpoint_stats (period, period_start, stage_id, touchpoint_id,"  # noqa: S608
-                " clicks, scans, bot_clicks, visitors, test_clicks, last_click_at)"
+                " clicks, scans, bot_clicks, visitors, test_clicks, scanner_clicks, last_click_at)"
                 f" SELECT '{period.value}', {start}, stage_id, touchpoint_id, sum(clicks),"
                 " sum(scans), sum(bot_clicks), sum(visitors), sum(test_clicks),"
-                " max(last_click_at)"
+                " sum(scanner_clicks), max(last_click_at)"
                 f" FROM link_hourly_stats GROUP BY {start}, stage_id, touchpoint_id"
             ),
             {"zone": zone.key},
@@ -69,7 +69,7 @@ def _rebuild_in_sql(session: Session, zone: ZoneInfo) -> None:
 
 
 def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
-    sums: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, None])
+    sums: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0, None])
     rows = session.execute(
         select(
             LinkHourlyStats.hour,
@@ -80,6 +80,7 @@ def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
             LinkHourlyStats.bot_clicks,
             LinkHourlyStats.visitors,
             LinkHourlyStats.test_clicks,
+            LinkHourlyStats.scanner_clicks,
             LinkHourlyStats.last_click_at,
         ).execution_options(yield_per=10_000)
     )
@@ -87,9 +88,9 @@ def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
         day = hour.astimezone(zone).date()
         for period in Period:
             total = sums[(period.value, period.start_of(day), stage_id, touchpoint_id)]
-            for i in range(5):
-                total[i] += counts[i]
-            total[5] = _later(total[5], last)
+            for i, count in enumerate(counts):
+                total[i] += count
+            total[6] = _later(total[6], last)
     if sums:
         session.execute(
             insert(TouchpointStats),
@@ -97,9 +98,9 @@ def _rebuild_in_python(session: Session, zone: ZoneInfo) -> None:
                 {
                     "period": period, "period_start": start, "stage_id": stage_id,
                     "touchpoint_id": touchpoint_id, "clicks": c, "scans": s, "bot_clicks": b,
-                    "visitors": v, "test_clicks": t, "last_click_at": last,
+                    "visitors": v, "test_clicks": t, "scanner_clicks": sc, "last_click_at": last,
                 }
-                for (period, start, stage_id, touchpoint_id), (c, s, b, v, t, last) in sorted(
+                for (period, start, stage_id, touchpoint_id), (c, s, b, v, t, sc, last) in sorted(
                     sums.items(), key=lambda item: item[0]
                 )
             ],

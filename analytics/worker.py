@@ -28,6 +28,7 @@ from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
 from analytics.retention import forget_old
 from analytics.retry import Backoff, is_transient, store_in_parts
+from analytics.scanners import BurstWatch, MultiLinkTouchpoints
 from analytics.stream import ClickStream, Entry
 from shortener.clicks import RawClick
 from shortener.outcomes import Outcome
@@ -94,6 +95,9 @@ class IngestWorker:
         self._retention = RetentionClock()
         self.stats = WorkerStats()
         self._known_links = KnownLinks()
+        # Clicks that could be a mail scanner's burst wait, unacknowledged, until it would be over.
+        self._bursts: BurstWatch[tuple[Entry, RawClick | Outcome]] = BurstWatch()
+        self._multi_link = MultiLinkTouchpoints()
 
     def run(
         self,
@@ -126,7 +130,7 @@ class IngestWorker:
                         self.stream.maybe_trim()
                     if stopping:
                         break
-                    read = self._read_batch(block_ms=0 if drain else block_ms)
+                    read = self._read_batch(block_ms=0 if drain else self._wait_ms(block_ms))
                 except redis.ConnectionError as exc:
                     pause = backoff.next()
                     log.warning("Redis is not answering (%s); retrying in %.1fs", exc, pause)
@@ -150,6 +154,9 @@ class IngestWorker:
                 if in_flight:
                     wait(in_flight, timeout=1.0)  # nothing new: let the batches in hand finish
                     continue
+                if len(self._bursts):
+                    # Nothing new: store the held clicks now due, or all of them once drained.
+                    self.stats.add(self._release_held(everything=drain and self.stream.caught_up))
                 self._forget_when_idle()
                 # Raw clicks (their IPs too) leave Redis soon after their commit, also when no
                 # later batch comes to trim them.
@@ -160,13 +167,26 @@ class IngestWorker:
                     if not self.stream.pending():
                         break
                     time.sleep(0.2)
+        if len(self._bursts):
+            try:
+                self.stats.add(self._release_held(everything=True))
+            except Exception as exc:  # they stay pending: read again at the next start
+                log.warning("storing the held clicks failed (%s); they stay on the stream", exc)
         self.stream.trim()
         return self.stats
 
     def consume_batch(self, *, block_ms: int = 0) -> BatchResult:
-        """Read a batch (own pending, reclaimed, then new entries), store it, acknowledge it."""
+        """Read a batch (own pending, reclaimed, then new entries), store all of it (held clicks
+        included), acknowledge it."""
         read = self._read_batch(block_ms)
-        return self._process(read) if read.entries else read.result
+        return self._process(read, everything=True) if read.entries else read.result
+
+    def _wait_ms(self, block_ms: int) -> int:
+        """How long a read may block: not past the moment the next held click is due."""
+        due = self._bursts.next_due()
+        if due is None:
+            return block_ms
+        return max(1, min(block_ms, int((due - time.time()) * 1000) + 1))
 
     def _read_batch(self, block_ms: int) -> _Batch:
         result = BatchResult()
@@ -176,19 +196,46 @@ class IngestWorker:
         result.read = len(entries)
         return _Batch(entries, redelivered, result)
 
-    def _process(self, batch: _Batch) -> BatchResult:
-        """Store a batch read from the stream, then acknowledge it (dead letters included)."""
-        result = batch.result
+    def _process(self, batch: _Batch, *, everything: bool = False) -> BatchResult:
+        """Store a batch read from the stream, then acknowledge it (dead letters included). Clicks
+        that could be part of a burst are held back, and those held now due join it."""
         good: list[tuple[Entry, RawClick | Outcome]] = []
         bad: list[Entry] = []
+        clicks: list[tuple[tuple[Entry, RawClick | Outcome], RawClick]] = []
         for entry in batch.entries:
             event = _decode(entry)
             if event is None:
                 bad.append(entry)
+            elif isinstance(event, RawClick):
+                clicks.append(((entry, event), event))
             else:
                 good.append((entry, event))
+        if clicks:
+            multi_link = self._multi_link_touchpoints()
+            good += self._bursts.hold(clicks, lambda c: c.touchpoint_id in multi_link)
+        return self._store_and_ack(good, bad, batch, everything=everything)
 
-        stored, rejected, failed = self._store(good, result)
+    def _release_held(self, *, everything: bool) -> BatchResult:
+        return self._store_and_ack([], [], _Batch([], False, BatchResult()), everything=everything)
+
+    def _multi_link_touchpoints(self) -> frozenset[int]:
+        with self.sessions() as session:
+            return self._multi_link.ids(session)
+
+    def _store_and_ack(
+        self,
+        good: list[tuple[Entry, RawClick | Outcome]],
+        bad: list[Entry],
+        batch: _Batch,
+        *,
+        everything: bool,
+    ) -> BatchResult:
+        result = batch.result
+        released, bursts = self._bursts.release(time.time(), everything=everything)
+        good += released
+        if not good and not bad:
+            return result
+        stored, rejected, failed = self._store(good, result, bursts)
         bad += rejected
         if batch.redelivered and failed:
             worn_out = self.stream.worn_out(failed)
@@ -211,7 +258,7 @@ class IngestWorker:
         return result
 
     def _store(
-        self, good: list[tuple[Entry, RawClick | Outcome]], result: BatchResult
+        self, good: list[tuple[Entry, RawClick | Outcome]], result: BatchResult, bursts: set[str]
     ) -> tuple[list[Entry], list[Entry], list[Entry]]:
         """Store the clicks and outcomes: (entries stored, rejected for good, failed this time).
 
@@ -229,7 +276,7 @@ class IngestWorker:
             with transaction(self.sessions) as session:
                 stored = store_clicks(
                     session, clicks, self.enricher, now=now, zone=self.zone,
-                    known_links=self._known_links, journeys=self.journeys,
+                    known_links=self._known_links, journeys=self.journeys, bursts=bursts,
                 )
                 kept = store_outcomes(
                     session, outcomes, now=now, zone=self.zone, journeys=self.journeys

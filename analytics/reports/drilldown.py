@@ -47,6 +47,7 @@ class LinkRow:
     clicks: int
     human_clicks: int
     bot_clicks: int
+    scanner_clicks: int  # of the bot clicks, mail scanners'
     scans: int
     visitors: int
     previous_clicks: int
@@ -68,8 +69,9 @@ class LinkTable:
     kind: ClassVar[str] = "links"
     csv_header: ClassVar[tuple[str, ...]] = (
         "link_id", "slug", "domain", "touchpoint_key", "stage_key", "campaign", "archived",
-        "clicks", "human_clicks", "bot_clicks", "scans", "visitors", "previous_clicks", "change",
-        "comparable", "first_click_at", "last_click_at", *OUTCOME_COLUMNS,
+        "clicks", "human_clicks", "bot_clicks", "scanner_clicks", "scans", "visitors",
+        "previous_clicks", "change", "comparable", "first_click_at", "last_click_at",
+        *OUTCOME_COLUMNS,
     )
 
     query: ReportQuery
@@ -195,6 +197,7 @@ def link_table(session: Session, query: ReportQuery) -> LinkTable:
             Stats.link_id,
             when(current, human_clicks(Stats, query)).label("human"),
             when(current, Stats.bot_clicks).label("bots"),
+            when(current, Stats.scanner_clicks).label("scanners"),
             when(current, Stats.scans).label("scans"),
             when(current, Stats.visitors).label("visitors"),
             when(previous, human_clicks(Stats, query)).label("previous_human"),
@@ -229,9 +232,9 @@ def link_table(session: Session, query: ReportQuery) -> LinkTable:
         stmt = stmt.where(Link.campaign == query.campaign)
     outcomes = conversions.outcomes_by(session, query, "link")
     rows = []
-    for link, _, human, bots, scans, visitors, previous_human, previous_bots, first, last in (
-        session.execute(stmt)
-    ):
+    for (
+        link, _, human, bots, scanners, scans, visitors, previous_human, previous_bots, first, last
+    ) in session.execute(stmt):
         human, bots, previous_human = int(human or 0), int(bots or 0), int(previous_human or 0)
         clicks = human + bots if query.bots else human
         before = previous_human + int(previous_bots or 0) if query.bots else previous_human
@@ -241,7 +244,8 @@ def link_table(session: Session, query: ReportQuery) -> LinkTable:
         rows.append(
             LinkRow(
                 link=_link_ref(link), clicks=clicks, human_clicks=human, bot_clicks=bots,
-                scans=int(scans or 0), visitors=int(visitors or 0), previous_clicks=before,
+                scanner_clicks=int(scanners or 0), scans=int(scans or 0),
+                visitors=int(visitors or 0), previous_clicks=before,
                 change=moved, comparable=comparable, first_click_at=first, last_click_at=last,
                 **conversions.outcome_fields(outcomes.get(link.id), int(visitors or 0)),
             )
@@ -261,6 +265,7 @@ class CampaignRow:
     clicks: int
     human_clicks: int
     bot_clicks: int
+    scanner_clicks: int
     scans: int
     visitors: int
     first_click_at: datetime | None  # of the window
@@ -278,8 +283,9 @@ class CampaignRow:
 class CampaignReport:
     kind: ClassVar[str] = "campaigns"
     csv_header: ClassVar[tuple[str, ...]] = (
-        "campaign", "links", "touchpoints", "clicks", "human_clicks", "bot_clicks", "scans",
-        "visitors", "first_click_at", "last_click_at", *OUTCOME_COLUMNS,
+        "campaign", "links", "touchpoints", "clicks", "human_clicks", "bot_clicks",
+        "scanner_clicks", "scans", "visitors", "first_click_at", "last_click_at",
+        *OUTCOME_COLUMNS,
     )
 
     query: ReportQuery
@@ -322,6 +328,7 @@ def campaign_report(session: Session, query: ReportQuery) -> CampaignReport:
                 clicks=sum(r.clicks for r in found),
                 human_clicks=sum(r.human_clicks for r in found),
                 bot_clicks=sum(r.bot_clicks for r in found),
+                scanner_clicks=sum(r.scanner_clicks for r in found),
                 scans=sum(r.scans for r in found),
                 visitors=sum(r.visitors for r in found),
                 first_click_at=min(firsts, default=None),
@@ -353,7 +360,7 @@ def _link_ref(link: Link) -> LinkRef:
 
 
 def _no_clicks(ref: LinkRef) -> LinkRow:
-    return LinkRow(ref, 0, 0, 0, 0, 0, 0, None, False, None, None)
+    return LinkRow(ref, 0, 0, 0, 0, 0, 0, 0, None, False, None, None)
 
 
 def _sources(session: Session, query: ReportQuery) -> dict[Dimension, Breakdown]:

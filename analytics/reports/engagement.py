@@ -53,8 +53,8 @@ from shortener.errors import InvalidParameterError
 from shortener.models import Link, Placement, Touchpoint
 
 TOUCHPOINT_FIGURES = (
-    "human", "bots", "scans", "visitors", "previous_human", "previous_bots", "last_click_at",
-    "activity", "current_activity",
+    "human", "bots", "scanners", "scans", "visitors", "previous_human", "previous_bots",
+    "last_click_at", "activity", "current_activity",
 )
 
 
@@ -69,6 +69,7 @@ class TouchpointRow:
     clicks: int  # human clicks, and bots when the query includes them
     human_clicks: int
     bot_clicks: int
+    scanner_clicks: int  # of the bot clicks, mail scanners' (bot_reason "scanner:…")
     scans: int
     scan_share: float | None  # of the human clicks, with its 95 % interval
     scan_share_low: float | None
@@ -105,9 +106,9 @@ class TouchpointReport:
     kind: ClassVar[str] = "touchpoints"
     csv_header: ClassVar[tuple[str, ...]] = (
         "touchpoint_key", "touchpoint_name", "channel", "archived", "clicks", "human_clicks",
-        "bot_clicks", "scans", "scan_share", "scan_share_low", "scan_share_high", "visitors",
-        "links", "share", "previous_clicks", "previous_human_clicks", "change", "comparable",
-        "last_click_at", "reached",
+        "bot_clicks", "scanner_clicks", "scans", "scan_share", "scan_share_low",
+        "scan_share_high", "visitors", "links", "share", "previous_clicks",
+        "previous_human_clicks", "change", "comparable", "last_click_at", "reached",
         "per_1k_reached", "per_1k_reached_low", "per_1k_reached_high", "journeys", "moved_on",
         "moved_on_rate", "moved_on_low", "moved_on_high", *OUTCOME_COLUMNS,
     )
@@ -252,6 +253,7 @@ def _touchpoint_row(
     tp: Touchpoint,
     human: int,
     bots: int,
+    scanners: int,
     clicks: int,
     scans: int,
     visitors: int,
@@ -275,6 +277,7 @@ def _touchpoint_row(
         clicks=clicks,
         human_clicks=human,
         bot_clicks=bots,
+        scanner_clicks=int(scanners),
         scans=int(scans),
         scan_share=scan_share,
         scan_share_low=scan_low,
@@ -368,6 +371,7 @@ def _touchpoint_rows(
             Touchpoint.id.label("id"),
             human.label("human"),
             bots.label("bots"),
+            func.coalesce(totals.c.scanners, 0).label("scanners"),
             clicks.label("clicks"),
             func.coalesce(totals.c.scans, 0).label("scans"),
             visitors.label("visitors"),
@@ -405,6 +409,7 @@ def _touchpoint_rows(
             Touchpoint,
             page.c.human,
             page.c.bots,
+            page.c.scanners,
             page.c.clicks,
             page.c.scans,
             page.c.visitors,

@@ -79,6 +79,7 @@ def piece_rows(
         "stage_id": table.stage_id,
         "human": _times(current, human),
         "bots": _times(current, table.bot_clicks),
+        "scanners": _times(current, table.scanner_clicks),
         "scans": _times(current, table.scans),
         "visitors": _times(current, table.visitors),
         "previous_human": _times(previous, human),

@@ -374,7 +374,7 @@ def test_a_campaign_filter_is_not_carried_to_the_campaigns_own_page(dashboard: A
     [
         ("most", "touchpoint_key,touchpoint_name,channel,archived,clicks,human_clicks,bot_clicks"),
         ("least", "touchpoint_key,touchpoint_name,channel,archived,clicks,human_clicks"),
-        ("campaigns", "campaign,links,touchpoints,clicks,human_clicks,bot_clicks,scans"),
+        ("campaigns", "campaign,links,touchpoints,clicks,human_clicks,bot_clicks,scanner_clicks"),
         ("stages", "stage_key,stage_name,position,clicks,human_clicks,bot_clicks"),
         ("map", "touchpoint_key,touchpoint_name,channel,stage_key,stage_name,clicks,visitors"),
         ("timeseries", "bucket,group_key,group_name,clicks,human_clicks,bot_clicks,scans"),

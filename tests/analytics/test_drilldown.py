@@ -98,8 +98,8 @@ def test_a_touchpoints_drill_down_has_its_figures_links_series_and_sources(
         "link": {"id": week["spring"], "slug": "spring", "domain": "go.test",
                  "touchpoint": "flyer", "stage": "awareness", "campaign": "spring-launch",
                  "archived": False},
-        "clicks": 3, "human_clicks": 3, "bot_clicks": 1, "scans": 1, "visitors": 3,
-        "previous_clicks": 1, "change": None, "comparable": False,
+        "clicks": 3, "human_clicks": 3, "bot_clicks": 1, "scanner_clicks": 0, "scans": 1,
+        "visitors": 3, "previous_clicks": 1, "change": None, "comparable": False,
         "first_click_at": "2026-03-03T10:15:00+00:00",
         "last_click_at": "2026-03-06T14:20:00+00:00",
     }
@@ -241,11 +241,11 @@ def test_the_campaign_report_sums_each_campaigns_links(
 
     assert [without_outcomes(row) for row in body["rows"]] == [
         {"campaign": "spring-launch", "links": 3, "touchpoints": 2, "clicks": 5,
-         "human_clicks": 5, "bot_clicks": 1, "scans": 1, "visitors": 5,
+         "human_clicks": 5, "bot_clicks": 1, "scanner_clicks": 0, "scans": 1, "visitors": 5,
          "first_click_at": "2026-03-03T10:15:00+00:00",
          "last_click_at": "2026-03-06T14:20:00+00:00"},
         {"campaign": "summer-sale", "links": 1, "touchpoints": 1, "clicks": 1,
-         "human_clicks": 1, "bot_clicks": 0, "scans": 0, "visitors": 1,
+         "human_clicks": 1, "bot_clicks": 0, "scanner_clicks": 0, "scans": 0, "visitors": 1,
          "first_click_at": "2026-03-08T23:00:00+00:00",
          "last_click_at": "2026-03-08T23:00:00+00:00"},
     ]  # `plain` has no campaign
@@ -253,8 +253,8 @@ def test_the_campaign_report_sums_each_campaigns_links(
     assert (with_bots["clicks"], with_bots["human_clicks"]) == (6, 5)
     lines = reports.csv("campaigns", **WEEK)
     assert list(lines[0]) == [
-        "campaign", "links", "touchpoints", "clicks", "human_clicks", "bot_clicks", "scans",
-        "visitors", "first_click_at", "last_click_at", *OUTCOME_COLUMNS,
+        "campaign", "links", "touchpoints", "clicks", "human_clicks", "bot_clicks",
+        "scanner_clicks", "scans", "visitors", "first_click_at", "last_click_at", *OUTCOME_COLUMNS,
     ]
     assert lines == [
         {name: "" if row[name] in ({}, None) else str(row[name]) for name in lines[0]}

@@ -324,11 +324,35 @@ def test_enrich_combines_agent_country_referrer_and_visitor(countries: CountryLo
         is_bot=False,
         bot_reason=None,
         country="US",
+        scanner=None,
         referrer_host="instagram.com",
         referrer_site="Instagram",
         visitor_id=visitor_id(SALT, "8.8.8.8", SAFARI_IPHONE),
     )
     assert "8.8.8.8" not in repr(enrichment)
+
+
+@pytest.mark.parametrize(("ip", "operator"), [
+    ("40.107.22.10", "microsoft"),  # Exchange Online Protection, where Safe Links opens links
+    ("2a01:111:f403:c000::1", "microsoft"),
+    ("::ffff:40.92.1.1", "microsoft"),
+    ("148.163.150.1", "proofpoint"),
+    ("205.139.110.1", "mimecast"),
+    ("194.104.108.1", "mimecast"),
+    ("64.235.150.1", "barracuda"),
+    # Microsoft's other networks (Azure, its offices), a web proxy carrying people's browsing,
+    # a cloud and a resolver: people, or other bots, never a mail scanner.
+    ("20.42.0.1", None),
+    ("13.107.6.152", None),
+    ("165.225.0.1", None),
+    ("52.223.0.1", None),
+    ("8.8.8.8", None),
+    ("10.0.0.1", None),
+])
+def test_mail_scanners_are_known_by_their_network(
+    countries: CountryLookup, ip: str, operator: str | None
+) -> None:
+    assert countries.place(ip).scanner == operator
 
 
 def test_enrich_keeps_bots_flagged(countries: CountryLookup) -> None:

@@ -66,10 +66,11 @@ class Phone:
         self.ip = ip
         self.headers = {"User-Agent": agent, **headers}
 
-    def open(self, url: str, method: str = "GET") -> TestResponse:
+    def open(self, url: str, method: str = "GET", *, referrer: str | None = None) -> TestResponse:
+        """Open `url`; a tap on a page sends that page as the referrer, as a browser does."""
+        headers = self.headers if referrer is None else {**self.headers, "Referer": referrer}
         return self.client.open(
-            path_of(url), method=method, headers=self.headers,
-            environ_base={"REMOTE_ADDR": self.ip},
+            path_of(url), method=method, headers=headers, environ_base={"REMOTE_ADDR": self.ip},
         )
 
 
@@ -134,7 +135,10 @@ def test_a_hub_page_is_served_at_its_short_url_and_views_and_taps_are_counted_by
         assert viewer.open(hub["short_url"]).status_code == 200
 
     shop, lookbook, _story = shorts
-    for tap in (anna.open(shop), ben.open(shop), ben.open(lookbook)):
+    taps = [phone.open(url, referrer=hub["short_url"]) for phone, url in (
+        (anna, shop), (ben, shop), (ben, lookbook),
+    )]
+    for tap in taps:
         assert tap.status_code == 302
     assert anna.open(shop).headers["Location"].startswith("https://shop.example.com/spring?")
     assert clicks_of(session, hub["link"]["id"]) == []  # in the stream, not in SQL yet

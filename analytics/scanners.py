@@ -1,0 +1,220 @@
+"""Mail security scanners: the networks they fetch from, and bursts of one touchpoint's links.
+
+Microsoft Safe Links, Proofpoint, Mimecast, Barracuda and the like open every link of an email
+within seconds of its delivery, often with a real browser's user agent, so the user agent alone
+misses them. Three more signals catch them, each a `bot_reason` starting `scanner:`:
+
+- the fetch says it is a prefetch (`scanner:prefetch`, read at capture: shortener/clicks.py);
+- it comes from a network of a known scanner operator (`scanner:<operator>`): the operator's
+  autonomous system, named in the ASN data that ships with geoip2fast, or for Microsoft, whose
+  autonomous system is also Azure's and its staff's, the ranges Exchange Online Protection sends
+  from;
+- it is part of a burst (`scanner:burst`): `BURST_LINKS` different links of one touchpoint opened
+  within `BURST_SECONDS` from one network (an IPv4 /24, an IPv6 /48) by one user agent, none
+  with a referrer (`BurstWatch`). A person tapping through a link page sends its address as the
+  referrer; people behind one carrier's addresses mostly differ in their user agents.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+import re
+import sys
+import threading
+import time
+from bisect import bisect_left, bisect_right, insort
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shortener.clicks import RawClick
+from shortener.models import Link
+
+# Autonomous-system names (as GeoLite2 spells them) of services whose business is scanning mail.
+# Web proxies that carry people's own browsing (Zscaler, Netskope, Menlo, Forcepoint, Cisco
+# Umbrella) are left out on purpose: their clicks are people's.
+_OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), operator)
+    for pattern, operator in (
+        (r"\bproofpoint", "proofpoint"),
+        (r"\bmimecast", "mimecast"),
+        (r"\bbarracuda", "barracuda"),
+        (r"\bironport", "cisco-ironport"),
+        (r"\bmessagelabs", "messagelabs"),
+        (r"\btrendmicro\b", "trendmicro"),
+        (r"\bfireeye\b|\btrellix", "trellix"),
+        (r"\bappriver\b|^zix\b", "zix"),
+        (r"^retarus\b", "retarus"),
+    )
+)
+
+# Exchange Online Protection's outbound ranges (its published SPF record), where Safe Links
+# opens links from; as (version, network, mask) integers.
+_MICROSOFT_EOP = tuple(
+    (net.version, int(net.network_address), int(net.netmask))
+    for net in map(
+        ipaddress.ip_network,
+        (
+            "40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/15", "52.102.0.0/16", "52.103.0.0/16",
+            "104.47.0.0/17", "2a01:111:f400::/48", "2a01:111:f403::/49",
+            "2a01:111:f403:8000::/51", "2a01:111:f403:c000::/51", "2a01:111:f403:f000::/52",
+        ),
+    )
+)
+
+BURST_LINKS = 3
+BURST_SECONDS = 3.0
+
+T = TypeVar("T")
+
+
+def operator(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, as_name: str | None
+) -> str | None:
+    """The scanner operator whose network `address` (in the autonomous system `as_name`) is."""
+    number, version = int(address), address.version
+    if any(v == version and number & mask == net for v, net, mask in _MICROSOFT_EOP):
+        return "microsoft"
+    return _operator_named(as_name) if as_name else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _operator_named(as_name: str) -> str | None:
+    for pattern, name in _OPERATORS:
+        if pattern.search(as_name):
+            return name
+    return None
+
+
+def network_of(ip: str) -> str | None:
+    """The network a burst is counted over: the IPv4 /24 or IPv6 /48 of `ip` (None if it is not an
+    address)."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+@dataclass(slots=True)
+class _Held(Generic[T]):
+    due: float
+    item: T
+    click: RawClick
+    key: tuple[int, str, str]
+
+
+class BurstWatch(Generic[T]):
+    """Holds back each click that could be part of a burst until any burst it is in would be over,
+    then says which were: `links` different links of one touchpoint opened from one network by
+    one user agent within `seconds`. `grace` allows for clicks still on their way from the web
+    processes.
+
+    Only clicks without a referrer, of touchpoints with that many links, can be (the caller says
+    which touchpoints: `candidate`); the others pass straight through. What is held stays
+    unacknowledged on the stream, so a worker that dies holding clicks loses none. Thread-safe:
+    two batches may be in flight.
+    """
+
+    def __init__(
+        self, *, links: int = BURST_LINKS, seconds: float = BURST_SECONDS, grace: float = 1.0
+    ) -> None:
+        self.links, self.seconds, self.grace = links, seconds, grace
+        self._lock = threading.Lock()
+        self._held: dict[str, _Held[T]] = {}  # by click id: a re-read entry is held once
+        # (time, link) of every candidate click lately seen, per (touchpoint, network, agent).
+        self._seen: dict[tuple[int, str, str], list[tuple[float, int]]] = defaultdict(list)
+        self._next_sweep = 0.0
+
+    def hold(
+        self, items: Iterable[tuple[T, RawClick]], candidate: Callable[[RawClick], bool]
+    ) -> list[T]:
+        """Take new clicks; return those that pass straight through."""
+        passing = []
+        with self._lock:
+            for item, click in items:
+                network = None
+                if not click.referrer and candidate(click):
+                    network = network_of(click.ip)
+                if network is None:
+                    passing.append(item)
+                    continue
+                if click.click_id in self._held:
+                    continue
+                key = (click.touchpoint_id, network, click.user_agent)
+                self._held[click.click_id] = _Held(
+                    click.at + self.seconds + self.grace, item, click, key
+                )
+                insort(self._seen[key], (click.at, click.link_id))
+        return passing
+
+    def release(self, now: float, *, everything: bool = False) -> tuple[list[T], set[str]]:
+        """The held clicks now due (all of them with `everything`), and the ids of those that are
+        part of a burst."""
+        with self._lock:
+            due = [h for h in self._held.values() if everything or h.due <= now]
+            bursts = {h.click.click_id for h in due if self._in_burst(h)}
+            for held in due:
+                del self._held[held.click.click_id]
+            if now >= self._next_sweep:
+                self._sweep(now)
+        return [h.item for h in due], bursts
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            return min((h.due for h in self._held.values()), default=None)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def _in_burst(self, held: _Held[T]) -> bool:
+        """Whether some span of `seconds` around the click saw `links` different links."""
+        seen, at = self._seen[held.key], held.click.at
+        start = bisect_left(seen, (at - self.seconds, -1))
+        for i in range(start, len(seen)):
+            begin = seen[i][0]
+            if begin > at:
+                break
+            end = bisect_right(seen, (begin + self.seconds, sys.maxsize))
+            if len({link for _, link in seen[i:end]}) >= self.links:
+                return True
+        return False
+
+    def _sweep(self, now: float) -> None:
+        """Forget what no held or coming click can be in a burst with (a minute's slack for late
+        entries)."""
+        horizon = now - 60.0
+        for key in list(self._seen):
+            seen = self._seen[key]
+            del seen[: bisect_left(seen, (horizon, -1))]
+            if not seen:
+                del self._seen[key]
+        self._next_sweep = now + 10.0
+
+
+class MultiLinkTouchpoints:
+    """The touchpoints with enough links for a burst, read again every `ttl` seconds."""
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._ids: frozenset[int] = frozenset()
+        self._read_at = -math.inf
+
+    def ids(self, session: Session) -> frozenset[int]:
+        if time.monotonic() - self._read_at >= self.ttl:
+            rows = session.scalars(
+                select(Link.touchpoint_id)
+                .group_by(Link.touchpoint_id)
+                .having(func.count() >= BURST_LINKS)
+            )
+            self._ids, self._read_at = frozenset(rows), time.monotonic()
+        return self._ids

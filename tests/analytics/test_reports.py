@@ -366,10 +366,10 @@ def test_touchpoint_csv_matches_the_json_column_for_column(reports: Any) -> None
     header, *lines = [line.split(",") for line in text.splitlines()]
     assert header == [
         "touchpoint_key", "touchpoint_name", "channel", "archived", "clicks", "human_clicks",
-        "bot_clicks", "scanner_clicks", "scans", "scan_share", "scan_share_low",
-        "scan_share_high", "visitors", "links", "share", "previous_clicks",
-        "previous_human_clicks", "change", "comparable", "last_click_at", "reached",
-        "per_1k_reached", "per_1k_reached_low", "per_1k_reached_high", "journeys", "moved_on", "moved_on_rate", "moved_on_low",
+        "bot_clicks", "scanner_clicks", "scans", "scan_share", "scan_share_low", "scan_share_high",
+        "visitors", "links", "share", "previous_clicks", "previous_human_clicks", "change",
+        "comparable", "last_click_at", "reached", "per_1k_reached", "per_1k_reached_low",
+        "per_1k_reached_high", "journeys", "moved_on", "moved_on_rate", "moved_on_low",
         "moved_on_high", "conversions", "revenue", "conversion_rate", "conversion_rate_low",
         "conversion_rate_high",
     ]

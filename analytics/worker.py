@@ -156,7 +156,7 @@ class IngestWorker:
                     continue
                 if len(self._bursts):
                     # Nothing new: store the held clicks now due, or all of them once drained.
-                    self.stats.add(self._release_held(everything=drain and self.stream.caught_up))
+                    self._release_held_when_idle(everything=drain and self.stream.caught_up)
                 self._forget_when_idle()
                 # Raw clicks (their IPs too) leave Redis soon after their commit, also when no
                 # later batch comes to trim them.
@@ -168,10 +168,7 @@ class IngestWorker:
                         break
                     time.sleep(0.2)
         if len(self._bursts):
-            try:
-                self.stats.add(self._release_held(everything=True))
-            except Exception as exc:  # they stay pending: read again at the next start
-                log.warning("storing the held clicks failed (%s); they stay on the stream", exc)
+            self._release_held_when_idle(everything=True)
         self.stream.trim()
         return self.stats
 
@@ -215,8 +212,16 @@ class IngestWorker:
             good += self._bursts.hold(clicks, lambda c: c.touchpoint_id in multi_link)
         return self._store_and_ack(good, bad, batch, everything=everything)
 
-    def _release_held(self, *, everything: bool) -> BatchResult:
-        return self._store_and_ack([], [], _Batch([], False, BatchResult()), everything=everything)
+    def _release_held_when_idle(self, *, everything: bool) -> None:
+        """Store the held clicks now due. If SQL or Redis fails, they are still pending on the
+        stream: read again (and held again) by the next read, or at the next start."""
+        try:
+            self.stats.add(
+                self._store_and_ack([], [], _Batch([], False, BatchResult()), everything=everything)
+            )
+        except Exception as exc:
+            log.warning("storing the held clicks failed (%s); reading them again", exc)
+            self.stream.read_pending_again()
 
     def _multi_link_touchpoints(self) -> frozenset[int]:
         with self.sessions() as session:

@@ -170,7 +170,7 @@ class CountryLookup:
             number = int.from_bytes(socket.inet_aton(ip), "big")
             if any(number & mask == network for network, mask in _NOT_GLOBAL_V4):
                 return _NOWHERE
-            return self._place(ipaddress.IPv4Address(number), ip)
+            return self._place(number, 4, ip)
         try:
             address = ipaddress.ip_address(ip)
         except ValueError:
@@ -180,11 +180,11 @@ class CountryLookup:
             address = address.ipv4_mapped
         if not address.is_global or address.is_multicast:
             return _NOWHERE
-        return self._place(address, str(address))
+        return self._place(int(address), address.version, str(address))
 
-    def _place(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address, ip: str) -> Place:
+    def _place(self, number: int, version: int, ip: str) -> Place:
         code, as_name = self._resolve(ip)
-        return Place(self._checked(code), scanners.operator(address, as_name))
+        return Place(self._checked(code), scanners.operator(number, version, as_name))
 
     @staticmethod
     def _checked(code: str | None) -> str | None:

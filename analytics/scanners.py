@@ -18,6 +18,7 @@ misses them. Three more signals catch them, each a `bot_reason` starting `scanne
 from __future__ import annotations
 
 import functools
+import heapq
 import ipaddress
 import math
 import re
@@ -74,11 +75,9 @@ BURST_SECONDS = 3.0
 T = TypeVar("T")
 
 
-def operator(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address, as_name: str | None
-) -> str | None:
-    """The scanner operator whose network `address` (in the autonomous system `as_name`) is."""
-    number, version = int(address), address.version
+def operator(number: int, version: int, as_name: str | None) -> str | None:
+    """The scanner operator whose network the address `number` (IPv4 or IPv6 by `version`, in
+    the autonomous system `as_name`) is."""
     if any(v == version and number & mask == net for v, net, mask in _MICROSOFT_EOP):
         return "microsoft"
     return _operator_named(as_name) if as_name else None
@@ -93,16 +92,20 @@ def _operator_named(as_name: str) -> str | None:
 
 
 def network_of(ip: str) -> str | None:
-    """The network a burst is counted over: the IPv4 /24 or IPv6 /48 of `ip` (None if it is not an
-    address)."""
+    """The network a burst is counted over: the IPv4 /24 (as its first three numbers) or the IPv6
+    /48 of `ip` (None if it is not an address)."""
+    head, dot, last = ip.rpartition(".")
+    if dot and ":" not in head and last.isdigit() and head.count(".") == 2:
+        return head  # a dotted quad's first three numbers: the common case, without parsing
     try:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    if address.version == 4:
+        return str(address).rpartition(".")[0]
+    return str(ipaddress.ip_network(f"{address}/48", strict=False))
 
 
 @dataclass(slots=True)
@@ -131,6 +134,7 @@ class BurstWatch(Generic[T]):
         self.links, self.seconds, self.grace = links, seconds, grace
         self._lock = threading.Lock()
         self._held: dict[str, _Held[T]] = {}  # by click id: a re-read entry is held once
+        self._due: list[tuple[float, str]] = []  # a heap of (due, click id)
         # (time, link) of every candidate click lately seen, per (touchpoint, network, agent).
         self._seen: dict[tuple[int, str, str], list[tuple[float, int]]] = defaultdict(list)
         self._next_sweep = 0.0
@@ -151,9 +155,9 @@ class BurstWatch(Generic[T]):
                 if click.click_id in self._held:
                     continue
                 key = (click.touchpoint_id, network, click.user_agent)
-                self._held[click.click_id] = _Held(
-                    click.at + self.seconds + self.grace, item, click, key
-                )
+                due = click.at + self.seconds + self.grace
+                self._held[click.click_id] = _Held(due, item, click, key)
+                heapq.heappush(self._due, (due, click.click_id))
                 insort(self._seen[key], (click.at, click.link_id))
         return passing
 
@@ -161,17 +165,18 @@ class BurstWatch(Generic[T]):
         """The held clicks now due (all of them with `everything`), and the ids of those that are
         part of a burst."""
         with self._lock:
-            due = [h for h in self._held.values() if everything or h.due <= now]
+            due = []
+            while self._due and (everything or self._due[0][0] <= now):
+                _, click_id = heapq.heappop(self._due)
+                due.append(self._held.pop(click_id))
             bursts = {h.click.click_id for h in due if self._in_burst(h)}
-            for held in due:
-                del self._held[held.click.click_id]
             if now >= self._next_sweep:
                 self._sweep(now)
         return [h.item for h in due], bursts
 
     def next_due(self) -> float | None:
         with self._lock:
-            return min((h.due for h in self._held.values()), default=None)
+            return self._due[0][0] if self._due else None
 
     def __len__(self) -> int:
         return len(self._held)
@@ -179,6 +184,8 @@ class BurstWatch(Generic[T]):
     def _in_burst(self, held: _Held[T]) -> bool:
         """Whether some span of `seconds` around the click saw `links` different links."""
         seen, at = self._seen[held.key], held.click.at
+        if len(seen) < self.links:  # most networks open one link of a touchpoint, if any
+            return False
         start = bisect_left(seen, (at - self.seconds, -1))
         for i in range(start, len(seen)):
             begin = seen[i][0]

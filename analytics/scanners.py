@@ -18,7 +18,6 @@ misses them. Three more signals catch them, each a `bot_reason` starting `scanne
 from __future__ import annotations
 
 import functools
-import heapq
 import ipaddress
 import math
 import re
@@ -26,9 +25,8 @@ import sys
 import threading
 import time
 from bisect import bisect_left, bisect_right, insort
-from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections import defaultdict, deque
+from collections.abc import Collection, Iterable
 from typing import Generic, TypeVar
 
 from sqlalchemy import func, select
@@ -108,14 +106,6 @@ def network_of(ip: str) -> str | None:
     return str(ipaddress.ip_network(f"{address}/48", strict=False))
 
 
-@dataclass(slots=True)
-class _Held(Generic[T]):
-    due: float
-    item: T
-    click: RawClick
-    key: tuple[int, str, str]
-
-
 class BurstWatch(Generic[T]):
     """Holds back each click that could be part of a burst until any burst it is in would be over,
     then says which were: `links` different links of one touchpoint opened from one network by
@@ -123,9 +113,9 @@ class BurstWatch(Generic[T]):
     processes.
 
     Only clicks without a referrer, of touchpoints with that many links, can be (the caller says
-    which touchpoints: `candidate`); the others pass straight through. What is held stays
-    unacknowledged on the stream, so a worker that dies holding clicks loses none. Thread-safe:
-    two batches may be in flight.
+    which touchpoints); the others pass straight through. What is held stays unacknowledged on
+    the stream, so a worker that dies holding clicks loses none. Thread-safe: two batches may be
+    in flight.
     """
 
     def __init__(
@@ -133,57 +123,63 @@ class BurstWatch(Generic[T]):
     ) -> None:
         self.links, self.seconds, self.grace = links, seconds, grace
         self._lock = threading.Lock()
-        self._held: dict[str, _Held[T]] = {}  # by click id: a re-read entry is held once
-        self._due: list[tuple[float, str]] = []  # a heap of (due, click id)
+        # By click id (a re-read entry is held once): the caller's item, the click, its key.
+        self._held: dict[str, tuple[T, RawClick, tuple[int, str, str]]] = {}
+        # (due, click id) in arrival order: clicks come nearly in time order, and one that comes
+        # late (read again after a restart) is due at once, so it waits no longer than the rest.
+        self._queue: deque[tuple[float, str]] = deque()
         # (time, link) of every candidate click lately seen, per (touchpoint, network, agent).
         self._seen: dict[tuple[int, str, str], list[tuple[float, int]]] = defaultdict(list)
         self._next_sweep = 0.0
 
-    def hold(
-        self, items: Iterable[tuple[T, RawClick]], candidate: Callable[[RawClick], bool]
-    ) -> list[T]:
-        """Take new clicks; return those that pass straight through."""
+    def hold(self, items: Iterable[tuple[T, RawClick]], touchpoints: Collection[int]) -> list[T]:
+        """Take new clicks (those of `touchpoints` may be held); return those passing through."""
         passing = []
+        held, queue, seen = self._held, self._queue, self._seen
+        wait = self.seconds + self.grace
         with self._lock:
             for item, click in items:
-                network = None
-                if not click.referrer and candidate(click):
-                    network = network_of(click.ip)
-                if network is None:
+                if (
+                    click.referrer
+                    or click.touchpoint_id not in touchpoints
+                    or (network := network_of(click.ip)) is None
+                ):
                     passing.append(item)
                     continue
-                if click.click_id in self._held:
+                if click.click_id in held:
                     continue
                 key = (click.touchpoint_id, network, click.user_agent)
-                due = click.at + self.seconds + self.grace
-                self._held[click.click_id] = _Held(due, item, click, key)
-                heapq.heappush(self._due, (due, click.click_id))
-                insort(self._seen[key], (click.at, click.link_id))
+                held[click.click_id] = (item, click, key)
+                queue.append((click.at + wait, click.click_id))
+                insort(seen[key], (click.at, click.link_id))
         return passing
 
     def release(self, now: float, *, everything: bool = False) -> tuple[list[T], set[str]]:
         """The held clicks now due (all of them with `everything`), and the ids of those that are
         part of a burst."""
+        items, bursts = [], set()
         with self._lock:
-            due = []
-            while self._due and (everything or self._due[0][0] <= now):
-                _, click_id = heapq.heappop(self._due)
-                due.append(self._held.pop(click_id))
-            bursts = {h.click.click_id for h in due if self._in_burst(h)}
+            queue = self._queue
+            while queue and (everything or queue[0][0] <= now):
+                _, click_id = queue.popleft()
+                item, click, key = self._held.pop(click_id)
+                items.append(item)
+                if self._in_burst(click, key):
+                    bursts.add(click_id)
             if now >= self._next_sweep:
                 self._sweep(now)
-        return [h.item for h in due], bursts
+        return items, bursts
 
     def next_due(self) -> float | None:
         with self._lock:
-            return self._due[0][0] if self._due else None
+            return self._queue[0][0] if self._queue else None
 
     def __len__(self) -> int:
         return len(self._held)
 
-    def _in_burst(self, held: _Held[T]) -> bool:
+    def _in_burst(self, click: RawClick, key: tuple[int, str, str]) -> bool:
         """Whether some span of `seconds` around the click saw `links` different links."""
-        seen, at = self._seen[held.key], held.click.at
+        seen, at = self._seen[key], click.at
         if len(seen) < self.links:  # most networks open one link of a touchpoint, if any
             return False
         start = bisect_left(seen, (at - self.seconds, -1))

@@ -208,8 +208,7 @@ class IngestWorker:
             else:
                 good.append((entry, event))
         if clicks:
-            multi_link = self._multi_link_touchpoints()
-            good += self._bursts.hold(clicks, lambda c: c.touchpoint_id in multi_link)
+            good += self._bursts.hold(clicks, self._multi_link_touchpoints())
         return self._store_and_ack(good, bad, batch, everything=everything)
 
     def _release_held_when_idle(self, *, everything: bool) -> None:

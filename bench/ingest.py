@@ -135,6 +135,7 @@ def main() -> None:
     fill_seconds = fill_stream(env["TOUCHLINK_REDIS_URL"], "touchlink:clicks", args.clicks, 10_000)
     print(f"stream filled with {args.clicks:,} clicks in {fill_seconds:.1f}s")
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     worker = subprocess.run(
         [sys.executable, "-c", "from wsgi import main; main()", "worker", "--drain",
@@ -142,7 +143,10 @@ def main() -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )
     seconds = time.perf_counter() - started
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The worker process's own CPU time: steadier than its wall time on a busy machine.
+    cpu_seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    peak_rss_mb = after.ru_maxrss / 1024
     print(worker.stdout.strip())
     rate = args.clicks / seconds
 
@@ -150,7 +154,8 @@ def main() -> None:
     base_seconds = baseline_insert(env, baseline_rows)
     base_rate = baseline_rows / base_seconds
     print(f"worker: {args.clicks:,} clicks in {seconds:.1f}s = {rate:,.0f} clicks/s "
-          f"(process start and enricher load included); peak RSS {peak_rss_mb:.0f} MB")
+          f"(process start and enricher load included); peak RSS {peak_rss_mb:.0f} MB; "
+          f"CPU {cpu_seconds:.1f}s = {cpu_seconds / args.clicks * 1e6:.0f} µs per click")
     print(f"baseline: plain INSERT of {baseline_rows:,} enriched rows: {base_rate:,.0f} rows/s; "
           f"ratio {rate / base_rate:.2f}")
     split = re.search(r"read ([\d.]+)s, enrich ([\d.]+)s, write ([\d.]+)s, ack ([\d.]+)s", worker.stdout)
@@ -158,7 +163,8 @@ def main() -> None:
     print(json.dumps({
         "bench": "ingest", "clicks": args.clicks, "rate": round(rate), "seconds": round(seconds, 1),
         "baseline_rate": round(base_rate), "ratio": round(rate / base_rate, 3),
-        "peak_rss_mb": round(peak_rss_mb), **stats,
+        "peak_rss_mb": round(peak_rss_mb), "cpu_s": round(cpu_seconds, 2),
+        "cpu_us_per_click": round(cpu_seconds / args.clicks * 1e6, 1), **stats,
     }))
 
 

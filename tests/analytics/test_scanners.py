@@ -167,11 +167,11 @@ def test_a_burst_of_one_touchpoints_links_from_one_network_is_a_scanners(
     assert (row["human_clicks"], row["bot_clicks"], row["scanner_clicks"]) == (6, 3, 3)
 
 
-def _click(n: int, at: float, link_id: int, *, ip: str = "203.0.113.9",
+def _click(n: int, at: float, link_id: int, *, touchpoint_id: int = 7,
            referrer: str = "") -> RawClick:
     return RawClick(
-        click_id=f"{n:032x}", at=at, link_id=link_id, touchpoint_id=7, stage_id=1, ip=ip,
-        user_agent=CHROME, referrer=referrer, language="", via_qr=False,
+        click_id=f"{n:032x}", at=at, link_id=link_id, touchpoint_id=touchpoint_id, stage_id=1,
+        ip="203.0.113.9", user_agent=CHROME, referrer=referrer, language="", via_qr=False,
     )
 
 
@@ -184,8 +184,9 @@ def test_a_burst_is_held_until_it_would_be_over_and_only_a_span_of_three_seconds
     ]
     passing = watch.hold(
         [(n, c) for n, c in enumerate(clicks, 1)]
-        + [(7, _click(7, t, 1, referrer="https://go.test/hub")), (8, _click(8, t, 9))],
-        candidate=lambda c: c.link_id != 9,  # link 9's touchpoint has one link
+        + [(7, _click(7, t, 1, referrer="https://go.test/hub")),
+           (8, _click(8, t, 9, touchpoint_id=8))],  # touchpoint 8 has fewer links
+        touchpoints={7},
     )
 
     assert passing == [7, 8]

@@ -17,7 +17,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import user_agents
@@ -122,8 +122,7 @@ def _device_kind(parsed: Any) -> DeviceKind:
     return "other"
 
 
-@dataclass(frozen=True, slots=True)
-class Place:
+class Place(NamedTuple):  # a tuple: one is made for every new address
     """What is kept of an IP address: its country and its network's mail scanner operator."""
 
     country: str | None

@@ -50,6 +50,7 @@ _OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bfireeye\b|\btrellix", "trellix"),
         (r"\bappriver\b|^zix\b", "zix"),
         (r"^retarus\b", "retarus"),
+        (r"\bmicrosoft\b", "microsoft"),  # only its mail protection ranges: see operator()
     )
 )
 
@@ -76,9 +77,11 @@ T = TypeVar("T")
 def operator(number: int, version: int, as_name: str | None) -> str | None:
     """The scanner operator whose network the address `number` (IPv4 or IPv6 by `version`, in
     the autonomous system `as_name`) is."""
-    if any(v == version and number & mask == net for v, net, mask in _MICROSOFT_EOP):
-        return "microsoft"
-    return _operator_named(as_name) if as_name else None
+    named = _operator_named(as_name) if as_name else None
+    if named == "microsoft":  # its autonomous system is also Azure's and its staff's
+        eop = any(v == version and number & mask == net for v, net, mask in _MICROSOFT_EOP)
+        return named if eop else None
+    return named
 
 
 @functools.lru_cache(maxsize=4096)

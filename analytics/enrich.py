@@ -31,6 +31,7 @@ DeviceKind = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
 AGENT_CACHE_SIZE = 50_000
 COUNTRY_CACHE_SIZE = 65_536
+REFERRER_CACHE_SIZE = 16_384
 
 # Parsing cost grows with length; the capture side already crops, this only bounds the worst case.
 _MAX_AGENT_LENGTH = 1024
@@ -337,7 +338,7 @@ class Enricher:
     def enrich(self, ip: str, user_agent: str, referrer: str, salt: bytes) -> Enrichment:
         """Enrich one click; the IP leaves only as a country and a salted visitor id."""
         agent = parse_agent(user_agent)
-        host = referrer_host(referrer)
+        host, site = _referrer(referrer)
         place = self._lookup().place(ip)
         return Enrichment(
             device=agent.device,
@@ -348,9 +349,15 @@ class Enricher:
             country=place.country,
             scanner=place.scanner,
             referrer_host=host,
-            referrer_site=referrer_site(host),
+            referrer_site=site,
             visitor_id=visitor_id(salt, ip, user_agent),
         )
+
+
+@functools.lru_cache(maxsize=REFERRER_CACHE_SIZE)  # most clicks come from a few referrers
+def _referrer(referrer: str) -> tuple[str | None, str | None]:
+    host = referrer_host(referrer)
+    return host, referrer_site(host)
 
 
 def make_enricher(mmdb_path: str | None = None) -> Enricher:

@@ -169,6 +169,20 @@ def test_the_tiles_count_human_and_bot_clicks_apart_whatever_bots_says(dashboard
     assert (flyer["human_clicks"], flyer["bot_clicks"]) == ("4", "1")
 
 
+@pytest.mark.usefixtures("journey")
+def test_the_bot_tile_says_how_many_were_mail_scanners(dashboard: Any, shop: Any) -> None:
+    chrome = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Safari/537.36"
+    )
+    shop.visit("faq", ("148.163.150.29", chrome))  # Proofpoint's URL Defense opening the link
+
+    bots, note = _tile(dashboard(), "bots")
+
+    assert bots == "2"  # Googlebot and the scanner
+    assert note == "1 of them mail scanners; left out of every other figure"
+
+
 def test_a_change_needs_twenty_human_clicks_in_both_windows(
     dashboard: Any, shop: Any, ingest: Any
 ) -> None:

@@ -216,16 +216,19 @@ def _touchpoint_table(report: TouchpointReport) -> list[str]:
     ranked = {"per_1k_reached": "by visitors per 1,000 reached",
               "moved_on": "by share of journeys moved on"}.get(report.by, "")
     followed = any(r.journeys for r in report.rows)
+    scanned = any(r.scanner_clicks for r in report.rows)  # of the bots, mail scanners
     title = (
         f"Touchpoints, {report.order} engaged first{' ' + ranked if ranked else ''}: "
         f"{window_text(query)}, {_whose(query)}"
     )
-    header = ["TOUCHPOINT", "NAME", "CHANNEL", "CLICKS", "HUMAN", "BOTS", "SCANS", "VISITORS",
+    header = ["TOUCHPOINT", "NAME", "CHANNEL", "CLICKS", "HUMAN", "BOTS",
+              *(["MAIL SCANNERS"] if scanned else []), "SCANS", "VISITORS",
               "LINKS", "SHARE", "PREVIOUS", "CHANGE", "PER 1K REACHED",
               *(["JOURNEYS", "MOVED ON"] if followed else []), "LAST CLICK"]
     rows = [
         [r.touchpoint.key + (" (archived)" if r.archived else ""), crop(r.touchpoint.name),
          r.touchpoint.channel, str(r.clicks), str(r.human_clicks), str(r.bot_clicks),
+         *([str(r.scanner_clicks)] if scanned else []),
          str(r.scans), str(r.visitors), str(r.links), _percent(r.share), str(r.previous_clicks),
          _percent(r.change, sign=True) if r.comparable else "too few",
          _per_1k(r.per_1k_reached, r.per_1k_reached_low, r.per_1k_reached_high),

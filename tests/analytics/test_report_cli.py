@@ -67,6 +67,23 @@ def test_touchpoint_table_shows_the_figures_in_columns(cli: FlaskCliRunner) -> N
 
 
 @pytest.mark.usefixtures("journey")
+def test_mail_scanners_get_a_column_once_there_are_any(cli: FlaskCliRunner, shop: Any) -> None:
+    assert "SCANNERS" not in run(cli, "touchpoints")
+    chrome = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Safari/537.36"
+    )
+    shop.visit("spring", ("205.139.110.61", chrome))  # Mimecast's URL Protect opening the link
+
+    output = run(cli, "touchpoints")
+
+    header = table(output)[1]
+    assert header[5:9] == ["BOTS", "MAIL", "SCANNERS", "SCANS"]
+    # key, name (two words), channel, clicks, human, bots, mail scanners
+    assert line_of(output, "store-flyer")[4:8] == ["3", "3", "3", "1"]
+
+
+@pytest.mark.usefixtures("journey")
 def test_the_rate_in_the_table_is_the_apis(cli: FlaskCliRunner, reports: Any) -> None:
     output = run(cli, "touchpoints")
     for row in reports.get("touchpoints")["rows"]:

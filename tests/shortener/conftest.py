@@ -1,6 +1,6 @@
 """Fixtures for the link side's API tests: links made through the API, an id that no link has, and
-one check of the JSON error shape that every failure must have. Keys of every role (`marketer`,
-`analyst`, `admin`) come from tests/conftest.py."""
+one check of the JSON error shape that every failure must have, and a marketer signed in to the
+pages. Keys of every role (`marketer`, `analyst`, `admin`) come from tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ from shortener.unit_of_work import link_changed, transaction
 
 ErrorCheck = Callable[..., dict[str, Any]]
 LinkMaker = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def marketer_client(auth: Any) -> FlaskClient:
+    """A browser signed in through the form as a new marketer, for the pages' tests."""
+    client: FlaskClient = auth.client("marketer")
+    return client
 
 
 @pytest.fixture

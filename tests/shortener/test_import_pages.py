@@ -24,12 +24,6 @@ LINKS_CSV = (
 )
 
 
-@pytest.fixture
-def marketer_client(auth: Any) -> FlaskClient:
-    client: FlaskClient = auth.client("marketer")
-    return client
-
-
 def _count(session: Session, model: Any) -> int:
     session.expire_all()
     return session.scalar(select(func.count()).select_from(model)) or 0

@@ -36,12 +36,6 @@ UNKNOWN_ID = 2_147_483_647
 
 
 @pytest.fixture
-def marketer_client(auth: Any) -> FlaskClient:
-    client: FlaskClient = auth.client("marketer")
-    return client
-
-
-@pytest.fixture
 def stored_link(session: Session) -> Callable[[str], Link | None]:
     """The link of `slug` as the database has it now."""
 

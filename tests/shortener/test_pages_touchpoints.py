@@ -23,12 +23,6 @@ EDIT = "/touchpoints/store-flyer/edit"
 
 
 @pytest.fixture
-def marketer_client(auth: Any) -> FlaskClient:
-    client: FlaskClient = auth.client("marketer")
-    return client
-
-
-@pytest.fixture
 def placements_of(
     client: FlaskClient, marketer: dict[str, str]
 ) -> Callable[[str], list[dict[str, Any]]]:

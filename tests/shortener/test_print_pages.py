@@ -25,12 +25,6 @@ CODE_FORM = f"{PAGE}/code"
 
 
 @pytest.fixture
-def marketer_client(auth: Any) -> FlaskClient:
-    client: FlaskClient = auth.client("marketer")
-    return client
-
-
-@pytest.fixture
 def make(client: FlaskClient, marketer: Headers) -> Callable[..., dict[str, Any]]:
     def post(kind: str, **fields: Any) -> dict[str, Any]:
         response = client.post(f"/api/v1/{kind}", json=fields, headers=marketer)

@@ -21,12 +21,6 @@ LINKS = "/api/v1/links"
 FUTURE = (datetime.now(UTC) + timedelta(days=30)).isoformat()
 
 
-@pytest.fixture
-def marketer_client(auth: Any) -> FlaskClient:
-    client: FlaskClient = auth.client("marketer")
-    return client
-
-
 def _clicks_of(session: Session, link_id: int) -> int:
     session.expire_all()
     return session.scalar(select(func.count()).where(Click.link_id == link_id)) or 0

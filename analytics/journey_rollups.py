@@ -75,7 +75,7 @@ def ensure(session: Session, zone: tzinfo) -> bool:
 class Extension:
     """What a batch brings a journey: its new touches (click id, time, stage id, touchpoint id),
     its progress as stored, whether the batch starts it, and then (`fresh`) the progress of
-    these touches alone, when already made."""
+    these touches, with which it was stored (none for a journey of one touch)."""
 
     touches: list[tuple[str, datetime, int, int]]
     progress: str | None
@@ -85,11 +85,12 @@ class Extension:
 
 def touches_added(
     session: Session, extended: dict[int, Extension], zone: tzinfo, stages: Sequence[Stage]
-) -> dict[int, str]:
+) -> dict[int, str | None]:
     """Replace the summaries of the journeys that a batch `extended` (by id); their progress
-    to store. A journey whose new touches all come after its stored progress is updated from
-    it; any other (touches arriving late, progress made on another stage order) is summarized
-    again from all of its touches. `stages`: the stages in order."""
+    to store (none for a journey of one touch: its touch is read back if it goes on). A
+    journey whose new touches all come after its stored progress is updated from it; any other
+    (touches arriving late, a journey of one touch going on, progress made on another stage
+    order) is summarized again from all of its touches. `stages`: the stages in order."""
     order, place = stage_order(stages), {stage.id: i for i, stage in enumerate(stages)}
     if not current(session, zone, stages):
         rebuild(session, zone, stages)  # counts the new touches with the rest
@@ -99,23 +100,23 @@ def touches_added(
         }
     change, kept, walk = Change(zone), {}, set()
     for journey_id, extension in extended.items():
-        if extension.fresh is not None:  # made from these touches before the journey was stored
-            change.add(extension.fresh.summary(), 1)
-            kept[journey_id] = extension.fresh.dumps(order)
+        if extension.new:  # stored with the progress of these touches, or none
+            if extension.fresh is None:  # a journey of one touch
+                _, at, stage, tp = extension.touches[0]
+                change.add_lone(Touch(at, place[stage], tp))
+            else:
+                change.add(extension.fresh.summary(), 1)
+            kept[journey_id] = extension.progress
             continue
         touches = [Touch(at, place[stage], tp) for _, at, stage, tp in sorted(
             extension.touches, key=lambda touch: (touch[1], touch[0])
         )]
-        if extension.new:
-            progress = Progress.of(touches, len(stages))
-        else:
-            found = Progress.loads(extension.progress, order)
-            if found is None or not found.takes(touches):
-                walk.add(journey_id)
-                continue
-            progress = found
-            change.add(progress.summary(), -1)
-            progress.extend(touches, len(stages))
+        progress = Progress.loads(extension.progress, order)
+        if progress is None or not progress.takes(touches):
+            walk.add(journey_id)
+            continue
+        change.add(progress.summary(), -1)
+        progress.extend(touches, len(stages))
         change.add(progress.summary(), 1)
         kept[journey_id] = progress.dumps(order)
     added = {click for journey_id in walk for click, *_ in extended[journey_id].touches}
@@ -240,6 +241,15 @@ class Change:
             if tp in summary.moved:
                 self.moved[(first, last, tp)] += sign
             self.next[(tp, first, last, NO_NEXT if after is None else after)] += sign
+
+    def add_lone(self, touch: Touch) -> None:
+        """Add the summary of a journey of this one touch: `add(summarize([touch]), 1)`, with
+        none of the work, for the many journeys that are seen once."""
+        day = touch.at.astimezone(self._zone).date()
+        self.funnel[(day, day, 1 if touch.stage == 0 else 0, 1 << touch.stage, 0)] += 1
+        self.paths[((touch.touchpoint,), day, day)] += 1
+        self.stops[(day, day, touch.touchpoint)] += 1
+        self.next[(touch.touchpoint, day, day, NO_NEXT)] += 1
 
     def apply(self, session: Session) -> None:
         # Sorted, so that two workers changing the same rows lock them in one order.

@@ -82,19 +82,21 @@ def record_touches(
     order, place = journey_rollups.stage_order(stages), {s.id: i for i, s in enumerate(stages)}
     # Most journeys are new to their batch: each is inserted with the progress of its touches
     # here, so that only those seen before are written twice (their progress extended below).
+    # Most of those have a single touch, and keep no progress: its one touch says it all, and
+    # is read back (analytics.journey_rollups) if the journey goes on.
     fresh = {
         key: Progress.of([
             Touch(row["occurred_at"], place[row["stage_id"]], row["touchpoint_id"])
             for row in touches[:MAX_TOUCHES]
         ], len(stages))
-        for key, touches in by_key.items()
+        for key, touches in by_key.items() if len(touches) > 1
     }
     table: Table = Journey.__table__  # type: ignore[assignment]
     # In key order, so that two workers extending the same journeys lock them in one order.
     found = add_counts(session, table, [
         {"key": key, "first_touch_at": touches[0]["occurred_at"],
          "last_touch_at": touches[-1]["occurred_at"], "touches": len(touches),
-         "progress": fresh[key].dumps(order)}
+         "progress": fresh[key].dumps(order) if key in fresh else None}
         for key, touches in sorted(by_key.items())
     ], keys=["key"], counters=["touches"], latest="last_touch_at", earliest="first_touch_at",
         returning=["id", "key", "touches", "progress"])
@@ -110,7 +112,7 @@ def record_touches(
         extended[journey_id] = journey_rollups.Extension(
             [(row["click_id"], row["occurred_at"], row["stage_id"], row["touchpoint_id"])
              for row in followed],
-            progress, new=before == 0, fresh=fresh[key] if before == 0 else None,
+            progress, new=before == 0, fresh=fresh.get(key) if before == 0 else None,
         )
         rows_of_touches += [{
             "click_id": row["click_id"], "journey_id": journey_id,

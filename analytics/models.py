@@ -171,7 +171,8 @@ class Journey(Base):
     last_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     touches: Mapped[int] = mapped_column(Integer, default=0)  # human clicks seen; up to
     # analytics.journeys.MAX_TOUCHES of them are kept as touches
-    # Its summary so far (analytics.journey_summary.Progress), which later touches extend.
+    # Its summary so far (analytics.journey_summary.Progress), which later touches extend;
+    # none for a journey of one touch, whose touch is its summary.
     progress: Mapped[str | None] = mapped_column(Text)
 
 

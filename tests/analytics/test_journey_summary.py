@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from analytics.journey_rollups import Change
 from analytics.journey_summary import Progress, Touch, summarize
 
 STAGES = 5
@@ -58,3 +60,15 @@ def test_progress_on_another_stage_order_is_not_used() -> None:
     assert Progress.loads(stored, "order-b") is None
     assert Progress.loads(None, "order-a") is None
     assert Progress.loads(stored, "order-a") is not None
+
+
+@pytest.mark.parametrize("stage", range(STAGES))
+def test_a_journey_of_one_touch_counts_as_its_summary_does(stage: int) -> None:
+    # Late in the UTC day, so that the workspace's zone puts it on the next day.
+    touch = Touch(START + timedelta(hours=23, minutes=30), stage, 7)
+    zone = ZoneInfo("Europe/Paris")
+    lone, summarized = Change(zone), Change(zone)
+    lone.add_lone(touch)
+    summarized.add(summarize([touch], STAGES), 1)
+    for part in ("funnel", "paths", "stops", "moved", "next"):
+        assert getattr(lone, part) == getattr(summarized, part), part

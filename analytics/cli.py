@@ -17,6 +17,7 @@ from analytics import journey_rollups, rollups
 from analytics.retry import Backoff, is_transient
 from analytics.runtime import Runtime, runtime
 from analytics.stream import ClickStream
+from analytics.webhook_delivery import WebhookSender
 from analytics.worker import IngestWorker
 from shortener.unit_of_work import transaction
 
@@ -46,11 +47,16 @@ def worker_command(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    sender = WebhookSender(
+        rt.sessions, secret_key=settings.secret_key, allow_private=settings.webhook_allow_private
+    )
     if rt.redis is None:
         click.echo(
-            "TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself, "
-            "no worker is needed."
+            "TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself; this "
+            "worker only sends webhooks" + (" (none is due: --drain)." if drain else ".")
         )
+        if not drain:
+            _send_webhooks_until_stopped(sender)
         return
     rt.enricher.load()  # a bad TOUCHLINK_GEOIP_MMDB stops the worker here, not each click
     if metrics_port:
@@ -85,7 +91,11 @@ def worker_command(
         raw_retention_days=settings.raw_retention_days,
     )
     started = time.perf_counter()
-    stats = worker.run(drain=drain, should_stop=stop.is_set).totals
+    sender.start()
+    try:
+        stats = worker.run(drain=drain, should_stop=stop.is_set).totals
+    finally:
+        sender.stop()
     elapsed = time.perf_counter() - started
     click.echo(
         f"worker {consumer}: {stats.inserted} clicks stored, {stats.outcomes} outcomes stored, "
@@ -94,6 +104,15 @@ def worker_command(
         f"{stats.read_seconds:.1f}s, enrich {stats.enrich_seconds:.1f}s, write "
         f"{stats.store_seconds - stats.enrich_seconds:.1f}s, ack {stats.ack_seconds:.1f}s)"
     )
+
+
+def _send_webhooks_until_stopped(sender: WebhookSender) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    sender.start()
+    stop.wait()
+    sender.stop()
 
 
 def _cut_rollups_in_the_time_zone(rt: Runtime, stop: threading.Event) -> None:

@@ -24,6 +24,7 @@ from shortener import (
     signin,
     template_filters,
     unit_of_work,
+    webhooks_api,
 )
 from shortener.cookie_sessions import LazySessionInterface
 from shortener.input_guard import BoundedIntegerConverter, CheckedRequest
@@ -51,6 +52,7 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     signin.init_app(app)
     app.register_blueprint(api.bp)
     domains_api.init_app(app)
+    webhooks_api.init_app(app)
     domains_pages.init_app(app)
     pages.init_app(app)
     print_pages.init_app(app)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from shortener import request_input, slug_history
+from shortener import request_input, slug_history, webhooks
 from shortener.clicks import SCAN_PARAM
 from shortener.db import add_unique, unique_or
 from shortener.domains import link_domain
@@ -210,6 +210,7 @@ def create_link(
     else:
         _add_with_random_slug(session, link)
     link_changed(session, link.domain, link.slug)  # a cached "not found" may linger
+    webhooks.link_event(session, "link.created", link)
     return link
 
 
@@ -346,6 +347,7 @@ def update_link(
         slug_history.renamed(session, link, old_slug, now=now)  # printed codes carry the old one
     link_changed(session, domain, old_slug)
     slug_history.links_changed(session, [link])
+    webhooks.link_event(session, "link.updated", link)
     return link
 
 
@@ -354,6 +356,7 @@ def archive_link(session: Session, link_id: int, *, now: datetime) -> Link:
     if not link.archived:
         link.archived, link.archived_at = True, now
         session.flush()
+        webhooks.link_event(session, "link.updated", link)
     slug_history.links_changed(session, [link])
     return link
 

@@ -56,6 +56,7 @@ class Settings:
     # DNT and Sec-GPC: `count` counts such a click without a visitor id or a journey.
     privacy_signals: str = "count"
     raw_retention_days: int | None = None  # raw click rows deleted past it; rollups stay
+    webhook_allow_private: bool = False  # webhooks may be sent to private addresses
 
     @property
     def short_host(self) -> str:
@@ -130,6 +131,7 @@ class Settings:
         take("TOUCHLINK_CONVERSION_WINDOW_DAYS", "conversion_window_days", _integer(1, 365))
         take("TOUCHLINK_PRIVACY_SIGNALS", "privacy_signals", _privacy_signals)
         take("TOUCHLINK_RAW_RETENTION_DAYS", "raw_retention_days", _integer(1, 36_500))
+        take("TOUCHLINK_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", _boolean)
         if problems:
             raise SettingsError(problems)
 

@@ -1,0 +1,198 @@
+"""Webhooks: receivers of events, signed per the Standard Webhooks specification.
+
+An event is written as one delivery row per webhook that wants it, in the transaction that made
+the event, so that a link created is never announced unless it was stored; the worker sends the
+deliveries (analytics.webhook_delivery), never a request that a person waits on.
+
+A webhook's signing secret is never stored: it is HMAC(installation secret, its salt), made
+again when a delivery is signed, and shown once when the webhook is made. Changing
+TOUCHLINK_SECRET_KEY therefore changes every webhook's secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import ipaddress
+import secrets
+import socket
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from shortener import request_input
+from shortener.db import utcnow
+from shortener.errors import InvalidFieldError, InvalidURLError, NotFoundError
+from shortener.models import Link, Webhook, WebhookDelivery
+from shortener.urls import validate_destination
+
+EVENTS = (
+    "link.created", "link.updated", "clicks", "alert.raised", "alert.resolved",
+    "conversion.created",
+)
+MAX_EVENTS_FIELD = 255
+
+
+class UnsafeAddressError(Exception):
+    """A webhook's host resolves to an address it may not be sent to."""
+
+
+def secret_of(secret_key: str, salt: str) -> str:
+    """The signing secret of the webhook of `salt`, as its receiver is given it (`whsec_` and
+    base64)."""
+    key = hmac.digest(secret_key.encode(), f"touchlink webhook {salt}".encode(), "sha256")
+    return "whsec_" + base64.b64encode(key).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header of a delivery: `v1,` and the base64 HMAC-SHA256 of
+    `id.timestamp.body` under the secret's bytes."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.digest(key, signed, "sha256")).decode()
+
+
+def public_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses `host` resolves to, each checked: private, loopback, link-local and other
+    non-public addresses raise UnsafeAddressError unless `allow_private`. Asked again at each
+    delivery, so a name that later resolves elsewhere (DNS rebinding) is caught then."""
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeAddressError(f"{host} does not resolve ({exc})") from exc
+    addresses = list(dict.fromkeys(str(answer[4][0]) for answer in answers))
+    if not allow_private:
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            mapped = getattr(ip, "ipv4_mapped", None)
+            if not (mapped or ip).is_global or ip.is_multicast:
+                raise UnsafeAddressError(
+                    f"{host} resolves to {address}, a private or reserved address "
+                    "(TOUCHLINK_WEBHOOK_ALLOW_PRIVATE=1 allows it)"
+                )
+    return addresses
+
+
+def check_url(url: Any, *, own_hosts: Collection[str], allow_private: bool) -> str:
+    """A webhook URL as it will be called: a destination's rules, then its addresses."""
+    checked = validate_destination(url, own_hosts=own_hosts)
+    parts = urlsplit(checked)
+    assert parts.hostname is not None  # validate_destination requires a host
+    try:
+        public_addresses(parts.hostname, parts.port or _default_port(parts.scheme),
+                         allow_private=allow_private)
+    except UnsafeAddressError as exc:
+        raise InvalidURLError("url", f"{exc}.") from exc
+    return checked
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookInput:
+    url: str
+    events: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Any, *, own_hosts: Collection[str], allow_private: bool
+                  ) -> WebhookInput:
+        data = request_input.json_object(data)
+        request_input.reject_unknown(data, frozenset({"url", "events"}))
+        url = request_input.string(data, "url", required=True, max_length=2048)
+        events = data.get("events")
+        if not isinstance(events, list) or not events:
+            raise InvalidFieldError("events", f"must be a non-empty list of {', '.join(EVENTS)}")
+        unknown = [event for event in events if event not in EVENTS]
+        if unknown:
+            raise InvalidFieldError(
+                "events", f"unknown event {unknown[0]!r}; choose from {', '.join(EVENTS)}"
+            )
+        url = check_url(url, own_hosts=own_hosts, allow_private=allow_private)
+        return cls(url, tuple(dict.fromkeys(events)))
+
+
+def add_webhook(session: Session, data: WebhookInput, *, secret_key: str) -> tuple[Webhook, str]:
+    """Make a webhook; it and its secret, which is shown this once."""
+    webhook = Webhook(url=data.url, events=",".join(data.events),
+                      secret_salt=secrets.token_hex(16))
+    session.add(webhook)
+    session.flush()
+    return webhook, secret_of(secret_key, webhook.secret_salt)
+
+
+def list_webhooks(session: Session) -> list[Webhook]:
+    return list(session.scalars(select(Webhook).order_by(Webhook.id)))
+
+
+def find_webhook(session: Session, webhook_id: int) -> Webhook:
+    webhook = session.get(Webhook, webhook_id)
+    if webhook is None:
+        raise NotFoundError(f"No webhook {webhook_id}.")
+    return webhook
+
+
+def remove_webhook(session: Session, webhook_id: int) -> None:
+    webhook = find_webhook(session, webhook_id)
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
+    session.delete(webhook)
+
+
+def recent_deliveries(session: Session, webhook: Webhook, limit: int = 20
+                      ) -> list[WebhookDelivery]:
+    return list(session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
+        .order_by(WebhookDelivery.id.desc()).limit(limit)
+    ))
+
+
+def emit(session: Session, event: str, data: dict[str, Any], *, now: datetime | None = None
+         ) -> int:
+    """Write a delivery of `event` for each active webhook that wants it; how many."""
+    assert event in EVENTS, event
+    now = now or utcnow()
+    wanting = [
+        webhook for webhook in session.scalars(select(Webhook).where(Webhook.active))
+        if event in webhook.events.split(",")
+    ]
+    for webhook in wanting:
+        message_id = "msg_" + secrets.token_hex(16)
+        payload = {"type": event, "timestamp": now.isoformat(), "data": data}
+        session.add(WebhookDelivery(
+            webhook_id=webhook.id, message_id=message_id, event=event,
+            payload=orjson.dumps(payload).decode(), next_attempt_at=now,
+        ))
+    return len(wanting)
+
+
+def link_event(session: Session, event: str, link: Link) -> None:
+    session.flush()  # the link's id
+    emit(session, event, {
+        "id": link.id, "domain": link.domain, "slug": link.slug,
+        "destination": link.destination, "touchpoint": link.touchpoint.key,
+        "stage": link.stage.key, "campaign": link.campaign, "archived": link.archived,
+    })
+
+
+def webhook_json(webhook: Webhook, deliveries: list[WebhookDelivery] | None = None
+                 ) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": webhook.id, "url": webhook.url, "events": webhook.events.split(","),
+        "active": webhook.active, "failures_in_a_row": webhook.failures_in_a_row,
+        "disabled_reason": webhook.disabled_reason, "created_at": webhook.created_at.isoformat(),
+    }
+    if deliveries is not None:
+        found["deliveries"] = [{
+            "id": d.message_id, "event": d.event, "status": d.status, "attempts": d.attempts,
+            "last_status_code": d.last_status_code, "last_error": d.last_error,
+            "created_at": d.created_at.isoformat(),
+            "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+        } for d in deliveries]
+    return found

@@ -24,6 +24,7 @@ from analytics.models import (
     VisitorSalt,
 )
 from analytics.upserts import add_counts, insert_new, salts_of
+from analytics.webhook_clicks import queue_clicks
 from shortener.clicks import RawClick
 from shortener.journey_cookie import COOKIELESS
 from shortener.models import Link
@@ -138,6 +139,7 @@ def store_clicks(
     if fresh:
         _add_to_rollups(session, fresh, zone)
         result.touches = journey_store.record_touches(session, fresh, journey_keys, zone)
+        queue_clicks(session, fresh)  # for the webhooks that want them
     return result
 
 

@@ -1,8 +1,9 @@
 """Sending webhook deliveries (shortener.webhooks), from the worker, never from a request.
 
-Each round claims the due deliveries (a lease, so that two workers never send one twice at
-once), sends each signed per the Standard Webhooks specification to an address checked again
-at that moment (a name rebound to a private address is refused), and records what came back.
+Each round packs the queued clicks into deliveries (analytics.webhook_clicks), claims the due
+deliveries (a lease, so that two workers never send one twice at once), sends each signed per
+the Standard Webhooks specification to an address checked again at that moment (a name rebound
+to a private address is refused), and records what came back.
 A delivery not answered 2xx is tried again after 5 s, 10 s, 20 s, … (at most an hour apart)
 until 24 hours after it was made; a webhook whose deliveries fail 50 times in a row is
 disabled, with the reason on it.
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics import webhook_clicks
 from shortener.db import utcnow
 from shortener.models import Webhook, WebhookDelivery
 from shortener.webhooks import UnsafeAddressError, public_addresses, secret_of, sign
@@ -57,6 +59,8 @@ def deliver_due(
     now = now or utcnow()
     send = send or (lambda url, body, headers: post(url, body, headers,
                                                     allow_private=allow_private))
+    with sessions.begin() as session:
+        webhook_clicks.pack_due(session, now=now)
     claimed = _claim(sessions, now)
     for delivery_id, url, salt, message_id, payload in claimed:
         timestamp = int(time.time())

@@ -25,6 +25,7 @@ from shortener import (
     template_filters,
     unit_of_work,
     webhooks_api,
+    webhooks_pages,
 )
 from shortener.cookie_sessions import LazySessionInterface
 from shortener.input_guard import BoundedIntegerConverter, CheckedRequest
@@ -53,6 +54,7 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     app.register_blueprint(api.bp)
     domains_api.init_app(app)
     webhooks_api.init_app(app)
+    webhooks_pages.init_app(app)
     domains_pages.init_app(app)
     pages.init_app(app)
     print_pages.init_app(app)

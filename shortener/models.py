@@ -334,9 +334,24 @@ class Webhook(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     failures_in_a_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     disabled_reason: Mapped[str | None] = mapped_column(Text)
+    clicks_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last clicks packed
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )
+
+
+class WebhookClicks(Base):
+    """Stored clicks waiting to be packed into a `clicks` delivery of one webhook: written in
+    the ingest transaction, so that each click is announced once (analytics.webhook_clicks)."""
+
+    __tablename__ = "webhook_clicks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    clicks: Mapped[int] = mapped_column(Integer)  # how many `payload` holds
+    payload: Mapped[str] = mapped_column(Text)  # a JSON array of clicks
 
 
 class WebhookDelivery(Base):

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from shortener import request_input
 from shortener.db import utcnow
 from shortener.errors import InvalidFieldError, InvalidURLError, NotFoundError
-from shortener.models import Link, Webhook, WebhookDelivery
+from shortener.models import Link, Webhook, WebhookClicks, WebhookDelivery
 from shortener.urls import validate_destination
 
 EVENTS = (
@@ -107,16 +107,20 @@ class WebhookInput:
         data = request_input.json_object(data)
         request_input.reject_unknown(data, frozenset({"url", "events"}))
         url = request_input.string(data, "url", required=True, max_length=2048)
-        events = data.get("events")
-        if not isinstance(events, list) or not events:
-            raise InvalidFieldError("events", f"must be a non-empty list of {', '.join(EVENTS)}")
-        unknown = [event for event in events if event not in EVENTS]
-        if unknown:
-            raise InvalidFieldError(
-                "events", f"unknown event {unknown[0]!r}; choose from {', '.join(EVENTS)}"
-            )
-        url = check_url(url, own_hosts=own_hosts, allow_private=allow_private)
-        return cls(url, tuple(dict.fromkeys(events)))
+        events = check_events(data.get("events"))
+        return cls(check_url(url, own_hosts=own_hosts, allow_private=allow_private), events)
+
+
+def check_events(events: Any) -> tuple[str, ...]:
+    """The event types of a webhook, each once, in the order given."""
+    if not isinstance(events, list) or not events:
+        raise InvalidFieldError("events", f"must be a non-empty list of {', '.join(EVENTS)}")
+    unknown = [event for event in events if event not in EVENTS]
+    if unknown:
+        raise InvalidFieldError(
+            "events", f"unknown event {unknown[0]!r}; choose from {', '.join(EVENTS)}"
+        )
+    return tuple(dict.fromkeys(events))
 
 
 def add_webhook(session: Session, data: WebhookInput, *, secret_key: str) -> tuple[Webhook, str]:
@@ -141,7 +145,8 @@ def find_webhook(session: Session, webhook_id: int) -> Webhook:
 
 def remove_webhook(session: Session, webhook_id: int) -> None:
     webhook = find_webhook(session, webhook_id)
-    session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
+    for model in (WebhookDelivery, WebhookClicks):
+        session.execute(delete(model).where(model.webhook_id == webhook.id))
     session.delete(webhook)
 
 
@@ -163,13 +168,18 @@ def emit(session: Session, event: str, data: dict[str, Any], *, now: datetime | 
         if event in webhook.events.split(",")
     ]
     for webhook in wanting:
-        message_id = "msg_" + secrets.token_hex(16)
-        payload = {"type": event, "timestamp": now.isoformat(), "data": data}
-        session.add(WebhookDelivery(
-            webhook_id=webhook.id, message_id=message_id, event=event,
-            payload=orjson.dumps(payload).decode(), next_attempt_at=now,
-        ))
+        session.add(delivery(webhook.id, event, data, now=now))
     return len(wanting)
+
+
+def delivery(webhook_id: int, event: str, data: dict[str, Any], *, now: datetime
+             ) -> WebhookDelivery:
+    """A delivery of `event`, due now, with the body the Standard Webhooks examples use."""
+    payload = {"type": event, "timestamp": now.isoformat(), "data": data}
+    return WebhookDelivery(
+        webhook_id=webhook_id, message_id="msg_" + secrets.token_hex(16), event=event,
+        payload=orjson.dumps(payload).decode(), next_attempt_at=now,
+    )
 
 
 def link_event(session: Session, event: str, link: Link) -> None:

@@ -25,9 +25,19 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.Column('failures_in_a_row', sa.Integer(), server_default='0', nullable=False),
     sa.Column('disabled_reason', sa.Text(), nullable=True),
+    sa.Column('clicks_sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
     )
+    op.create_table('webhook_clicks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('webhook_id', sa.Integer(), nullable=False),
+    sa.Column('clicks', sa.Integer(), nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_clicks_webhook_id_webhooks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_clicks'))
+    )
+    op.create_index(op.f('ix_webhook_clicks_webhook_id'), 'webhook_clicks', ['webhook_id'])
     op.create_table('webhook_deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('webhook_id', sa.Integer(), nullable=False),
@@ -57,4 +67,5 @@ def downgrade() -> None:
         batch_op.drop_index('ix_webhook_deliveries_due')
 
     op.drop_table('webhook_deliveries')
+    op.drop_table('webhook_clicks')
     op.drop_table('webhooks')

@@ -6,6 +6,7 @@ sent to a private address unless the operator allows it."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,6 +25,8 @@ from analytics.webhook_delivery import DISABLE_AFTER, deliver_due
 from shortener import webhooks
 from shortener.db import utcnow
 from shortener.models import WebhookDelivery
+from tests.conftest import AuthActions
+from tests.user_agents import GOOGLEBOT, IPHONE
 
 Headers = dict[str, str]
 
@@ -262,3 +265,101 @@ def test_a_name_resolving_to_a_private_address_at_delivery_is_not_called(
         delivery = session.scalars(select(WebhookDelivery)).one()
         assert delivery.status == "pending" and delivery.attempts == 1
         assert "private or reserved address" in (delivery.last_error or "")
+
+
+def clicks_sent(receiver: Receiver, secret: str) -> list[list[dict[str, Any]]]:
+    verifier = Verifier(secret)
+    return [
+        verifier.verify(body, {name.lower(): v for name, v in sent.items()})["data"]["clicks"]
+        for sent, body, _ in receiver.received
+    ]
+
+
+def test_clicks_go_out_in_batches_at_most_once_a_second(
+    private_app: Flask, receiver: Receiver, touchpoint: Any, headers: Any, clicks: Any
+) -> None:
+    client = private_app.test_client()
+    made = add_webhook(client, headers("admin"), receiver.url, ["clicks"]).json
+    link = make_link(client, headers("marketer"), "busy")
+    clicks.send(client, "busy", 3)
+    clicks.send(client, "busy", 2, qr=True)
+    clicks.send(client, "busy", 1, agent=GOOGLEBOT)
+    started = utcnow()
+    assert send(private_app, now=started) == 1
+    [first] = clicks_sent(receiver, made["secret"])
+    assert len(first) == 6
+    assert sorted((c["scan"], c["bot"]) for c in first) == [
+        (False, False)] * 3 + [(False, True)] + [(True, False)] * 2
+    assert {(c["link_id"], c["touchpoint"], c["stage"]) for c in first} == {
+        (link["id"], "store-flyer", "awareness")
+    }
+    assert sorted(c["device"] for c in first) == ["bot"] + ["desktop"] * 5
+    assert all(set(c) == {"at", "link_id", "touchpoint", "stage", "scan", "country", "device",
+                          "bot", "test"} for c in first)  # no IP, no visitor id
+
+    clicks.send(client, "busy", 4)
+    # Within the second: the new clicks wait; a second later they go, those four alone.
+    assert send(private_app, now=started + timedelta(milliseconds=500)) == 0
+    assert send(private_app, now=started + timedelta(seconds=1)) == 1
+    assert [len(batch) for batch in clicks_sent(receiver, made["secret"])] == [6, 4]
+
+
+def test_a_burst_of_clicks_is_cut_into_deliveries_of_a_thousand(
+    private_app: Flask, receiver: Receiver, touchpoint: Any, headers: Any, ingest: Any
+) -> None:
+    client = private_app.test_client()
+    made = add_webhook(client, headers("admin"), receiver.url, ["clicks"]).json
+    make_link(client, headers("marketer"), "viral")
+    store = ingest.into(private_app)
+    raw = [store.make("viral", utcnow(), ip=f"203.0.113.{i % 200}", agent=IPHONE)
+           for i in range(1_500)]
+    assert store.raw(raw, batch=1_500) == 1_500
+    started = utcnow()
+    for second in range(3):
+        send(private_app, now=started + timedelta(seconds=second))
+    sent = clicks_sent(receiver, made["secret"])
+    assert [len(batch) for batch in sent] == [1_000, 500]
+    # Every click once, in the order they happened.
+    assert sorted(c["at"] for batch in sent for c in batch) == [c["at"] for batch in sent
+                                                                for c in batch]
+
+
+PAGE = "/links/webhooks"
+
+
+def test_an_admin_adds_a_webhook_on_the_page_sees_its_deliveries_and_removes_it(
+    private_app: Flask, pages: Any, receiver: Receiver, touchpoint: Any, headers: Any
+) -> None:
+    browser = AuthActions(private_app, pages).client("admin")
+    added = pages.post_form(browser, PAGE, {"url": receiver.url, "events": ["link.created"]})
+    assert added.status_code == 201, pages.text(added)[:500]
+    secret = re.search(r"data-secret>(whsec_[A-Za-z0-9+/=]+)<", pages.text(added))
+    assert secret is not None
+    api = private_app.test_client().get("/api/v1/webhooks", headers=headers("admin")).json
+    [webhook] = api["items"]
+    assert (webhook["url"], webhook["events"]) == (receiver.url, ["link.created"])
+    assert secret.group(1) not in pages.text(browser.get(PAGE))  # shown that once
+
+    make_link(private_app.test_client(), headers("marketer"), "paged")
+    assert send(private_app) == 1
+    Verifier(secret.group(1)).verify(receiver.received[0][1], {
+        name.lower(): value for name, value in receiver.received[0][0].items()
+    })
+    page = pages.text(browser.get(PAGE))
+    assert "link.created" in page and ">delivered<" in page
+
+    removed = pages.post_form(browser, f"{PAGE}/{webhook['id']}/remove", {}, form_page=PAGE)
+    assert removed.status_code == 302
+    assert private_app.test_client().get("/api/v1/webhooks",
+                                         headers=headers("admin")).json["items"] == []
+
+
+def test_the_page_shows_every_refusal_and_keeps_others_out(
+    private_app: Flask, pages: Any
+) -> None:
+    people = AuthActions(private_app, pages)
+    browser = people.client("admin")
+    refused = pages.post_form(browser, PAGE, {"url": "ftp://hooks.example.com/x"})
+    assert refused.status_code == 422
+    assert pages.field_error(refused, "url") and pages.field_error(refused, "events")
+    assert people.client("marketer").get(PAGE).status_code == 403

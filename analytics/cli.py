@@ -53,9 +53,11 @@ def worker_command(
     if rt.redis is None:
         click.echo(
             "TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself; this "
-            "worker only sends webhooks" + (" (none is due: --drain)." if drain else ".")
+            "worker only sends webhooks."
         )
-        if not drain:
+        if drain:
+            sender.send_due()
+        else:
             _send_webhooks_until_stopped(sender)
         return
     rt.enricher.load()  # a bad TOUCHLINK_GEOIP_MMDB stops the worker here, not each click
@@ -96,6 +98,8 @@ def worker_command(
         stats = worker.run(drain=drain, should_stop=stop.is_set).totals
     finally:
         sender.stop()
+    if drain:
+        sender.send_due()  # a drain ends with nothing due left unsent
     elapsed = time.perf_counter() - started
     click.echo(
         f"worker {consumer}: {stats.inserted} clicks stored, {stats.outcomes} outcomes stored, "

@@ -190,13 +190,19 @@ class WebhookSender:
         self._stop.set()
         self._thread.join(timeout=TIMEOUT * 2)
 
+    def send_due(self) -> int:
+        """Send what is due now, round after round; how many were sent."""
+        total, sent = 0, ROUND
+        while sent == ROUND:  # a full round: more may be due at once
+            sent = deliver_due(self._sessions, secret_key=self._secret_key,
+                               allow_private=self._allow_private)
+            total += sent
+        return total
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                sent = deliver_due(self._sessions, secret_key=self._secret_key,
-                                   allow_private=self._allow_private)
+                self.send_due()
             except Exception:
                 log.exception("sending webhooks failed; trying again shortly")
-                sent = 0
-            if sent < ROUND:  # a full round: more may be due at once
-                self._stop.wait(self._every)
+            self._stop.wait(self._every)

@@ -363,3 +363,20 @@ def test_the_page_shows_every_refusal_and_keeps_others_out(
     assert refused.status_code == 422
     assert pages.field_error(refused, "url") and pages.field_error(refused, "events")
     assert people.client("marketer").get(PAGE).status_code == 403
+
+
+@pytest.mark.commits
+def test_touchlink_worker_sends_the_deliveries_due(
+    private_app: Flask, receiver: Receiver, touchpoint: Any, headers: Any, workers: Any,
+    worker_env: Any, settings: Any,
+) -> None:
+    client = private_app.test_client()
+    made = add_webhook(client, headers("admin"), receiver.url, ["link.created"]).json
+    make_link(client, headers("marketer"), "by-worker")
+    env = worker_env(TOUCHLINK_SECRET_KEY=settings.secret_key,
+                     TOUCHLINK_WEBHOOK_ALLOW_PRIVATE="true")
+    code, output = workers.run("--drain", "--consumer", "hooks", env=env)
+    assert code == 0, output
+    [(sent, body, status)] = receiver.received
+    event = Verifier(made["secret"]).verify(body, {k.lower(): v for k, v in sent.items()})
+    assert (event["type"], event["data"]["slug"], status) == ("link.created", "by-worker", 200)

@@ -65,7 +65,7 @@ def public_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeAddressError(f"{host} does not resolve ({exc})") from exc
+        raise UnsafeAddressError(f"the host {host} has no address in DNS") from exc
     addresses = list(dict.fromkeys(str(answer[4][0]) for answer in answers))
     if not allow_private:
         for address in addresses:
@@ -73,7 +73,7 @@ def public_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
             mapped = getattr(ip, "ipv4_mapped", None)
             if not (mapped or ip).is_global or ip.is_multicast:
                 raise UnsafeAddressError(
-                    f"{host} resolves to {address}, a private or reserved address "
+                    f"the host {host} resolves to {address}, a private or reserved address "
                     "(TOUCHLINK_WEBHOOK_ALLOW_PRIVATE=1 allows it)"
                 )
     return addresses

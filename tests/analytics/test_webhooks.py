@@ -209,6 +209,7 @@ def test_private_addresses_are_refused_unless_allowed(
 @pytest.mark.parametrize(("body", "field"), [
     ({"url": "ftp://hooks.example.com/x", "events": ["clicks"]}, "url"),
     ({"url": "http://go.test/hook", "events": ["clicks"]}, "url"),  # ourselves
+    ({"url": "https://hooks.invalid/x", "events": ["clicks"]}, "url"),  # no such host
     ({"url": "https://hooks.example.com/x", "events": ["link.deleted"]}, "events"),
     ({"url": "https://hooks.example.com/x", "events": []}, "events"),
     ({"url": "https://hooks.example.com/x"}, "events"),

@@ -8,19 +8,22 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from analytics import journeys as journey_store
+from analytics.conversions import MICROS
 from analytics.enrich import visitor_id
 from analytics.ingest import visitor_salts
 from analytics.journeys import JourneyKeys
 from analytics.models import Conversion, FeedbackAnswer
 from analytics.upserts import dialect_insert
+from shortener import webhooks
 from shortener.journey_cookie import COOKIELESS
-from shortener.models import Link
+from shortener.models import Link, Touchpoint
 from shortener.outcomes import AnswerEvent, ConversionEvent, Outcome
 
 
@@ -54,13 +57,34 @@ def store_outcomes(
             continue
         touchpoint_id, stage_id = place or (conversion.touchpoint_id, None)
         rows.append(_conversion_row(conversion, touchpoint_id, stage_id))
-    result.conversions = _insert_new(session, Conversion.__table__, rows)
+    stored = _insert_new(session, Conversion.__table__, rows)
+    result.conversions = len(stored)
     result.duplicates += len(rows) - result.conversions
+    _announce(session, [row for row in rows if row["id"] in stored], now=now)
     if answers:
         rows = _answer_rows(session, answers, now=now, zone=zone, journeys=journeys)
-        result.answers = _insert_new(session, FeedbackAnswer.__table__, rows)
+        result.answers = len(_insert_new(session, FeedbackAnswer.__table__, rows))
         result.duplicates += len(rows) - result.answers
     return result
+
+
+def _announce(session: Session, rows: list[dict[str, Any]], *, now: datetime) -> None:
+    """A `conversion.created` webhook event for each conversion stored, in its transaction."""
+    if not rows:
+        return
+    keys = dict(session.execute(
+        select(Touchpoint.id, Touchpoint.key)
+        .where(Touchpoint.id.in_({row["touchpoint_id"] for row in rows}))
+    ).all())
+    for row in rows:
+        value = row["value_micros"]
+        webhooks.emit(session, "conversion.created", {
+            "id": row["id"], "event": row["event"], "occurred_at": row["occurred_at"].isoformat(),
+            "value": None if value is None else str(Decimal(value) / MICROS),
+            "currency": row["currency"], "touchpoint": keys.get(row["touchpoint_id"]),
+            "link_id": row["link_id"], "coupon": row["coupon"],
+            "external_id": row["external_id"],
+        }, now=now)
 
 
 def _links(session: Session, ids: set[int]) -> dict[int | None, tuple[int, int]]:
@@ -133,14 +157,14 @@ def _answer_rows(
     return rows
 
 
-def _insert_new(session: Session, table: Any, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows that break no unique constraint (the id, an external id, `once`); how
-    many were inserted."""
+def _insert_new(session: Session, table: Any, rows: list[dict[str, Any]]) -> set[Any]:
+    """Insert the rows that break no unique constraint (the id, an external id, `once`); the
+    ids of those inserted."""
     if not rows:
-        return 0
+        return set()
     target: Table = table
     stmt = dialect_insert(session, target).on_conflict_do_nothing().returning(target.c.id)
-    return sum(1 for row in rows if session.execute(stmt, row).first() is not None)
+    return {found[0] for row in rows if (found := session.execute(stmt, row).first()) is not None}
 
 
 def _day(at: float, zone: tzinfo) -> date:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask import Flask
@@ -377,3 +378,32 @@ def test_touchlink_worker_sends_the_deliveries_due(
     [(sent, body, status)] = receiver.received
     event = Verifier(made["secret"]).verify(body, sent)
     assert (event["type"], event["data"]["slug"], status) == ("link.created", "by-worker", 200)
+
+
+def test_a_conversion_stored_is_announced_once(
+    private_app: Flask, receiver: Receiver, headers: Any
+) -> None:
+    api, marketer, tracker = private_app.test_client(), headers("marketer"), headers("tracker")
+    made = add_webhook(api, headers("admin"), receiver.url, ["conversion.created"]).json
+    tp = {"key": "flyer", "name": "Flyer", "channel": "physical"}
+    assert api.post("/api/v1/touchpoints", json=tp, headers=marketer).status_code == 201
+    link = {"url": "https://shop.example.com/", "touchpoint": "flyer", "stage": "awareness",
+            "slug": "flyer", "track_conversions": True}
+    made_link = api.post("/api/v1/links", json=link, headers=marketer).json
+    location = api.get("/flyer").headers["Location"]
+    token = dict(parse_qsl(urlsplit(location).query))["tl_click"]
+    sale = {"click_id": token, "event": "sale", "value": "12.5", "currency": "EUR",
+            "external_id": "A-1"}
+    first = api.post("/api/v1/conversions", json=sale, headers=tracker)
+    assert first.status_code == 202, first.json
+    # The shop retries its call: a duplicate, which is not announced again.
+    assert api.post("/api/v1/conversions", json=sale, headers=tracker).status_code == 200
+    assert send(private_app) == 1
+    [(sent, body, _)] = receiver.received
+    event = Verifier(made["secret"]).verify(body, sent)
+    assert event["type"] == "conversion.created"
+    assert {k: event["data"][k] for k in ("id", "event", "value", "currency", "touchpoint",
+                                          "link_id", "external_id")} == {
+        "id": first.json["id"], "event": "sale", "value": "12.5", "currency": "EUR",
+        "touchpoint": "flyer", "link_id": made_link["id"], "external_id": "A-1",
+    }

@@ -4,6 +4,7 @@ Each round packs the queued clicks into deliveries (analytics.webhook_clicks), c
 deliveries (a lease, so that two workers never send one twice at once), sends each signed per
 the Standard Webhooks specification to an address checked again at that moment (a name rebound
 to a private address is refused), and records what came back.
+
 A delivery not answered 2xx is tried again after 5 s, 10 s, 20 s, … (at most an hour apart)
 until 24 hours after it was made; a webhook whose deliveries fail 50 times in a row is
 disabled, with the reason on it.
@@ -17,7 +18,6 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -28,7 +28,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics import webhook_clicks
 from shortener.db import utcnow
 from shortener.models import Webhook, WebhookDelivery
-from shortener.webhooks import UnsafeAddressError, public_addresses, secret_of, sign
+from shortener.webhooks import (
+    UnsafeAddressError,
+    default_port,
+    public_addresses,
+    secret_of,
+    sign,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +54,12 @@ class Answer:
     error: str | None  # why it failed, or None
 
 
-Send = Callable[[str, bytes, dict[str, str]], Answer]
-
-
 def deliver_due(
     sessions: sessionmaker[Session], *, secret_key: str, allow_private: bool,
-    now: datetime | None = None, send: Send | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Send the deliveries due now; how many were sent (answered 2xx or not)."""
     now = now or utcnow()
-    send = send or (lambda url, body, headers: post(url, body, headers,
-                                                    allow_private=allow_private))
     with sessions.begin() as session:
         webhook_clicks.pack_due(session, now=now)
     claimed = _claim(sessions, now)
@@ -66,13 +67,13 @@ def deliver_due(
         timestamp = int(time.time())
         body = payload.encode()
         secret = secret_of(secret_key, salt)
-        answer = send(url, body, {
+        answer = post(url, body, {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(secret, message_id, timestamp, body),
-        })
+        }, allow_private=allow_private)
         _record(sessions, delivery_id, answer, utcnow())
     return len(claimed)
 
@@ -128,7 +129,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool)
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
+    port = parts.port or default_port(parts.scheme)
     try:
         address = public_addresses(host, port, allow_private=allow_private)[0]
     except UnsafeAddressError as exc:

@@ -85,14 +85,14 @@ def check_url(url: Any, *, own_hosts: Collection[str], allow_private: bool) -> s
     parts = urlsplit(checked)
     assert parts.hostname is not None  # validate_destination requires a host
     try:
-        public_addresses(parts.hostname, parts.port or _default_port(parts.scheme),
+        public_addresses(parts.hostname, parts.port or default_port(parts.scheme),
                          allow_private=allow_private)
     except UnsafeAddressError as exc:
         raise InvalidURLError("url", f"{exc}.") from exc
     return checked
 
 
-def _default_port(scheme: str) -> int:
+def default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
@@ -143,11 +143,13 @@ def find_webhook(session: Session, webhook_id: int) -> Webhook:
     return webhook
 
 
-def remove_webhook(session: Session, webhook_id: int) -> None:
+def remove_webhook(session: Session, webhook_id: int) -> Webhook:
+    """Delete the webhook and all it has waiting or sent; the webhook, as it was."""
     webhook = find_webhook(session, webhook_id)
     for model in (WebhookDelivery, WebhookClicks):
         session.execute(delete(model).where(model.webhook_id == webhook.id))
     session.delete(webhook)
+    return webhook
 
 
 def recent_deliveries(session: Session, webhook: Webhook, limit: int = 20

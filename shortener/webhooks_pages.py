@@ -87,10 +87,8 @@ def _refusals(data: dict[str, Any]) -> Refusals:
 @signed_in(Role.ADMIN)
 def webhook_remove(webhook_id: int) -> Any:
     def remove() -> BaseResponse:
-        webhook = webhooks.find_webhook(db_session(), webhook_id)
-        url = webhook.url
-        webhooks.remove_webhook(db_session(), webhook_id)
-        flash(f"Webhook to {url} removed: nothing more is sent to it.", "success")
+        removed = webhooks.remove_webhook(db_session(), webhook_id)
+        flash(f"Webhook to {removed.url} removed: nothing more is sent to it.", "success")
         return redirect(url_for(".webhook_list") + "#top")
 
     return submit(remove, lambda errors: _page(errors=errors))

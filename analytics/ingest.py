@@ -137,8 +137,13 @@ def store_clicks(
     result.duplicates = len(rows) - len(new_ids)
     fresh = [row for row in rows if row["click_id"] in new_ids]
     if fresh:
+        recorded = journey_store.record_touches(session, fresh, journey_keys, zone)
+        result.touches = recorded.touches
+        # Last, the rollups: every batch shares their rows, and holds their locks from the
+        # first upsert to the commit, so a batch in flight behind this one waits that long.
         _add_to_rollups(session, fresh, zone)
-        result.touches = journey_store.record_touches(session, fresh, journey_keys, zone)
+        if recorded.change is not None:
+            recorded.change.apply(session)
         queue_clicks(session, fresh)  # for the webhooks that want them
     return result
 

@@ -85,9 +85,11 @@ class Extension:
 
 def touches_added(
     session: Session, extended: dict[int, Extension], zone: tzinfo, stages: Sequence[Stage]
-) -> dict[int, str | None]:
-    """Replace the summaries of the journeys that a batch `extended` (by id); their progress
-    to store (none for a journey of one touch: its touch is read back if it goes on). A
+) -> tuple[dict[int, str | None], Change]:
+    """Replace the summaries of the journeys that a batch `extended` (by id): their progress
+    to store (none for a journey of one touch: its touch is read back if it goes on), and the
+    change of rollup rows, which the caller applies last in its transaction (every batch
+    shares those rows, and holds their locks from then to its commit). A
     journey whose new touches all come after its stored progress is updated from it; any other
     (touches arriving late, a journey of one touch going on, progress made on another stage
     order) is summarized again from all of its touches. `stages`: the stages in order."""
@@ -97,7 +99,7 @@ def touches_added(
         return {
             journey_id: Progress.of([touch for _, touch in stored], len(stages)).dumps(order)
             for journey_id, stored in touches_of(session, extended, stages)
-        }
+        }, Change(zone)
     change, kept, walk = Change(zone), {}, set()
     for journey_id, extension in extended.items():
         if extension.new:  # stored with the progress of these touches, or none
@@ -127,8 +129,7 @@ def touches_added(
         progress = Progress.of([touch for _, touch in stored], len(stages))
         change.add(progress.summary(), 1)
         kept[journey_id] = progress.dumps(order)
-    change.apply(session)
-    return kept
+    return kept, change
 
 
 def journeys_leaving(session: Session, progress: dict[int, str | None], zone: tzinfo) -> None:

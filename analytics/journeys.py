@@ -65,19 +65,36 @@ def salts(session: Session, keys: JourneyKeys, days: set[date], *, today: date) 
     return salts_of(session, JourneySalt.period, periods)
 
 
+@dataclass(slots=True)
+class Recorded:
+    touches: int  # stored
+    change: journey_rollups.Change | None  # of the journey rollups, for the caller to apply
+
+
 def record_touches(
     session: Session, rows: Sequence[dict[str, Any]], keys: dict[str, str], zone: tzinfo
-) -> int:
+) -> Recorded:
     """Store the touches of the batch's new human clicks that have a journey (`keys`: click id →
-    journey key), creating or extending their journeys and their rollups, up to MAX_TOUCHES per
-    journey; the number of touches stored."""
+    journey key), creating or extending their journeys, up to MAX_TOUCHES per journey; what
+    their rollups change is returned, to be applied last in the transaction (with the other
+    rollups: the rows that every batch shares)."""
     by_key: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(rows, key=lambda row: (row["occurred_at"], row["click_id"])):
         key = keys.get(row["click_id"])
         if key is not None and not row["is_bot"]:
             by_key.setdefault(key, []).append(row)
     if not by_key:
-        return 0
+        return Recorded(0, None)
+    table: Table = Journey.__table__  # type: ignore[assignment]
+    # A browser past MAX_TOUCHES is a machine or a shared screen, not one person's journey: its
+    # clicks are counted, but it is no longer followed, nor written (were it in every batch, each
+    # batch would wait on its row for the one before to commit).
+    for key in session.scalars(
+        select(Journey.key).where(Journey.key.in_(by_key), Journey.touches >= MAX_TOUCHES)
+    ):
+        del by_key[key]
+    if not by_key:
+        return Recorded(0, None)
     stages = journey_rollups.stages_in_order(session)
     order, place = journey_rollups.stage_order(stages), {s.id: i for i, s in enumerate(stages)}
     # Most journeys are new to their batch: each is inserted with the progress of its touches
@@ -91,20 +108,19 @@ def record_touches(
         ], len(stages))
         for key, touches in by_key.items() if len(touches) > 1
     }
-    table: Table = Journey.__table__  # type: ignore[assignment]
-    # In key order, so that two workers extending the same journeys lock them in one order.
+    # In key order, so that two workers extending the same journeys lock them in one order; one
+    # that another batch took past MAX_TOUCHES meanwhile is left as it is, and not returned.
     found = add_counts(session, table, [
         {"key": key, "first_touch_at": touches[0]["occurred_at"],
          "last_touch_at": touches[-1]["occurred_at"], "touches": len(touches),
          "progress": fresh[key].dumps(order) if key in fresh else None}
         for key, touches in sorted(by_key.items())
     ], keys=["key"], counters=["touches"], latest="last_touch_at", earliest="first_touch_at",
-        returning=["id", "key", "touches", "progress"])
+        returning=["id", "key", "touches", "progress"], stop_at=("touches", MAX_TOUCHES))
     extended, stored, rows_of_touches = {}, {}, []
     for journey_id, key, seen, progress in found:
         before = seen - len(by_key[key])  # what it held before this batch
-        # A browser past MAX_TOUCHES is a machine or a shared screen, not one person's journey:
-        # its clicks are counted, no longer followed (and its summary stays cheap to redo).
+        # Its touches up to MAX_TOUCHES (so that its summary stays cheap to redo).
         followed = by_key[key][: max(MAX_TOUCHES - before, 0)]
         if not followed:
             continue
@@ -122,12 +138,12 @@ def record_touches(
     # The batch's new clicks have no touch yet: each is stored once, as its click is.
     touch_table: Table = JourneyTouch.__table__  # type: ignore[assignment]
     insert_new(session, touch_table, rows_of_touches, keys=["click_id"])
-    progress = journey_rollups.touches_added(session, extended, zone, stages)
+    progress, change = journey_rollups.touches_added(session, extended, zone, stages)
     update_rows(session, table, [
         {"id": journey_id, "progress": kept} for journey_id, kept in sorted(progress.items())
         if kept != stored[journey_id]
     ], key="id")
-    return len(rows_of_touches)
+    return Recorded(len(rows_of_touches), change)
 
 
 def forget_journeys(

@@ -169,8 +169,9 @@ class Journey(Base):
     # Both indexed: the journey reports find the journeys crossing a window's edges by them.
     first_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_touch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    touches: Mapped[int] = mapped_column(Integer, default=0)  # human clicks seen; up to
-    # analytics.journeys.MAX_TOUCHES of them are kept as touches
+    # Human clicks seen while it is followed: until a batch takes it to
+    # analytics.journeys.MAX_TOUCHES touches, all of which are kept, and no later.
+    touches: Mapped[int] = mapped_column(Integer, default=0)
     # Its summary so far (analytics.journey_summary.Progress), which later touches extend;
     # none for a journey of one touch, whose touch is its summary.
     progress: Mapped[str | None] = mapped_column(Text)

@@ -54,9 +54,12 @@ def add_counts(
     latest: str | None = None,
     earliest: str | None = None,
     returning: Sequence[str] = (),
+    stop_at: tuple[str, int] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Upsert: add `counters` to the stored row of the same `keys`, keep the later `latest`
-    and the earlier `earliest` (when named); the `returning` columns of each row, as stored."""
+    and the earlier `earliest` (when named); the `returning` columns of each row, as stored.
+    With `stop_at` (a column, a number), a stored row whose column has reached the number is
+    left as it is, and not returned."""
     if not rows:
         return []
     if _is_postgres(session):
@@ -67,6 +70,8 @@ def add_counts(
         if earliest:
             updates.append(f"{earliest} = LEAST({table.name}.{earliest}, excluded.{earliest})")
         suffix = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
+        if stop_at:
+            suffix += f" WHERE {table.name}.{stop_at[0]} < {int(stop_at[1])}"
         if returning:
             suffix += f" RETURNING {', '.join(returning)}"
             return [tuple(r) for r in _json_insert(session, table, rows, suffix).all()]
@@ -81,7 +86,10 @@ def add_counts(
     if earliest:
         current, new = table.c[earliest], stmt.excluded[earliest]
         set_[earliest] = func.coalesce(func.min(current, new), current, new)
-    upsert = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_=set_,
+        where=table.c[stop_at[0]] < stop_at[1] if stop_at else None,
+    )
     if returning:
         found = session.execute(upsert.returning(*(table.c[c] for c in returning)), rows)
         return [tuple(r) for r in found.all()]

@@ -158,20 +158,23 @@ def test_a_browser_past_the_most_touches_a_journey_keeps_is_counted_not_followed
 ) -> None:
     monkeypatch.setattr("analytics.journeys.MAX_TOUCHES", 3)
     at = utcnow().replace(microsecond=0) - timedelta(hours=5)
-    minutes = [4, 0, 2, 6, 8]  # two batches, out of order within the first
+    minutes = [4, 0, 2, 6, 8, 10]  # three batches, out of order within the first
     results = []
-    for part in (minutes[:2], minutes[2:]):
+    for part in (minutes[:2], minutes[2:5], minutes[5:]):
         batch = [ingest.make("flyer", at + timedelta(minutes=m), ip="203.0.113.7",
                              agent=IPHONE, journey=ANNA_ID) for m in part]
         with transaction(rt.sessions) as writing:
             results.append(store_clicks(writing, batch, enricher, now=utcnow(),
                                         journeys=rt.journey_keys))
 
-    assert [(r.inserted, r.touches) for r in results] == [(2, 2), (3, 1)]
-    assert clicks.stored(session) == (5, 5)  # every click counted
+    assert [(r.inserted, r.touches) for r in results] == [(2, 2), (3, 1), (1, 0)]
+    assert clicks.stored(session) == (6, 6)  # every click counted
     anna = journey_rows.read(session)[journey_rows.key_of(ANNA_ID)]
     assert [t.at for t in anna] == [at, at + timedelta(minutes=2), at + timedelta(minutes=4)]
-    assert journey_figures(session)[0][3] == 5  # the clicks seen
+    # The clicks seen while it was followed: once full, the journey is no longer written.
+    assert journey_figures(session) == [
+        (journey_rows.key_of(ANNA_ID), at, at + timedelta(minutes=8), 5),
+    ]
 
 
 def test_touches_are_made_of_human_clicks_with_a_journey_only(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from analytics import cli, dashboard, detail_pages, health, outcomes_api
+from analytics import cli, dashboard, detail_pages, health, outcomes_api, share_pages
 from analytics.reports import api as reports_api
 from analytics.reports import outcome_cli  # noqa: F401  (its commands join `report`)
 from analytics.reports.cli import report_cli
@@ -17,5 +17,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(outcomes_api.bp)
     dashboard.init_app(app)
     detail_pages.init_app(app)
+    share_pages.init_app(app)
     app.cli.add_command(report_cli)
     cli.init_app(app)

@@ -187,16 +187,16 @@ def index() -> Any:
     try:
         view = DashboardQuery.from_args(request.args, now=now, zone=zone)
         if request.args.get("format") == "csv":
-            return _csv(session, view, request.args.get("table", ""))
-        return render_template("dashboard.html", **_dashboard(session, view), error=None)
+            return table_csv(session, view, request.args.get("table", ""))
+        return render_template("dashboard.html", **dashboard_context(session, view), error=None)
     except InvalidParameterError as exc:
         # The page still answers, on the default window, saying what was wrong.
         rollback_request()
-        default = _dashboard(session, DashboardQuery.from_args({}, now=now, zone=zone))
+        default = dashboard_context(session, DashboardQuery.from_args({}, now=now, zone=zone))
         return render_template("dashboard.html", **default, error=exc.message), 400
 
 
-def _dashboard(session: Session, view: DashboardQuery) -> dict[str, Any]:
+def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
     query = view.report
     everyone = engagement.touchpoint_report(session, query, limit=MAX_ROWS)
     rows = everyone.rows
@@ -369,7 +369,7 @@ def draw_timeseries(series: Timeseries) -> Chart:
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def _csv(session: Session, view: DashboardQuery, table: str) -> Response:
+def table_csv(session: Session, view: DashboardQuery, table: str) -> Response:
     """A table of the page as CSV, with the page's window and filters."""
     query = view.report
     found: Report

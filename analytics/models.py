@@ -316,3 +316,20 @@ class FeedbackAnswer(Base):
     kind: Mapped[str] = mapped_column(String(8))  # nps, csat or ces
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SharedReport(Base):
+    """A dashboard view for people without an account (analytics.shares): its window and filters
+    are fixed here; its link carries only the id and a signature of (id, nonce) under the
+    installation's secret, so a link cannot be guessed, altered, or outlive its row."""
+
+    __tablename__ = "shared_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    view: Mapped[str] = mapped_column(Text)  # the view's query string: window and filters
+    nonce: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(320))  # the admin's e-mail, as it was
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -75,6 +75,10 @@ def create_app(
 def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None) -> Runtime:
     engine = bind.engine if bind is not None else make_engine(settings.database_url)
     sessions = make_sessionmaker(bind if bind is not None else engine)
+    report_sessions = (
+        make_sessionmaker(make_engine(settings.reports_database_url))
+        if settings.reports_database_url else sessions
+    )
     client = fast = subscriber = None
     if settings.redis_url:
         client = redis.Redis.from_url(
@@ -108,6 +112,7 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
         settings=settings,
         engine=engine,
         sessions=sessions,
+        report_sessions=report_sessions,
         redis=client,
         fast_redis=fast,
         resolver=resolver,

@@ -48,7 +48,7 @@ from shortener.models import Channel, Role
 from shortener.nav import add_nav_item
 from shortener.runtime import runtime
 from shortener.signin import signed_in
-from shortener.unit_of_work import db_session, rollback_request
+from shortener.unit_of_work import report_session, rollback_request
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 
@@ -183,7 +183,7 @@ def _bound(query: ReportQuery, moment: datetime, *, last: bool = False) -> str:
 @bp.get("/dashboard")
 @signed_in(Role.ANALYST)
 def index() -> Any:
-    session, now, zone = db_session(), utcnow(), runtime().settings.zone
+    session, now, zone = report_session(), utcnow(), runtime().settings.zone
     try:
         view = DashboardQuery.from_args(request.args, now=now, zone=zone)
         if request.args.get("format") == "csv":

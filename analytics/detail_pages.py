@@ -29,7 +29,7 @@ from shortener.errors import InvalidParameterError, NotFoundError
 from shortener.models import Link, Role
 from shortener.runtime import runtime
 from shortener.signin import signed_in
-from shortener.unit_of_work import db_session, rollback_request
+from shortener.unit_of_work import report_session, rollback_request
 
 bp = Blueprint("dashboard_detail", __name__, template_folder="templates", url_prefix="/dashboard")
 
@@ -148,7 +148,7 @@ def campaign_page(name: str) -> Any:
 
 
 def _answer(subject: Subject) -> Any:
-    session, now, zone = db_session(), utcnow(), runtime().settings.zone
+    session, now, zone = report_session(), utcnow(), runtime().settings.zone
 
     def parse(args: Any) -> DashboardQuery:
         return DashboardQuery.from_args(args, now=now, zone=zone, takes=subject.takes)

@@ -29,7 +29,7 @@ from shortener.api_auth import requires
 from shortener.db import utcnow
 from shortener.errors import BadRequestError, DomainError, InvalidParameterError
 from shortener.models import Role
-from shortener.unit_of_work import db_session, reading_session
+from shortener.unit_of_work import reading_session, report_session
 
 bp = Blueprint("outcomes", __name__, url_prefix="/api/v1")
 
@@ -73,7 +73,8 @@ def post_conversions() -> Any:
 def conversion_report() -> Any:
     ask = _ask({"event", "interval"})
     report = conversions.conversion_report(
-        db_session(), ask.query, event=_event(), interval=timeseries.parse_interval(request.args)
+        report_session(), ask.query, event=_event(),
+        interval=timeseries.parse_interval(request.args),
     )
     return respond(report, ask.format)
 
@@ -83,7 +84,7 @@ def conversion_report() -> Any:
 def attribution_report() -> Any:
     ask = _ask({"event", "model", "lookback_days"})
     report = attribution.attribution(
-        db_session(), ask.query, event=_event(),
+        report_session(), ask.query, event=_event(),
         model=attribution.parse_model(request.args.get("model")),
         lookback_days=attribution.parse_lookback(request.args.get("lookback_days")),
     )

@@ -30,7 +30,7 @@ from shortener.forms import submit
 from shortener.models import Role
 from shortener.runtime import runtime
 from shortener.signin import current_user, signed_in
-from shortener.unit_of_work import db_session, rollback_request
+from shortener.unit_of_work import db_session, report_session, rollback_request
 
 bp = Blueprint("shares", __name__, template_folder="templates")
 
@@ -122,8 +122,8 @@ def share_revoke(share_id: int) -> BaseResponse:
 @bp.get("/shared/<token>")
 def shared_dashboard(token: str) -> Any:
     """The share's view, read-only: its window and filters fixed, the rest drawn as asked."""
-    rt, session, now = runtime(), db_session(), utcnow()
-    share = shares.open_share(session, token, secret_key=rt.settings.secret_key, now=now)
+    rt, session, now = runtime(), report_session(), utcnow()
+    share = shares.open_share(db_session(), token, secret_key=rt.settings.secret_key, now=now)
     error, status = None, 200
     try:
         view = DashboardQuery.from_args(shares.view_args(share, request.args), now=now,

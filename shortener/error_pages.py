@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, render_template, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from shortener.errors import DomainError, error_body
@@ -65,6 +66,19 @@ def http_error(exc: HTTPException) -> Any:
     return response
 
 
+def database_unavailable(exc: OperationalError) -> Any:
+    """A database that does not answer (down, restarting, a replica not reachable) is an outage
+    to wait out, not a fault of the request: 503, with when to try again."""
+    current_app.logger.warning("database unavailable on %s %s: %s", request.method,
+                               request.path, exc.orig or exc)
+    message = "The database is not answering; try again in a few seconds."
+    headers = {"Retry-After": "5"}
+    if _wants_json():
+        return error_body("database_unavailable", message), 503, headers
+    page, status = render_error_page(503, message, title="Unavailable")
+    return page, status, headers
+
+
 def unexpected(exc: Exception) -> Any:
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     if _wants_json():
@@ -76,4 +90,5 @@ def init_app(app: Flask) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.register_error_handler(DomainError, domain_error)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(Exception, unexpected)

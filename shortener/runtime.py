@@ -32,6 +32,7 @@ class LinkRuntime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    report_sessions: sessionmaker[Session]  # the reports' reads: a replica's, or `sessions`
     redis: Redis | None  # for work off the redirect path
     fast_redis: Redis | None  # the redirect's, with short timeouts
     resolver: LinkResolver
@@ -52,6 +53,8 @@ class LinkRuntime:
         """Hand on queued clicks and let go of the connections (the engine is the caller's)."""
         self.sink.close()
         self.resolver.close()
+        if self.report_sessions is not self.sessions:
+            self.report_sessions.kw["bind"].dispose()
         for client in (self.redis, self.fast_redis):
             if client is not None:
                 client.close()

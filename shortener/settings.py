@@ -31,6 +31,9 @@ class Settings:
 
     secret_key: str = field(repr=False)
     database_url: str
+    # Reports read here when set: a streaming replica of database_url, so that analysts' queries
+    # never compete with the writes of the redirect and the worker.
+    reports_database_url: str | None = None
     instance_path: str = "instance"
     base_url: str = "http://localhost:5000"
     redis_url: str | None = None
@@ -117,6 +120,7 @@ class Settings:
         take("TOUCHLINK_STRICT_CAPTURE", "strict_capture", _boolean)
         take("TOUCHLINK_FLUSH_INTERVAL", "flush_interval", _number(0.001, 1))
         take("TOUCHLINK_BATCH_SIZE", "batch_size", _integer(1, 100_000))
+        take("TOUCHLINK_REPORTS_DATABASE_URL", "reports_database_url", _database_url)
         take("TOUCHLINK_RECLAIM_IDLE", "reclaim_idle", _number(1, 86_400))
         take("TOUCHLINK_MAX_DELIVERIES", "max_deliveries", _integer(1, 1000))
         take("TOUCHLINK_GEOIP_MMDB", "geoip_mmdb", _existing_file)

@@ -81,8 +81,21 @@ def reading_session() -> Session:
     return session
 
 
+def report_session() -> Session:
+    """The request's session for reports: on the reports database when there is one (a
+    streaming replica, which only reads), else the request's own."""
+    rt = runtime()
+    if rt.report_sessions is rt.sessions:
+        return db_session()
+    if "report_session" not in g:
+        g.report_session = rt.report_sessions()
+    session: Session = g.report_session
+    return session
+
+
 def finish_request(response: Response) -> Response:
     """Commit the request's work when the answer is a success; roll it back on an error."""
+    _close_report_session()
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         with session:
@@ -95,12 +108,20 @@ def finish_request(response: Response) -> Response:
 
 def rollback_request() -> None:
     """Undo what the request has done so far (a refused form is shown again as stored)."""
-    session: Session | None = g.get("db_session")
+    for name in ("db_session", "report_session"):
+        session: Session | None = g.get(name)
+        if session is not None:
+            session.rollback()
+
+
+def _close_report_session() -> None:
+    session: Session | None = g.pop("report_session", None)
     if session is not None:
-        session.rollback()
+        session.close()  # it only read: nothing to commit
 
 
 def _close_request_session(_exc: BaseException | None) -> None:
+    _close_report_session()
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()

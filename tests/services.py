@@ -90,20 +90,37 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
-    def start(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "--encoding=UTF8", "--locale=C.UTF-8")
-        options = (f"-c port={self.port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.directory} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options,
+    def start(self, *, replica_of: PostgresServer | None = None) -> None:
+        """A new cluster, or (`replica_of`) a streaming replica of a running one: its base
+        backup, then hot standby, following the primary's WAL as it is written."""
+        if replica_of is None:
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                      "--no-sync", "--encoding=UTF8", "--locale=C.UTF-8")
+        else:
+            self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(replica_of.port),
+                      "-U", "postgres", "-D", str(self.data), "--write-recovery-conf",
+                      "--wal-method=stream", "--checkpoint=fast", "--no-sync")
+        self.launch()
+
+    def _options(self) -> str:
+        return (f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+                f"-c unix_socket_directories={self.directory} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off")
+
+    def stop(self) -> None:
+        self.stop_only()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def stop_only(self) -> None:
+        """Stop the server, keeping its data for `launch`."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def launch(self) -> None:
+        """Start the server on its data (made by `start`, kept by `stop_only`)."""
+        self._run("pg_ctl", "-D", str(self.data), "-o", self._options(),
                   "-l", str(self.directory / "log"), "-w", "start")
         wait_until(lambda: _postgres_answers(self.url), timeout=30,
                    what=f"the private PostgreSQL on port {self.port}")
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     def _run(self, program: str, *arguments: str) -> None:
         result = subprocess.run(

@@ -27,7 +27,7 @@ from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.models import Role
 from shortener.runtime import runtime
-from shortener.unit_of_work import db_session
+from shortener.unit_of_work import report_session
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 
@@ -45,7 +45,7 @@ def _ask(takes: Collection[str] = (), **limits: int) -> ReportRequest:
 def touchpoint_report() -> Any:
     ask = _ask({"order", "by", "limit"})
     report = engagement.touchpoint_report(
-        db_session(), ask.query, order=ask.order, by=parse_order_by(request.args),
+        report_session(), ask.query, order=ask.order, by=parse_order_by(request.args),
         limit=ask.limit,
     )
     return respond(report, ask.format)
@@ -55,7 +55,7 @@ def touchpoint_report() -> Any:
 @requires(Role.ANALYST)
 def stage_report() -> Any:
     ask = _ask()
-    return respond(stages.stage_report(db_session(), ask.query), ask.format)
+    return respond(stages.stage_report(report_session(), ask.query), ask.format)
 
 
 @bp.get("/timeseries")
@@ -63,7 +63,7 @@ def stage_report() -> Any:
 def timeseries_report() -> Any:
     ask = _ask({"interval", "group_by"})
     report = timeseries.timeseries(
-        db_session(),
+        report_session(),
         ask.query,
         interval=timeseries.parse_interval(request.args),
         group_by=timeseries.parse_group_by(request.args),
@@ -80,7 +80,7 @@ def breakdown_report() -> Any:
         max_limit=breakdowns.MAX_LIMIT,
     )
     report = breakdowns.breakdown(
-        db_session(), ask.query, breakdowns.parse_dimension(request.args), limit=ask.limit
+        report_session(), ask.query, breakdowns.parse_dimension(request.args), limit=ask.limit
     )
     return respond(report, ask.format)
 
@@ -90,14 +90,14 @@ def breakdown_report() -> Any:
 def funnel_report() -> Any:
     ask = _ask({"mode"})
     mode = journeys.parse_mode(request.args.get("mode"))
-    return respond(journeys.funnel(db_session(), ask.query, mode=mode), ask.format)
+    return respond(journeys.funnel(report_session(), ask.query, mode=mode), ask.format)
 
 
 @bp.get("/paths")
 @requires(Role.ANALYST)
 def path_report() -> Any:
     ask = _ask({"limit"}, default_limit=journeys.DEFAULT_PATHS, max_limit=journeys.MAX_PATHS)
-    return respond(journeys.paths(db_session(), ask.query, limit=ask.limit), ask.format)
+    return respond(journeys.paths(report_session(), ask.query, limit=ask.limit), ask.format)
 
 
 @bp.get("/next")
@@ -107,7 +107,7 @@ def next_report() -> Any:
     key = (request.args.get("touchpoint") or "").strip()
     if not key:
         raise InvalidParameterError("touchpoint", "is required: the key of a touchpoint")
-    return respond(journeys.next_touchpoints(db_session(), ask.query, key), ask.format)
+    return respond(journeys.next_touchpoints(report_session(), ask.query, key), ask.format)
 
 
 @bp.get("/feedback")
@@ -115,7 +115,7 @@ def next_report() -> Any:
 def feedback_report() -> Any:
     ask = _ask({"by"})
     by = feedback.parse_by(request.args)
-    return respond(feedback.feedback_report(db_session(), ask.query, by=by), ask.format)
+    return respond(feedback.feedback_report(report_session(), ask.query, by=by), ask.format)
 
 
 @bp.get("/feedback/comments")
@@ -127,7 +127,7 @@ def feedback_comments() -> Any:
         max_limit=feedback.MAX_COMMENTS,
     )
     key = (request.args.get("touchpoint") or "").strip() or None
-    found = feedback.latest_comments(db_session(), ask.query, touchpoint=key, limit=ask.limit)
+    found = feedback.latest_comments(report_session(), ask.query, touchpoint=key, limit=ask.limit)
     return respond(found, ask.format)
 
 
@@ -135,7 +135,7 @@ def feedback_comments() -> Any:
 @requires(Role.ANALYST)
 def campaign_report() -> Any:
     ask = _ask()
-    return respond(drilldown.campaign_report(db_session(), ask.query), ask.format)
+    return respond(drilldown.campaign_report(report_session(), ask.query), ask.format)
 
 
 @bp.get("/touchpoints/<key>")
@@ -143,7 +143,7 @@ def campaign_report() -> Any:
 def touchpoint_detail(key: str) -> Any:
     ask = _ask(DETAIL_PARAMETERS)
     interval = timeseries.parse_interval(request.args)
-    return _detail(drilldown.touchpoint_detail(db_session(), key, ask.query, interval=interval),
+    return _detail(drilldown.touchpoint_detail(report_session(), key, ask.query, interval=interval),
                    ask, default_table="links")
 
 
@@ -152,7 +152,7 @@ def touchpoint_detail(key: str) -> Any:
 def link_detail(link_id: int) -> Any:
     ask = _ask(DETAIL_PARAMETERS)
     interval = timeseries.parse_interval(request.args)
-    return _detail(drilldown.link_detail(db_session(), link_id, ask.query, interval=interval),
+    return _detail(drilldown.link_detail(report_session(), link_id, ask.query, interval=interval),
                    ask, default_table="timeseries")
 
 
@@ -161,7 +161,7 @@ def link_detail(link_id: int) -> Any:
 def campaign_detail(name: str) -> Any:
     ask = _ask(DETAIL_PARAMETERS)
     interval = timeseries.parse_interval(request.args)
-    return _detail(drilldown.campaign_detail(db_session(), name, ask.query, interval=interval),
+    return _detail(drilldown.campaign_detail(report_session(), name, ask.query, interval=interval),
                    ask, default_table="links")
 
 

@@ -88,7 +88,7 @@ def touchpoints_command(
 ) -> None:
     """Engagement per touchpoint: clicks, scans, visitors, share, change, per 1,000 reached."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().report_sessions() as session:
         report = engagement.touchpoint_report(
             session,
             report_query(args, bots),
@@ -111,7 +111,7 @@ def stages_command(
 ) -> None:
     """Visitors by stage, in journey order, with the next stage's visitors as a ratio."""
     args = {"from": start, "to": end, "channel": channel, "campaign": campaign}
-    with as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().report_sessions() as session:
         report = stages.stage_report(session, report_query(args, bots))
     emit(report, fmt, _stage_table)
 
@@ -133,7 +133,7 @@ def funnel_command(
 ) -> None:
     """Journeys at each stage, in journey order, and those that went on to the next."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().report_sessions() as session:
         report = journeys.funnel(session, report_query(args, bots), mode=mode)
     emit(report, fmt, _funnel_table)
 
@@ -155,7 +155,7 @@ def paths_command(
 ) -> None:
     """The most common sequences of touchpoints, with the journeys that follow each exactly."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().report_sessions() as session:
         report = journeys.paths(session, report_query(args, bots), limit=limit)
     emit(report, fmt, _path_table)
 
@@ -176,7 +176,7 @@ def next_command(
 ) -> None:
     """For the journeys that touched TOUCHPOINT_KEY: the next other touchpoint they touched."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().report_sessions() as session:
         query = report_query(args, bots)
         report = journeys.next_touchpoints(session, query, touchpoint_key.strip())
     emit(report, fmt, _next_table)

@@ -34,7 +34,7 @@ def conversions_command(
 ) -> None:
     """Conversions and revenue per touchpoint, with the median time from click to conversion."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().report_sessions() as session:
         report = conversions.conversion_report(
             session, report_query(args, bots), event=event, interval="day"
         )
@@ -56,7 +56,7 @@ def attribution_command(
 ) -> None:
     """Each conversion's credit shared among the touchpoints of its journey."""
     args = {"from": start, "to": end, "stage": stage, "channel": channel, "campaign": campaign}
-    with as_usage_errors(), runtime().sessions() as session:
+    with as_usage_errors(), runtime().report_sessions() as session:
         report = attribution.attribution(
             session, report_query(args, bots), event=event, model=model,
             lookback_days=lookback_days,

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from analytics import cli, dashboard, detail_pages, health, outcomes_api, share_pages
+from analytics import (
+    alert_pages,
+    alerts_api,
+    cli,
+    dashboard,
+    detail_pages,
+    health,
+    outcomes_api,
+    share_pages,
+)
+from analytics.alerts_cli import alerts_cli
 from analytics.reports import api as reports_api
 from analytics.reports import outcome_cli  # noqa: F401  (its commands join `report`)
 from analytics.reports.cli import report_cli
@@ -15,8 +25,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reports_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(outcomes_api.bp)
+    alerts_api.init_app(app)
+    alert_pages.init_app(app)
     dashboard.init_app(app)
     detail_pages.init_app(app)
     share_pages.init_app(app)
     app.cli.add_command(report_cli)
+    app.cli.add_command(alerts_cli)
     cli.init_app(app)

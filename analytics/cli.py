@@ -14,6 +14,9 @@ import prometheus_client
 from flask import Flask
 
 from analytics import journey_rollups, rollups
+from analytics.alert_watch import AlertWatch
+from analytics.alerts import Notify
+from analytics.mail import MailSettings
 from analytics.retry import Backoff, is_transient
 from analytics.runtime import Runtime, runtime
 from analytics.stream import ClickStream
@@ -47,18 +50,25 @@ def worker_command(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    notify = Notify(MailSettings.of(settings), settings.base_url)
     sender = WebhookSender(
-        rt.sessions, secret_key=settings.secret_key, allow_private=settings.webhook_allow_private
+        rt.sessions, secret_key=settings.secret_key, allow_private=settings.webhook_allow_private,
+        notify=notify,
     )
+    # Alerts are evaluated every minute, and their mail sent, beside the ingest.
+    watch = AlertWatch(rt.sessions, zone=settings.zone, notify=notify)
     if rt.redis is None:
         click.echo(
             "TOUCHLINK_REDIS_URL is not set: the web process stores clicks itself; this "
-            "worker only sends webhooks."
+            "worker only sends webhooks and evaluates alerts."
         )
         if drain:
+            watch.round(force=True)
             sender.send_due()
         else:
+            watch.start()
             _send_webhooks_until_stopped(sender)
+            watch.stop()
         return
     rt.enricher.load()  # a bad TOUCHLINK_GEOIP_MMDB stops the worker here, not each click
     if metrics_port:
@@ -94,11 +104,14 @@ def worker_command(
     )
     started = time.perf_counter()
     sender.start()
+    watch.start()
     try:
         stats = worker.run(drain=drain, should_stop=stop.is_set).totals
     finally:
+        watch.stop()
         sender.stop()
     if drain:
+        watch.round(force=True)  # and with the alerts evaluated, their mail sent
         sender.send_due()  # a drain ends with nothing due left unsent
     elapsed = time.perf_counter() - started
     click.echo(

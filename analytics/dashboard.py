@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from analytics import charts
+from analytics.alert_panels import alert_panel
 from analytics.feedback_panels import MapBy, feedback_panel, parse_map
 from analytics.journey_panels import journey_panels
 from analytics.outcome_panels import outcome_panel
@@ -230,6 +231,7 @@ def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
         "jmap": jmap,
         **feedback_panel(session, query, map_by=view.map_by, jmap=jmap),
         **outcome_panel(session, query, model=view.model),
+        **alert_panel(session),
         "heat": charts.heat_level,
         "chart": draw_timeseries(series),
         "breakdowns": [breakdown(session, query, dimension) for dimension in DIMENSIONS],

@@ -10,16 +10,19 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
     Text,
     false,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shortener.db import Base, UTCDateTime
+from shortener.db import Base, UTCDateTime, utcnow
 
 
 class Click(Base):
@@ -333,3 +336,74 @@ class SharedReport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- alerts (analytics.alerts) -------------------------------------------------------------------
+
+
+class AlertRule(Base):
+    """What to watch: a kind of alert (silent, drop, bot_spike) for one touchpoint, or for every
+    touchpoint when `touchpoint_id` is None, with its parameters (JSON, defaults filled in)."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        CheckConstraint("kind IN ('silent', 'drop', 'bot_spike')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    touchpoint_id: Mapped[int | None] = mapped_column(ForeignKey("touchpoints.id"))
+    parameters: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+
+
+class Alert(Base):
+    """An alert raised once and resolved once, with the figures that explain it.
+
+    `open_key` names what it is about (`rule:3:touchpoint:7`, `webhook:5`) while it is open and
+    is emptied when it is resolved: unique, so that one thing has one open alert at a time,
+    even with two workers evaluating at once (NULLs never collide, on SQLite and PostgreSQL).
+    `rule_id` has no foreign key: a deleted rule's alerts stay in the history.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_raised_at", "raised_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))  # a rule's kind, or webhook_disabled
+    rule_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    touchpoint_id: Mapped[int | None] = mapped_column(Integer)
+    webhook_id: Mapped[int | None] = mapped_column(Integer)
+    open_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The period the test looked at, and what it found there.
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    observed: Mapped[int | None] = mapped_column(Integer)
+    expected: Mapped[float | None] = mapped_column(Float)
+    probability: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(Text)  # why it was resolved
+
+
+class OutboxMail(Base):
+    """An e-mail waiting to be sent by the worker (analytics.mail), written in the transaction
+    that made it; kept, and tried again later, for as long as SMTP fails."""
+
+    __tablename__ = "outbox_mails"
+    __table_args__ = (Index("ix_outbox_mails_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipients: Mapped[str] = mapped_column(Text)  # comma-separated
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ to a private address is refused), and records what came back.
 
 A delivery not answered 2xx is tried again after 5 s, 10 s, 20 s, … (at most an hour apart)
 until 24 hours after it was made; a webhook whose deliveries fail 50 times in a row is
-disabled, with the reason on it.
+disabled, with the reason on it, and an alert is raised (analytics.alerts) in that transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics import webhook_clicks
+from analytics.alerts import Notify, raise_webhook_disabled
 from shortener.db import utcnow
 from shortener.models import Webhook, WebhookDelivery
 from shortener.webhooks import (
@@ -56,7 +57,7 @@ class Answer:
 
 def deliver_due(
     sessions: sessionmaker[Session], *, secret_key: str, allow_private: bool,
-    now: datetime | None = None,
+    now: datetime | None = None, notify: Notify | None = None,
 ) -> int:
     """Send the deliveries due now; how many were sent (answered 2xx or not)."""
     now = now or utcnow()
@@ -74,7 +75,7 @@ def deliver_due(
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(secret, message_id, timestamp, body),
         }, allow_private=allow_private)
-        _record(sessions, delivery_id, answer, utcnow())
+        _record(sessions, delivery_id, answer, utcnow(), notify or Notify(None))
     return len(claimed)
 
 
@@ -94,8 +95,8 @@ def _claim(sessions: sessionmaker[Session], now: datetime) -> list[tuple[int, st
         return [(d.id, url, salt, d.message_id, d.payload) for d, url, salt in due]
 
 
-def _record(sessions: sessionmaker[Session], delivery_id: int, answer: Answer, now: datetime
-            ) -> None:
+def _record(sessions: sessionmaker[Session], delivery_id: int, answer: Answer, now: datetime,
+            notify: Notify) -> None:
     with sessions.begin() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None:  # its webhook was deleted meanwhile
@@ -122,6 +123,7 @@ def _record(sessions: sessionmaker[Session], delivery_id: int, answer: Answer, n
                 f"failed deliveries in a row; the last: {delivery.last_error}"
             )
             log.warning("webhook %d (%s) %s", webhook.id, webhook.url, webhook.disabled_reason)
+            raise_webhook_disabled(session, webhook, notify, now)
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool) -> Answer:
@@ -177,8 +179,9 @@ class WebhookSender:
     receiver never holds up the ingest."""
 
     def __init__(self, sessions: sessionmaker[Session], *, secret_key: str, allow_private: bool,
-                 every: float = 1.0) -> None:
+                 every: float = 1.0, notify: Notify | None = None) -> None:
         self._sessions, self._secret_key, self._allow_private = sessions, secret_key, allow_private
+        self._notify = notify
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
@@ -196,7 +199,7 @@ class WebhookSender:
         total, sent = 0, ROUND
         while sent == ROUND:  # a full round: more may be due at once
             sent = deliver_due(self._sessions, secret_key=self._secret_key,
-                               allow_private=self._allow_private)
+                               allow_private=self._allow_private, notify=self._notify)
             total += sent
         return total
 

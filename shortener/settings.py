@@ -60,6 +60,14 @@ class Settings:
     privacy_signals: str = "count"
     raw_retention_days: int | None = None  # raw click rows deleted past it; rollups stay
     webhook_allow_private: bool = False  # webhooks may be sent to private addresses
+    # E-mail of alerts (analytics.mail): none is sent without an SMTP host.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    alert_emails: tuple[str, ...] = ()  # none: the admin users' e-mail addresses
 
     @property
     def short_host(self) -> str:
@@ -136,6 +144,22 @@ class Settings:
         take("TOUCHLINK_PRIVACY_SIGNALS", "privacy_signals", _privacy_signals)
         take("TOUCHLINK_RAW_RETENTION_DAYS", "raw_retention_days", _integer(1, 36_500))
         take("TOUCHLINK_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", _boolean)
+        take("TOUCHLINK_SMTP_HOST", "smtp_host", _nonempty)
+        take("TOUCHLINK_SMTP_PORT", "smtp_port", _integer(1, 65535))
+        take("TOUCHLINK_SMTP_USER", "smtp_user", _nonempty)
+        take("TOUCHLINK_SMTP_PASSWORD", "smtp_password", str)
+        take("TOUCHLINK_SMTP_FROM", "smtp_from", _email)
+        take("TOUCHLINK_SMTP_STARTTLS", "smtp_starttls", _boolean)
+        take("TOUCHLINK_ALERT_EMAILS", "alert_emails", _email_list)
+        if "smtp_host" in values and "smtp_from" not in values:
+            problems["TOUCHLINK_SMTP_FROM"] = (
+                "is required with TOUCHLINK_SMTP_HOST (the address alert e-mails come from)"
+            )
+        if ("smtp_user" in values) != ("smtp_password" in values):
+            missing = "PASSWORD" if "smtp_user" in values else "USER"
+            problems[f"TOUCHLINK_SMTP_{missing}"] = (
+                "TOUCHLINK_SMTP_USER and TOUCHLINK_SMTP_PASSWORD go together"
+            )
         if problems:
             raise SettingsError(problems)
 
@@ -282,6 +306,18 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _email(raw: str) -> str:
+    address = raw.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() or c in ",<>" for c in address):
+        raise ValueError(f"{raw!r} is not an e-mail address (write alerts@example.com)")
+    return address
+
+
+def _email_list(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_email(part) for part in raw.split(",") if part.strip()))
 
 
 def _redirect_status(raw: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from analytics.alert_watch import check_alerts
 from analytics.alerts import Notify, list_alerts
@@ -10,7 +11,7 @@ from analytics.mail import MailSettings, send_due_mail
 from analytics.runtime import runtime
 
 
-@click.group("alerts")
+@click.group("alerts", cls=AppGroup)  # its commands run in the app's context
 def alerts_cli() -> None:
     """Alerts on touchpoints (the worker evaluates them every minute)."""
 

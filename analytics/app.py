@@ -16,6 +16,7 @@ from analytics import (
     share_pages,
 )
 from analytics.alerts_cli import alerts_cli
+from analytics.digest_cli import digest_command
 from analytics.reports import api as reports_api
 from analytics.reports import outcome_cli  # noqa: F401  (its commands join `report`)
 from analytics.reports.cli import report_cli
@@ -33,3 +34,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(report_cli)
     app.cli.add_command(alerts_cli)
     cli.init_app(app)
+    app.cli.add_command(digest_command)

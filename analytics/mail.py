@@ -67,12 +67,13 @@ def alert_recipients(session: Session, mail: MailSettings) -> list[str]:
 
 
 def queue_mail(session: Session, recipients: list[str], subject: str, body: str, *,
-               now: datetime) -> OutboxMail | None:
-    """Queue a mail in the caller's transaction; None when there is nobody to send it to."""
+               now: datetime, html: str | None = None) -> OutboxMail | None:
+    """Queue a mail (plain text, and `html` as its alternative when given) in the caller's
+    transaction; None when there is nobody to send it to."""
     if not recipients:
         return None
     mail = OutboxMail(recipients=",".join(recipients), subject=subject[:255], body=body,
-                      created_at=now, next_attempt_at=now)
+                      html=html, created_at=now, next_attempt_at=now)
     session.add(mail)
     return mail
 
@@ -83,10 +84,10 @@ def send_due_mail(sessions: sessionmaker[Session], mail: MailSettings, *,
     now = now or utcnow()
     claimed = _claim(sessions, now)
     sent = 0
-    for mail_id, recipients, subject, body in claimed:
+    for mail_id, recipients, subject, body, html in claimed:
         error = None
         try:
-            send_mail(mail, recipients.split(","), subject, body)
+            send_mail(mail, recipients.split(","), subject, body, html=html)
         except (OSError, smtplib.SMTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.warning("sending mail %d failed (%s); it stays queued", mail_id, error)
@@ -95,14 +96,18 @@ def send_due_mail(sessions: sessionmaker[Session], mail: MailSettings, *,
     return sent
 
 
-def send_mail(mail: MailSettings, recipients: list[str], subject: str, body: str) -> None:
-    """One plain-text mail over SMTP (STARTTLS unless turned off, then login when a user is
-    set); raises OSError or SMTPException when the server cannot take it."""
+def send_mail(mail: MailSettings, recipients: list[str], subject: str, body: str, *,
+              html: str | None = None) -> None:
+    """One mail over SMTP, plain text (with `html` as its alternative); STARTTLS unless turned
+    off, then login when a user is set. Raises OSError or SMTPException when the server cannot
+    take it."""
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = mail.sender, ", ".join(recipients), subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=mail.sender.rpartition("@")[2])
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     with smtplib.SMTP(mail.host, mail.port, timeout=TIMEOUT) as smtp:
         if mail.starttls:
             smtp.starttls(context=ssl.create_default_context())
@@ -111,7 +116,8 @@ def send_mail(mail: MailSettings, recipients: list[str], subject: str, body: str
         smtp.send_message(message, from_addr=mail.sender, to_addrs=recipients)
 
 
-def _claim(sessions: sessionmaker[Session], now: datetime) -> list[tuple[int, str, str, str]]:
+def _claim(sessions: sessionmaker[Session], now: datetime
+           ) -> list[tuple[int, str, str, str, str | None]]:
     with transaction(sessions) as session:
         due = session.scalars(
             select(OutboxMail)
@@ -122,7 +128,7 @@ def _claim(sessions: sessionmaker[Session], now: datetime) -> list[tuple[int, st
         ).all()
         for mail in due:
             mail.next_attempt_at = now + LEASE
-        return [(m.id, m.recipients, m.subject, m.body) for m in due]
+        return [(m.id, m.recipients, m.subject, m.body, m.html) for m in due]
 
 
 def _record(sessions: sessionmaker[Session], mail_id: int, error: str | None, now: datetime

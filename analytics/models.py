@@ -400,6 +400,7 @@ class OutboxMail(Base):
     recipients: Mapped[str] = mapped_column(Text)  # comma-separated
     subject: Mapped[str] = mapped_column(String(255))
     body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)  # the same, as HTML, when it has one
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from shortener import (
+    account_pages,
     api,
     cli,
     csrf,
@@ -51,6 +52,7 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     csrf.init_app(app)
     security_headers.init_app(app)
     signin.init_app(app)
+    account_pages.init_app(app)
     app.register_blueprint(api.bp)
     domains_api.init_app(app)
     webhooks_api.init_app(app)

@@ -258,6 +258,9 @@ class User(Base):
         UTCDateTime, default=utcnow, server_default=func.now()
     )
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The weekly digest e-mail (analytics.digest), for those who ask for it on their account page.
+    weekly_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UserSession(Base):

@@ -7,7 +7,6 @@ and a real local SMTP server (aiosmtpd), which may be down for a while without a
 from __future__ import annotations
 
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from shortener.db import make_sessionmaker
 from shortener.models import WebhookDelivery
 from shortener.settings import Settings, SettingsError
 from tests.analytics.conftest import Ingest
+from tests.analytics.smtp import Inbox, free_port
 from tests.conftest import AuthActions
 from tests.user_agents import GOOGLEBOT, IPHONE
 
@@ -456,24 +456,6 @@ def test_a_webhook_disabled_after_fifty_failures_raises_an_alert(
 
 
 # --- e-mail ---------------------------------------------------------------------------------------
-
-
-class Inbox:
-    """What a local aiosmtpd server received."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def smtp_app(make_app: Callable[..., Flask], port: int, **changes: Any) -> Flask:

@@ -186,12 +186,24 @@ class BurstWatch(Generic[T]):
         if len(seen) < self.links:  # most networks open one link of a touchpoint, if any
             return False
         start = bisect_left(seen, (at - self.seconds, -1))
+        # Fewer links than that in the whole span around it: no window within can have them.
+        if not self._has_links(seen, start, bisect_right(seen, (at + self.seconds, sys.maxsize))):
+            return False
         for i in range(start, len(seen)):
             begin = seen[i][0]
             if begin > at:
                 break
-            end = bisect_right(seen, (begin + self.seconds, sys.maxsize))
-            if len({link for _, link in seen[i:end]}) >= self.links:
+            if self._has_links(seen, i, bisect_right(seen, (begin + self.seconds, sys.maxsize))):
+                return True
+        return False
+
+    def _has_links(self, seen: list[tuple[float, int]], start: int, end: int) -> bool:
+        """Whether `seen[start:end]` holds `links` different links, reading no further than it
+        must: a busy network's span may hold thousands of clicks."""
+        links: set[int] = set()
+        for i in range(start, end):
+            links.add(seen[i][1])
+            if len(links) >= self.links:
                 return True
         return False
 

@@ -12,6 +12,7 @@ from analytics import (
     dashboard,
     detail_pages,
     health,
+    live_api,
     outcomes_api,
     share_pages,
 )
@@ -28,10 +29,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(outcomes_api.bp)
     alerts_api.init_app(app)
     alert_pages.init_app(app)
+    live_api.init_app(app)
     dashboard.init_app(app)
     detail_pages.init_app(app)
     share_pages.init_app(app)
     app.cli.add_command(report_cli)
     app.cli.add_command(alerts_cli)
-    cli.init_app(app)
     app.cli.add_command(digest_command)
+    cli.init_app(app)

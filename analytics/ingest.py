@@ -39,6 +39,7 @@ class StoreResult:
     inserted: int = 0
     duplicates: int = 0
     touches: int = 0  # journey touches among the clicks inserted
+    stored: list[str] = field(default_factory=list)  # the ids of the clicks inserted
     enrich_seconds: float = 0.0
     # Clicks that can never be stored (their link is gone): the caller dead-letters them.
     rejected: list[RawClick] = field(default_factory=list)
@@ -136,6 +137,7 @@ def store_clicks(
     result.inserted = len(new_ids)
     result.duplicates = len(rows) - len(new_ids)
     fresh = [row for row in rows if row["click_id"] in new_ids]
+    result.stored = [row["click_id"] for row in fresh]
     if fresh:
         recorded = journey_store.record_touches(session, fresh, journey_keys, zone)
         result.touches = recorded.touches

@@ -32,6 +32,7 @@ from analytics.events import (
 )
 from analytics.ingest import KnownLinks, StoreResult, store_clicks
 from analytics.journeys import JourneyKeys, RetentionClock
+from analytics.live import LiveHub, publish_stored
 from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
 from analytics.retention import forget_old
@@ -237,6 +238,7 @@ class BufferedSQLSink(_Flusher):
         journeys: JourneyKeys | None = None,
         journey_retention_days: int = 90,
         raw_retention_days: int | None = None,
+        live_viewers: int = 32,
     ) -> None:
         super().__init__(interval or EMBEDDED_INTERVAL, "click-writer")
         self._inline = interval is None
@@ -254,6 +256,8 @@ class BufferedSQLSink(_Flusher):
         self._journey_retention = journey_retention_days
         self._raw_retention = raw_retention_days
         self._retention = RetentionClock()
+        # No Redis, so no channel: the live feed of this process is fed here, after each commit.
+        self.live = LiveHub(max_viewers=live_viewers)
 
     def emit(self, click: RawClick) -> None:
         self._metrics.clicks_captured.inc()
@@ -330,6 +334,7 @@ class BufferedSQLSink(_Flusher):
                 known_links=self._known_links,
                 journeys=self._journeys,
             )
+        publish_stored(self.live, self._sessions, result.stored)  # committed: the live feed
         self._metrics.clicks_ingested.inc(result.inserted)
         self._metrics.duplicates_skipped.inc(result.duplicates)
         self._metrics.journey_touches.inc(result.touches)
@@ -384,6 +389,7 @@ def make_sink(
         journeys=journey_keys,
         journey_retention_days=settings.journey_retention_days,
         raw_retention_days=settings.raw_retention_days,
+        live_viewers=settings.live_viewers,
     )
 
 

@@ -17,6 +17,13 @@ side by side), and the summary gives the median of those as well as the ratio of
     python bench/redirect.py --server gunicorn --strict --runs 1
     python bench/redirect.py --journeys              # also with journeys followed by cookie
     python bench/redirect.py --smoke                 # seconds, tiny sizes (CI)
+    python bench/redirect.py --live-viewers 20       # also with 20 live-feed viewers connected
+
+With `--live-viewers N`, a `touchlink worker` runs during every Touchlink measurement (so that the
+viewers have clicks to receive, and the runs without viewers carry the same worker), N viewers
+hold `GET /api/v1/live` open through the "touchlink-live" runs, and every server of the run gets
+N more blocking threads per worker (a viewer holds one for as long as it watches). The summary
+gives the ratio with the viewers and without them, measured side by side in each run.
 """
 
 from __future__ import annotations
@@ -29,12 +36,16 @@ import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,7 +65,7 @@ THREADS = 8
 WARMUP = 5  # seconds of load before each measurement, for every app alike
 
 
-def server_command(server: str, target: str, port: int) -> list[str]:
+def server_command(server: str, target: str, port: int, threads: int = THREADS) -> list[str]:
     if server == "granian":
         return [
             shutil.which("granian") or "granian",
@@ -63,7 +74,7 @@ def server_command(server: str, target: str, port: int) -> list[str]:
             "--workers",
             str(WORKERS),
             "--blocking-threads",
-            str(THREADS),
+            str(threads),
             "--port",
             str(port),
             "--no-log",
@@ -75,7 +86,7 @@ def server_command(server: str, target: str, port: int) -> list[str]:
             "-w",
             str(WORKERS),
             "--threads",
-            str(THREADS),
+            str(threads),
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -182,9 +193,11 @@ def peak_rss_mb(parent: int) -> float:
     return peak / 1024
 
 
-def serve(server: str, target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def serve(
+    server: str, target: str, port: int, env: dict[str, str], threads: int = THREADS
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        server_command(server, target, port),
+        server_command(server, target, port, threads),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -201,6 +214,78 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class LiveViewers:
+    """N clients holding `GET /api/v1/live` open, each reading in a thread of its own (recv into
+    a buffer, counting events: as cheap a reader as can be, so that it takes little of the CPU
+    the server is measured on)."""
+
+    def __init__(self, port: int, key: str, count: int) -> None:
+        self.events = [0] * count
+        self.dropped = [0] * count
+        self.connected = [False] * count
+        self.received = [0] * count
+        self._sockets = []
+        request = (
+            f"GET /api/v1/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {key}\r\n\r\n"
+        ).encode()
+        for i in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+            sock.sendall(request)
+            self._sockets.append(sock)
+            threading.Thread(target=self._read, args=(i, sock), daemon=True).start()
+        deadline = time.monotonic() + 30
+        while not all(self.connected):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {sum(self.connected)} of {count} live viewers connected")
+            time.sleep(0.05)
+
+    def _read(self, i: int, sock: socket.socket) -> None:
+        tail = b""
+        while True:
+            try:
+                chunk = sock.recv(1 << 16)
+            except OSError:
+                return
+            if not chunk:
+                return
+            if not self.connected[i]:
+                if not chunk.startswith(b"HTTP/1.1 200"):
+                    raise SystemExit(f"live viewer refused: {chunk[:200]!r}")
+                self.connected[i] = True
+            seen = tail + chunk
+            self.events[i] += seen.count(b"event: clicks")
+            self.dropped[i] += seen.count(b"event: dropped")
+            self.received[i] += len(chunk)
+            tail = chunk[-15:]  # an event name cut between two reads is counted once
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A `touchlink worker`, once it reads the stream (it starts in seconds: the load must not
+    begin before it does)."""
+    worker = subprocess.Popen([sys.executable, "-c", "from wsgi import main; main()", "worker",
+                               "--consumer", "bench"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis.from_url(env["TOUCHLINK_REDIS_URL"])
+    stream = env.get("TOUCHLINK_STREAM", "touchlink:clicks")
+    started = time.time() * 1000
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and worker.poll() is None:
+        with contextlib.suppress(redis.ResponseError):  # no group yet
+            for consumer in client.xinfo_consumers(stream, "touchlink-ingest"):
+                if consumer["name"] == b"bench" and time.time() * 1000 - consumer["idle"] > started:
+                    client.close()
+                    return worker
+        time.sleep(0.1)
+    raise SystemExit("the worker did not start reading the stream within 60 s")
 
 
 def count_clicks(env: dict[str, str]) -> tuple[int, int]:
@@ -230,6 +315,10 @@ def main() -> None:
     parser.add_argument(
         "--journeys", action="store_true", help="also measure with journeys followed by cookie"
     )
+    parser.add_argument(
+        "--live-viewers", type=int, default=0, metavar="N",
+        help="also measure with N live-feed viewers connected (a worker runs during the load)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one short run")
     args = parser.parse_args()
     warmup_seconds = WARMUP
@@ -257,6 +346,13 @@ def main() -> None:
         modes.append(("touchlink-strict", {**env, "TOUCHLINK_STRICT_CAPTURE": "true"}))
     if args.journeys:
         modes.append(("touchlink-journeys", {**env, "TOUCHLINK_JOURNEYS": "cookie"}))
+    live = args.live_viewers > 0
+    threads = THREADS + args.live_viewers  # each viewer holds a thread; the same for every app
+    live_key = ""
+    if live:
+        modes.append(("touchlink-live", env))
+        live_key = touchlink(env, "keys", "create", "--name", "bench viewers",
+                             "--role", "analyst").split()[0]
     results: dict[str, list[dict[str, float]]] = {"bare": []}
     rss: dict[str, float] = {}
     served = 0
@@ -265,17 +361,34 @@ def main() -> None:
         shift = run % len(everything)
         for name, mode_env in everything[shift:] + everything[:shift]:
             target = "bench.bare_app:app" if name == "bare" else "wsgi:app"
-            process = serve(args.server, target, port, mode_env)
+            process = serve(args.server, target, port, mode_env, threads)
+            worker = start_worker(env) if live and name != "bare" else None
+            viewers = (
+                LiveViewers(port, live_key, args.live_viewers) if name == "touchlink-live"
+                else None
+            )
             warmup = run_wrk(wrk, port, script, warmup_seconds, args.connections)
             figures = run_wrk(wrk, port, script, args.seconds, args.connections)
             rss[name] = max(rss.get(name, 0), peak_rss_mb(process.pid))
+            if viewers is not None:
+                figures["live_events_min"] = min(viewers.events)
+                figures["live_mb_per_viewer"] = statistics.median(viewers.received) / 1e6
+                figures["live_dropped"] = sum(viewers.dropped)
+                viewers.close()
+            if worker is not None:
+                stop(worker)  # it finishes its batch; the rest is drained after the runs
             stop(process)
             results.setdefault(name, []).append(figures)
             if name != "bare":
                 served += int(figures["requests"] + warmup["requests"])
             print(
                 f"run {run + 1} {name:>16}: {figures['rps']:>8.0f} req/s  p50 {figures['p50_ms']:.2f} ms"
-                f"  p99 {figures['p99_ms']:.2f} ms  bad {figures['bad']:.0f}",
+                f"  p99 {figures['p99_ms']:.2f} ms  bad {figures['bad']:.0f}"
+                + (
+                    f"  viewers: >= {figures['live_events_min']:.0f} batches and "
+                    f"{figures['live_mb_per_viewer']:.1f} MB each, {figures['live_dropped']:.0f} "
+                    "dropped" if viewers is not None else ""
+                ),
                 flush=True,
             )
 
@@ -308,7 +421,8 @@ def main() -> None:
             f"per run {spread}, median {statistics.median(spread):.2f}; "
             f"p50 {med(name, 'p50_ms'):.2f} ms, p99 {med(name, 'p99_ms'):.2f} ms"
         )
-        key = {"touchlink": "", "touchlink-strict": "strict_", "touchlink-journeys": "journeys_"}[name]
+        key = {"touchlink": "", "touchlink-strict": "strict_", "touchlink-journeys": "journeys_",
+               "touchlink-live": "live_"}[name]
         summary |= {
             f"{key}ratio": round(ratio, 3),
             f"{key}ratio_per_run": spread,
@@ -316,6 +430,24 @@ def main() -> None:
             f"{key}rps": round(med(name, "rps")),
             f"{key}p50_ms": med(name, "p50_ms"),
             f"{key}p99_ms": med(name, "p99_ms"),
+        }
+    if live:
+        beside = [
+            round(v["rps"] / t["rps"], 3)
+            for v, t in zip(results["touchlink-live"], results["touchlink"], strict=True)
+        ]
+        print(
+            f"with {args.live_viewers} live viewers vs without (same run, worker running in "
+            f"both): per run {beside}, median {statistics.median(beside):.3f}; "
+            f"{threads} blocking threads per server worker"
+        )
+        summary |= {
+            "live_viewers": args.live_viewers,
+            "live_vs_without_per_run": beside,
+            "live_vs_without_median": round(statistics.median(beside), 3),
+            "live_batches_per_viewer_min": min(r["live_events_min"] for r in results["touchlink-live"]),
+            "live_dropped": sum(r["live_dropped"] for r in results["touchlink-live"]),
+            "threads": threads,
         }
     summary |= {
         "baseline_rps": round(base),

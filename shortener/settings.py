@@ -68,6 +68,8 @@ class Settings:
     smtp_from: str | None = None
     smtp_starttls: bool = True
     alert_emails: tuple[str, ...] = ()  # none: the admin users' e-mail addresses
+    live_viewers: int = 32  # live feed streams one process serves at once (a thread each)
+    live_heartbeat: float = 15.0  # seconds of silence before a live stream sends `: ping`
 
     @property
     def short_host(self) -> str:
@@ -118,6 +120,7 @@ class Settings:
                 problems[name] = str(exc)
 
         take("TOUCHLINK_DATABASE_URL", "database_url", _database_url)
+        take("TOUCHLINK_REPORTS_DATABASE_URL", "reports_database_url", _database_url)
         take("TOUCHLINK_REDIS_URL", "redis_url", _redis_url)
         take("TOUCHLINK_BASE_URL", "base_url", _base_url)
         take("TOUCHLINK_SHORT_DOMAINS", "short_domains", _host_list)
@@ -128,7 +131,6 @@ class Settings:
         take("TOUCHLINK_STRICT_CAPTURE", "strict_capture", _boolean)
         take("TOUCHLINK_FLUSH_INTERVAL", "flush_interval", _number(0.001, 1))
         take("TOUCHLINK_BATCH_SIZE", "batch_size", _integer(1, 100_000))
-        take("TOUCHLINK_REPORTS_DATABASE_URL", "reports_database_url", _database_url)
         take("TOUCHLINK_RECLAIM_IDLE", "reclaim_idle", _number(1, 86_400))
         take("TOUCHLINK_MAX_DELIVERIES", "max_deliveries", _integer(1, 1000))
         take("TOUCHLINK_GEOIP_MMDB", "geoip_mmdb", _existing_file)
@@ -160,6 +162,8 @@ class Settings:
             problems[f"TOUCHLINK_SMTP_{missing}"] = (
                 "TOUCHLINK_SMTP_USER and TOUCHLINK_SMTP_PASSWORD go together"
             )
+        take("TOUCHLINK_LIVE_VIEWERS", "live_viewers", _integer(1, 10_000))
+        take("TOUCHLINK_LIVE_HEARTBEAT", "live_heartbeat", _number(0.1, 300))
         if problems:
             raise SettingsError(problems)
 

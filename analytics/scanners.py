@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from bisect import bisect_left, bisect_right, insort
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Collection, Iterable
 from typing import Generic, TypeVar
 
@@ -160,15 +160,17 @@ class BurstWatch(Generic[T]):
     def release(self, now: float, *, everything: bool = False) -> tuple[list[T], set[str]]:
         """The held clicks now due (all of them with `everything`), and the ids of those that are
         part of a burst."""
-        items, bursts = [], set()
+        items: list[T] = []
+        due: dict[tuple[int, str, str], list[RawClick]] = defaultdict(list)
         with self._lock:
             queue = self._queue
             while queue and (everything or queue[0][0] <= now):
                 _, click_id = queue.popleft()
                 item, click, key = self._held.pop(click_id)
                 items.append(item)
-                if self._in_burst(click, key):
-                    bursts.add(click_id)
+                due[key].append(click)
+            bursts = {click_id for key, clicks in due.items()
+                      for click_id in self._in_bursts(key, clicks)}
             if now >= self._next_sweep:
                 self._sweep(now)
         return items, bursts
@@ -180,32 +182,40 @@ class BurstWatch(Generic[T]):
     def __len__(self) -> int:
         return len(self._held)
 
-    def _in_burst(self, click: RawClick, key: tuple[int, str, str]) -> bool:
-        """Whether some span of `seconds` around the click saw `links` different links."""
-        seen, at = self._seen[key], click.at
-        if len(seen) < self.links:  # most networks open one link of a touchpoint, if any
-            return False
-        start = bisect_left(seen, (at - self.seconds, -1))
-        # Fewer links than that in the whole span around it: no window within can have them.
-        if not self._has_links(seen, start, bisect_right(seen, (at + self.seconds, sys.maxsize))):
-            return False
-        for i in range(start, len(seen)):
-            begin = seen[i][0]
-            if begin > at:
-                break
-            if self._has_links(seen, i, bisect_right(seen, (begin + self.seconds, sys.maxsize))):
-                return True
-        return False
+    def _in_bursts(self, key: tuple[int, str, str], clicks: list[RawClick]) -> list[str]:
+        """The ids of `clicks` (of one touchpoint, network and agent) that some span of
+        `seconds` around them saw `links` different links in.
 
-    def _has_links(self, seen: list[tuple[float, int]], start: int, end: int) -> bool:
-        """Whether `seen[start:end]` holds `links` different links, reading no further than it
-        must: a busy network's span may hold thousands of clicks."""
-        links: set[int] = set()
-        for i in range(start, end):
-            links.add(seen[i][1])
-            if len(links) >= self.links:
-                return True
-        return False
+        One sweep over what was seen around them, whatever their number: a window slides from
+        each click seen (its start) to `seconds` later, counting the links in it, and a click
+        is in a burst when a window that holds enough links starts within `seconds` before it.
+        A busy network (many people behind one address) sees thousands of clicks in a few
+        seconds; a window per click, read whole, would be quadratic in them."""
+        seen = self._seen[key]
+        if len(seen) < self.links:  # most networks open one link of a touchpoint, if any
+            return []
+        first, last = min(c.at for c in clicks), max(c.at for c in clicks)
+        lo = bisect_left(seen, (first - self.seconds, -1))
+        hi = bisect_right(seen, (last, sys.maxsize))
+        # bursting[n]: windows with enough links among those starting at seen[lo : lo + n].
+        bursting, links, end = [0], Counter[int](), lo
+        for i in range(lo, hi):
+            limit = seen[i][0] + self.seconds
+            while end < len(seen) and seen[end][0] <= limit:
+                links[seen[end][1]] += 1
+                end += 1
+            bursting.append(bursting[-1] + (len(links) >= self.links))
+            link = seen[i][1]
+            links[link] -= 1
+            if not links[link]:
+                del links[link]
+        found = []
+        for click in clicks:
+            starts = bisect_left(seen, (click.at - self.seconds, -1))
+            ends = bisect_right(seen, (click.at, sys.maxsize))
+            if bursting[ends - lo] > bursting[starts - lo]:
+                found.append(click.click_id)
+        return found
 
     def _sweep(self, now: float) -> None:
         """Forget what no held or coming click can be in a burst with (a minute's slack for late

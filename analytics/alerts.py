@@ -3,7 +3,7 @@
 Each rule is tested for its touchpoint, or for every live touchpoint (analytics.alert_stats
 says how); a finding that fires raises an alert unless one is open for that rule and
 touchpoint, and an open alert is resolved when its touchpoint recovers (silent: a human click;
-drop and bot_spike: the test no longer fires). A raise and a resolve each write the webhook
+drop and bot_spike: the test no longer fires, with a margin). A raise and a resolve each write the webhook
 event (`alert.raised`, `alert.resolved`) and queue the e-mail in the same transaction.
 
 Evaluating twice changes nothing, and two workers evaluating at once raise and resolve each
@@ -93,9 +93,10 @@ def evaluate_alerts(session: Session, *, now: datetime, zone: tzinfo, notify: No
     return result
 
 
-def run_test(rule: AlertRule, touchpoint: Touchpoint, figures: Figures) -> _Test:
-    """The rule's test on the touchpoint at the figures' `now`."""
-    p, now, tp = parameters_of(rule), figures.now, touchpoint.id
+def run_test(rule: AlertRule, touchpoint: Touchpoint, figures: Figures, *,
+             parameters: dict[str, Any] | None = None) -> _Test:
+    """The rule's test on the touchpoint at the figures' `now` (with other `parameters`)."""
+    p, now, tp = parameters or parameters_of(rule), figures.now, touchpoint.id
     if rule.kind == "silent":
         start = now - timedelta(hours=p["hours"])
         last = figures.last_human_click(start).get(tp)
@@ -151,9 +152,24 @@ def recovered(rule: AlertRule, alert: Alert, touchpoint: Touchpoint, figures: Fi
         if last is not None and last > since:
             return f"a human click at {last.isoformat(timespec='seconds')}"
         return None
-    if run_test(rule, touchpoint, figures).finding.fires:
+    if run_test(rule, touchpoint, figures, parameters=recovery_bar(rule)).finding.fires:
         return None
-    return "the test no longer fires"
+    return "the test no longer fires, with a margin"
+
+
+def recovery_bar(rule: AlertRule) -> dict[str, Any]:
+    """The rule's parameters loosened, for an open alert to be resolved only once the test would
+    not fire even so: ten times the probability (at most 0.5), and a fifth more room on the drop's
+    threshold and the spike's ratio and minimum. A figure hovering at the bar then stays raised,
+    rather than raising and resolving in turn."""
+    p = dict(parameters_of(rule))
+    p["probability"] = min(p["probability"] * 10, 0.5)
+    if rule.kind == "drop":
+        p["threshold"] = min(p["threshold"] * 1.2, 1.0)
+    elif rule.kind == "bot_spike":
+        p["ratio"] = max(p["ratio"] / 1.2, 1.0)
+        p["min_clicks"] = max(int(p["min_clicks"] * 0.8), 1)
+    return p
 
 
 def raise_alert(session: Session, alert: Alert, touchpoint: Touchpoint | None, notify: Notify,

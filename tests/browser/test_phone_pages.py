@@ -93,7 +93,9 @@ def _demo(server: Server, admin: BrowserContext) -> Demo:
 
 def _pages(nav: list[str], demo: Demo) -> list[str]:
     """The navigation's pages and the pages behind them."""
-    pages = list(nav)
+    pages = [*nav, "/account"]
+    if "/links/webhooks" in nav:  # an admin's
+        pages.append("/dashboard/shares")
     if "/touchpoints" in nav:
         pages += [
             "/touchpoints?q=a", "/touchpoints?archived=include", "/touchpoints/new",

@@ -3,8 +3,9 @@
 Each rule is tested for its touchpoint, or for every live touchpoint (analytics.alert_stats
 says how); a finding that fires raises an alert unless one is open for that rule and
 touchpoint, and an open alert is resolved when its touchpoint recovers (silent: a human click;
-drop and bot_spike: the test no longer fires, with a margin). A raise and a resolve each write the webhook
-event (`alert.raised`, `alert.resolved`) and queue the e-mail in the same transaction.
+drop and bot_spike: the test no longer fires, with a margin). A raise and a resolve each write
+the webhook event (`alert.raised`, `alert.resolved`) and queue the e-mail in the same
+transaction.
 
 Evaluating twice changes nothing, and two workers evaluating at once raise and resolve each
 alert once: the unique `open_key` stops a second raise, and a resolve updates only a row that

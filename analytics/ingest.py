@@ -39,7 +39,8 @@ class StoreResult:
     inserted: int = 0
     duplicates: int = 0
     touches: int = 0  # journey touches among the clicks inserted
-    stored: list[str] = field(default_factory=list)  # the ids of the clicks inserted
+    # The rows of the clicks inserted, as stored (private fields too: they stay in the process).
+    stored: list[dict[str, Any]] = field(default_factory=list)
     enrich_seconds: float = 0.0
     # Clicks that can never be stored (their link is gone): the caller dead-letters them.
     rejected: list[RawClick] = field(default_factory=list)
@@ -137,7 +138,7 @@ def store_clicks(
     result.inserted = len(new_ids)
     result.duplicates = len(rows) - len(new_ids)
     fresh = [row for row in rows if row["click_id"] in new_ids]
-    result.stored = [row["click_id"] for row in fresh]
+    result.stored = fresh
     if fresh:
         recorded = journey_store.record_touches(session, fresh, journey_keys, zone)
         result.touches = recorded.touches

@@ -1,8 +1,8 @@
 """The live feed: clicks as they are stored, for whoever watches `GET /api/v1/live`.
 
-After a batch commits, whoever stored it (the worker, or the embedded sink) reads back the clicks
-it inserted — their public fields only: never an IP, a visitor id or a journey — and publishes
-them as one message: on a Redis channel that every web process listens to, or (embedded, no
+After a batch commits, whoever stored it (the worker, or the embedded sink) publishes the clicks
+it inserted, from the rows it stored — their public fields only: never an IP, a visitor id or a
+journey — as one message: on a Redis channel that every web process listens to, or (embedded, no
 Redis) straight to this process's hub. Nothing is read or sent while nobody watches.
 
 A web process keeps one `LiveHub`: one subscriber thread holding one pub/sub connection (while
@@ -27,7 +27,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.models import Click
 from analytics.retry import Backoff
 from shortener.errors import DomainError
 from shortener.models import Link, Stage, Touchpoint
@@ -72,7 +71,7 @@ class RedisChannel:
         self.channel = channel
 
     def listening(self) -> bool:
-        # One round trip; it spares the read-back and the message when nobody watches.
+        # One round trip; it spares the message when nobody watches.
         counts = self._client.pubsub_numsub(self.channel)
         return bool(counts and int(counts[0][1]) > 0)
 
@@ -80,45 +79,70 @@ class RedisChannel:
         self._client.publish(self.channel, message)
 
 
-def live_clicks(session: Session, click_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The clicks stored under `click_ids` as the feed shows them, oldest first."""
-    rows = session.execute(
-        select(
-            Click.occurred_at, Click.link_id, Link.slug, Touchpoint.key, Stage.key, Click.via_qr,
-            Click.country, Click.device, Click.is_bot, Click.is_test,
-        )
-        .join(Link, Link.id == Click.link_id)
-        .join(Touchpoint, Touchpoint.id == Click.touchpoint_id)
-        .join(Stage, Stage.id == Click.stage_id)
-        .where(Click.click_id.in_(list(click_ids)))
-        .order_by(Click.occurred_at, Click.click_id)
-    )
+class Names:
+    """The slugs, touchpoint keys and stage keys the feed shows, by id: read on first sight,
+    then kept for `ttl` seconds (a renamed slug shows within a minute), so that a batch's clicks
+    are published from the rows ingest has in hand, with no read back."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self._ttl = ttl
+        self._read_at = 0.0
+        self._names: dict[Any, dict[int, str]] = {}
+
+    def of(self, session: Session, rows: Sequence[dict[str, Any]]) -> tuple[dict[int, str], ...]:
+        """(slugs by link id, touchpoint keys, stage keys) of every id of `rows`."""
+        if time.monotonic() - self._read_at > self._ttl:
+            self._names = {Link: {}, Touchpoint: {}, Stage: {}}
+            self._read_at = time.monotonic()
+        found = []
+        for model, column, name in ((Link, "link_id", Link.slug),
+                                    (Touchpoint, "touchpoint_id", Touchpoint.key),
+                                    (Stage, "stage_id", Stage.key)):
+            known = self._names[model]
+            missing = {row[column] for row in rows} - known.keys()
+            if missing:
+                known.update((id_, key) for id_, key in session.execute(
+                    select(model.id, name).where(model.id.in_(missing))))
+            found.append(known)
+        return tuple(found)
+
+
+def live_clicks(session: Session, names: Names, rows: Sequence[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """The stored rows of a batch as the feed shows them, oldest first: public fields only."""
+    slugs, touchpoints, stages = names.of(session, rows)
     return [
         {
-            "at": at.isoformat(), "link_id": link_id, "slug": slug, "touchpoint": touchpoint,
-            "stage": stage, "scan": bool(scan), "country": country, "device": device,
-            "bot": bool(bot), "test": bool(test),
+            "at": row["occurred_at"].isoformat(), "link_id": row["link_id"],
+            "slug": slugs.get(row["link_id"]), "touchpoint": touchpoints.get(row["touchpoint_id"]),
+            "stage": stages.get(row["stage_id"]), "scan": bool(row["via_qr"]),
+            "country": row["country"], "device": row["device"], "bot": bool(row["is_bot"]),
+            "test": bool(row["is_test"]),
         }
-        for at, link_id, slug, touchpoint, stage, scan, country, device, bot, test in rows
+        for row in sorted(rows, key=lambda row: (row["occurred_at"], row["click_id"]))
     ]
 
 
 def publish_stored(
-    publisher: LivePublisher | None, sessions: sessionmaker[Session], click_ids: Sequence[str]
+    publisher: LivePublisher | None, sessions: sessionmaker[Session], names: Names,
+    rows: Sequence[dict[str, Any]],
 ) -> int:
-    """Publish the clicks a committed batch stored; how many. The feed is a view: when Redis or
-    SQL fails here, the batch is stored all the same, and the feed misses it."""
-    if publisher is None or not click_ids:
+    """Publish the clicks a committed batch stored (its rows); how many. The feed is a view:
+    whatever fails here (Redis, SQL, or a fault of the feed's own), the batch is stored all the
+    same, and the feed misses it."""
+    if publisher is None or not rows:
         return 0
     try:
         if not publisher.listening():
             return 0
         with sessions() as session:
-            clicks = live_clicks(session, click_ids)
-        if clicks:
-            publisher.publish(orjson.dumps(clicks))
+            clicks = live_clicks(session, names, rows)
+        publisher.publish(orjson.dumps(clicks))
     except (redis.RedisError, SQLAlchemyError) as exc:
-        log.warning("the live feed missed %d clicks: %s", len(click_ids), exc)
+        log.warning("the live feed missed %d clicks: %s", len(rows), exc)
+        return 0
+    except Exception:  # a fault of the feed's: logged in full, never the batch's failure
+        log.exception("the live feed missed %d clicks", len(rows))
         return 0
     return len(clicks)
 

@@ -32,7 +32,7 @@ from analytics.events import (
 )
 from analytics.ingest import KnownLinks, StoreResult, store_clicks
 from analytics.journeys import JourneyKeys, RetentionClock
-from analytics.live import LiveHub, publish_stored
+from analytics.live import LiveHub, Names, publish_stored
 from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
 from analytics.retention import forget_old
@@ -258,6 +258,7 @@ class BufferedSQLSink(_Flusher):
         self._retention = RetentionClock()
         # No Redis, so no channel: the live feed of this process is fed here, after each commit.
         self.live = LiveHub(max_viewers=live_viewers)
+        self._live_names = Names()
 
     def emit(self, click: RawClick) -> None:
         self._metrics.clicks_captured.inc()
@@ -334,7 +335,8 @@ class BufferedSQLSink(_Flusher):
                 known_links=self._known_links,
                 journeys=self._journeys,
             )
-        publish_stored(self.live, self._sessions, result.stored)  # committed: the live feed
+        # Committed: the live feed.
+        publish_stored(self.live, self._sessions, self._live_names, result.stored)
         self._metrics.clicks_ingested.inc(result.inserted)
         self._metrics.duplicates_skipped.inc(result.duplicates)
         self._metrics.journey_touches.inc(result.touches)

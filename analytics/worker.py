@@ -24,7 +24,7 @@ from analytics.enrich import Enricher
 from analytics.events import BadEventError, decode_entry, event_id
 from analytics.ingest import KnownLinks, store_clicks
 from analytics.journeys import JourneyKeys, RetentionClock
-from analytics.live import RedisChannel, channel_of, publish_stored
+from analytics.live import Names, RedisChannel, channel_of, publish_stored
 from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
 from analytics.retention import forget_old
@@ -100,6 +100,7 @@ class IngestWorker:
         self._bursts: BurstWatch[tuple[Entry, RawClick | Outcome]] = BurstWatch()
         self._multi_link = MultiLinkTouchpoints()
         self._live = RedisChannel(stream.client, channel_of(stream.client, stream.stream))
+        self._live_names = Names()
 
     def run(
         self,
@@ -288,7 +289,7 @@ class IngestWorker:
                     session, outcomes, now=now, zone=self.zone, journeys=self.journeys
                 )
             # Committed: now the live feed, of the clicks stored this time (not a replay's).
-            publish_stored(self._live, self.sessions, stored.stored)
+            publish_stored(self._live, self.sessions, self._live_names, stored.stored)
             result.enrich_seconds += stored.enrich_seconds
             result.inserted += stored.inserted
             result.outcomes += kept.conversions + kept.answers

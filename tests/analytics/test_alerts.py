@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -37,6 +36,7 @@ from shortener.settings import Settings, SettingsError
 from tests.analytics.conftest import Ingest
 from tests.analytics.smtp import Inbox, free_port
 from tests.conftest import AuthActions
+from tests.faults import wait_until
 from tests.user_agents import GOOGLEBOT, IPHONE
 
 Headers = dict[str, str]
@@ -45,13 +45,6 @@ Headers = dict[str, str]
 NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 TODAY = NOW.replace(hour=0, minute=0)
 BASELINE_HOURS = 28 * 24
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.01)
 
 
 def evaluate(app: Flask, now: datetime) -> Evaluation:
@@ -419,7 +412,7 @@ def test_alert_raised_reaches_a_webhook_signed(
     ingest.click("spring", NOW + timedelta(minutes=1), ip="203.0.113.9", agent=IPHONE)
     assert evaluate(app, NOW + timedelta(minutes=2)).resolved == 1
     assert send_webhooks(app) == 2
-    wait_until(lambda: len(receiver.received) == 2)
+    wait_until(lambda: len(receiver.received) == 2, timeout=10, what="both deliveries")
     verifier = Verifier(hook["secret"])
     events = [verifier.verify(body, headers) for headers, body in receiver.received]
     assert [e["type"] for e in events] == ["alert.raised", "alert.resolved"]
@@ -452,7 +445,7 @@ def test_a_webhook_disabled_after_fifty_failures_raises_an_alert(
         "webhook_disabled", broken["id"], None)
     assert "50 failed deliveries in a row" in alert["message"]
     assert send_webhooks(app) == 1  # the alert, to the webhook that wants it
-    wait_until(lambda: len(watching.received) == 1)
+    wait_until(lambda: len(watching.received) == 1, timeout=10, what="the delivery")
     sent = watching.received[0][1]
     assert b'"alert.raised"' in sent and b'"webhook_disabled"' in sent
 
@@ -497,7 +490,7 @@ def test_alert_mail_waits_while_smtp_is_down_and_is_sent_once_it_is_up(
     server.start()
     try:
         assert send_due_mail(rt.sessions, mail, now=NOW + timedelta(seconds=31)) == 1
-        wait_until(lambda: len(inbox.messages) == 1)
+        wait_until(lambda: len(inbox.messages) == 1, timeout=10, what="the mail")
         assert send_due_mail(rt.sessions, mail, now=NOW + timedelta(hours=2)) == 0  # once
     finally:
         server.stop()
@@ -605,7 +598,7 @@ def test_the_worker_evaluates_the_alerts_and_mails_them(
     try:
         code, output = workers.run("--drain", env=env)
         assert code == 0, output
-        wait_until(lambda: len(inbox.messages) == 1)
+        wait_until(lambda: len(inbox.messages) == 1, timeout=10, what="the mail")
     finally:
         server.stop()
     assert "Alert: silent on Store flyer" in inbox.messages[0].content.decode()

@@ -5,7 +5,7 @@ local SMTP server, and its figures are the ones the test sent."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
@@ -20,6 +20,7 @@ from analytics.models import OutboxMail
 from analytics.runtime import runtime
 from shortener.db import utcnow
 from tests.analytics.smtp import Inbox, free_port
+from tests.faults import wait_until
 from tests.user_agents import ANDROID, IPHONE
 
 # Human clicks by touchpoint: this week (the last seven whole days), and the week before.
@@ -81,12 +82,6 @@ def text_and_html(envelope: Any) -> tuple[str, str]:
     return parts["text/plain"], parts["text/html"]
 
 
-def wait_for(inbox: Inbox, count: int) -> None:
-    deadline = datetime.now().timestamp() + 10
-    while len(inbox.messages) < count:
-        assert datetime.now().timestamp() < deadline, f"{len(inbox.messages)} of {count} mails"
-
-
 @pytest.mark.usefixtures("week")
 def test_each_subscriber_gets_the_week_once_with_the_figures_sent(
     app: Flask, auth: Any, pages: Any, cli: Any, inbox: Inbox
@@ -104,7 +99,7 @@ def test_each_subscriber_gets_the_week_once_with_the_figures_sent(
 
     assert sent.exit_code == 0, sent.output
     assert "Digest queued for 2 users: ana@example.com, cleo@example.com." in sent.output
-    wait_for(inbox, 2)
+    wait_until(lambda: len(inbox.messages) == 2, timeout=10, what="both digests")
     assert sorted(m.rcpt_tos[0] for m in inbox.messages) == ["ana@example.com",
                                                              "cleo@example.com"]
     assert all(len(m.rcpt_tos) == 1 for m in inbox.messages)  # nobody sees the others

@@ -143,6 +143,15 @@ def find_webhook(session: Session, webhook_id: int) -> Webhook:
     return webhook
 
 
+def enable_webhook(session: Session, webhook_id: int) -> Webhook:
+    """Send to a disabled webhook again (its receiver mended), its failures forgotten: the events
+    from now on, and its deliveries still being retried (events while it was disabled were not
+    kept for it); its alert is resolved at the next evaluation."""
+    webhook = find_webhook(session, webhook_id)
+    webhook.active, webhook.failures_in_a_row, webhook.disabled_reason = True, 0, None
+    return webhook
+
+
 def remove_webhook(session: Session, webhook_id: int) -> Webhook:
     """Delete the webhook and all it has waiting or sent; the webhook, as it was."""
     webhook = find_webhook(session, webhook_id)

@@ -46,6 +46,14 @@ def get_webhook(webhook_id: int) -> Any:
     return webhooks.webhook_json(webhook, webhooks.recent_deliveries(session, webhook))
 
 
+@bp.post("/<int:webhook_id>/enable")
+@requires(Role.ADMIN)
+def enable_webhook(webhook_id: int) -> Any:
+    session = db_session()
+    webhook = webhooks.enable_webhook(session, webhook_id)
+    return webhooks.webhook_json(webhook, webhooks.recent_deliveries(session, webhook))
+
+
 @bp.delete("/<int:webhook_id>")
 @requires(Role.ADMIN)
 def remove_webhook(webhook_id: int) -> Any:

@@ -94,6 +94,18 @@ def webhook_remove(webhook_id: int) -> Any:
     return submit(remove, lambda errors: _page(errors=errors))
 
 
+@bp.post("/links/webhooks/<int:webhook_id>/enable")
+@signed_in(Role.ADMIN)
+def webhook_enable(webhook_id: int) -> Any:
+    def enable() -> BaseResponse:
+        webhook = webhooks.enable_webhook(db_session(), webhook_id)
+        flash(f"Webhook to {webhook.url} enabled again: events are sent to it from now on.",
+              "success")
+        return redirect(url_for(".webhook_list") + f"#webhook-{webhook.id}")
+
+    return submit(enable, lambda errors: _page(errors=errors))
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     add_nav_item(

@@ -449,9 +449,16 @@ def test_a_webhook_disabled_after_fifty_failures_raises_an_alert(
     sent = watching.received[0][1]
     assert b'"alert.raised"' in sent and b'"webhook_disabled"' in sent
 
-    # Deleting the webhook ends the alert.
-    assert client.delete(f"/api/v1/webhooks/{broken['id']}", headers=admin).status_code == 204
+    # Enabled again (its receiver mended), it is sent to afresh, and the alert ends.
+    enabled = client.post(f"/api/v1/webhooks/{broken['id']}/enable", headers=admin)
+    assert enabled.status_code == 200, enabled.json
+    assert (enabled.json["active"], enabled.json["failures_in_a_row"]) == (True, 0)
     assert evaluate(app, NOW).resolved == 1
+    [ended] = listed(client, analyst)
+    assert ended["resolution"] == "the webhook is active again"
+    assert client.post("/api/v1/webhooks/999999/enable", headers=admin).status_code == 404
+    assert client.post(f"/api/v1/webhooks/{broken['id']}/enable",
+                       headers=analyst).status_code == 403
     with runtime(app).sessions() as session:
         assert session.scalar(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.event == "alert.raised")) == 1

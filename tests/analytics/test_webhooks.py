@@ -26,6 +26,7 @@ from analytics.webhook_delivery import DISABLE_AFTER, deliver_due
 from shortener import webhooks
 from shortener.db import utcnow
 from shortener.models import WebhookDelivery
+from shortener.unit_of_work import transaction
 from tests.conftest import AuthActions
 from tests.user_agents import GOOGLEBOT, IPHONE
 
@@ -350,6 +351,36 @@ def test_an_admin_adds_a_webhook_on_the_page_sees_its_deliveries_and_removes_it(
     assert removed.status_code == 302
     assert private_app.test_client().get("/api/v1/webhooks",
                                          headers=headers("admin")).json["items"] == []
+
+
+def test_a_disabled_webhook_is_enabled_again_from_the_page(
+    private_app: Flask, pages: Any, receiver: Receiver, touchpoint: Any, headers: Any
+) -> None:
+    browser = AuthActions(private_app, pages).client("admin")
+    pages.post_form(browser, PAGE, {"url": receiver.url, "events": ["link.created"]})
+    [webhook] = private_app.test_client().get("/api/v1/webhooks",
+                                              headers=headers("admin")).json["items"]
+    assert "Enable again" not in pages.text(browser.get(PAGE))  # active: nothing to enable
+    # Its failures, as the delivery path leaves them after 50 in a row (tested above).
+    with transaction(runtime(private_app).sessions) as session:
+        stored = webhooks.find_webhook(session, webhook["id"])
+        stored.active, stored.failures_in_a_row = False, DISABLE_AFTER
+        stored.disabled_reason = "disabled after 50 failed deliveries in a row"
+    make_link(private_app.test_client(), headers("marketer"), "unheard")
+    assert send(private_app) == 0  # disabled: nothing is kept for it, nothing goes out
+    assert "Enable again" in pages.text(browser.get(PAGE))
+
+    enabled = pages.post_form(browser, f"{PAGE}/{webhook['id']}/enable", {}, form_page=PAGE)
+
+    assert enabled.status_code == 302
+    after = private_app.test_client().get(f"/api/v1/webhooks/{webhook['id']}",
+                                          headers=headers("admin")).json
+    assert (after["active"], after["failures_in_a_row"], after["disabled_reason"]) == (
+        True, 0, None)
+    assert "Enable again" not in pages.text(browser.get(PAGE))
+    make_link(private_app.test_client(), headers("marketer"), "heard")
+    assert send(private_app) == 1
+    assert [json.loads(body)["data"]["slug"] for _, body, _ in receiver.received] == ["heard"]
 
 
 def test_the_page_shows_every_refusal_and_keeps_others_out(

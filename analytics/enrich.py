@@ -7,7 +7,6 @@ within a stream of clicks, so every expensive step is behind an LRU cache.
 from __future__ import annotations
 
 import functools
-import hmac
 import importlib
 import importlib.resources
 import ipaddress
@@ -26,6 +25,7 @@ from analytics import scanners
 from analytics.bots import bot_reason
 from analytics.referrers import referrer_site
 from shortener.clicks import MAX_USER_AGENT
+from shortener.keyed_hash import keyed_hash
 
 DeviceKind = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
@@ -305,7 +305,7 @@ def visitor_id(salt: bytes, ip: str, user_agent: str) -> str:
     if not salt:
         raise ValueError("visitor_id needs a non-empty salt")
     message = f"{ip}\n{user_agent}".encode("utf-8", "surrogatepass")
-    return hmac.digest(salt, message, "sha256")[:16].hex()
+    return keyed_hash(salt).digest(message)[:16].hex()
 
 
 class Enricher:

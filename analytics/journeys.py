@@ -24,6 +24,7 @@ from analytics.journey_summary import Progress, Touch
 from analytics.models import Journey, JourneySalt, JourneyTouch
 from analytics.upserts import add_counts, insert_new, salts_of, update_rows
 from shortener.journey_cookie import COOKIELESS
+from shortener.keyed_hash import keyed_hash
 
 RETENTION_EVERY = 600.0  # seconds between two deletions of journeys past their retention
 MAX_TOUCHES = 500  # touches a journey keeps; `Journey.touches` counts every human click seen
@@ -49,8 +50,8 @@ class JourneyKeys:
         """The stored key of a click's journey (`journey` is the cookie's id or COOKIELESS)."""
         if journey == COOKIELESS:
             message = f"{ip}\n{user_agent}".encode("utf-8", "surrogatepass")
-            journey = hmac.digest(salts[self.period(day)], message, "sha256").hex()
-        return hmac.digest(self.secret, journey.encode(), "sha256")[:16].hex()
+            journey = keyed_hash(salts[self.period(day)]).digest(message).hex()
+        return keyed_hash(self.secret).digest(journey.encode())[:16].hex()
 
 
 def salts(session: Session, keys: JourneyKeys, days: set[date], *, today: date) -> dict[int, bytes]:

@@ -14,6 +14,8 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from shortener.keyed_hash import KeyedHash
+
 CLICK_PARAM = "tl_click"
 _TOKEN = re.compile(r"([0-9a-f]{32})\.([0-9a-f]{1,8})\.([0-9a-f]{16})")
 
@@ -71,7 +73,7 @@ class ClickTokens:
     """Signs and checks `tl_click` values under a key derived from the installation's secret."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = hmac.digest(secret_key.encode(), b"touchlink click tokens", "sha256")
+        self._key = KeyedHash(hmac.digest(secret_key.encode(), b"touchlink click tokens", "sha256"))
 
     def sign(self, click_id: str, link_id: int) -> str:
         body = f"{click_id}.{link_id:x}"
@@ -88,4 +90,4 @@ class ClickTokens:
         return ClickRef(click_id, int(link, 16), int(click_id[:12], 16) / 1000)
 
     def _signature(self, body: str) -> str:
-        return hmac.digest(self._key, body.encode(), "sha256")[:8].hex()
+        return self._key.digest(body.encode())[:8].hex()

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from analytics import alert_rules, alerts
 from analytics.reports.query import check_known
-from shortener.api import body
 from shortener.api_auth import requires
 from shortener.errors import InvalidParameterError
 from shortener.models import Role, Touchpoint
+from shortener.openapi import json_body as body
 from shortener.unit_of_work import db_session
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts")

@@ -22,12 +22,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from analytics import shares
 from analytics.dashboard import WINDOW, DashboardQuery, dashboard_context, table_csv
 from analytics.models import SharedReport
-from shortener.api import body
 from shortener.api_auth import requires
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.forms import submit
 from shortener.models import Role
+from shortener.openapi import json_body as body
 from shortener.runtime import runtime
 from shortener.signin import current_user, signed_in
 from shortener.unit_of_work import db_session, report_session, rollback_request

@@ -32,6 +32,7 @@ def requires(role: Role) -> Callable[[F], F]:
             g.api_key = key
             return view(*args, **kwargs)
 
+        wrapper.required_role = role  # type: ignore[attr-defined]  # for the OpenAPI document
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -17,6 +17,7 @@ from shortener import (
     hubs_app,
     import_cli,
     import_pages,
+    openapi,
     pages,
     print_cli,
     print_pages,
@@ -54,6 +55,7 @@ def init_app(app: Flask, rt: LinkRuntime) -> None:
     signin.init_app(app)
     account_pages.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     domains_api.init_app(app)
     webhooks_api.init_app(app)
     webhooks_pages.init_app(app)

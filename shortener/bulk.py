@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, NotRequired, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
+from typing_extensions import TypedDict
 
 from shortener import slug_history
 from shortener.db import unique_or
@@ -27,11 +28,18 @@ from shortener.errors import (
     SlugRetiredError,
     SlugTakenError,
 )
-from shortener.links import RANDOM_SLUG_ATTEMPTS, CheckedLink, LinkInput, check_link
+from shortener.links import RANDOM_SLUG_ATTEMPTS, CheckedLink, LinkInput, LinkOut, check_link
 from shortener.models import Coupon, Link, Placement, Touchpoint
+from shortener.schemas import ErrorDetail
 from shortener.slugs import random_slug, slug_key
 from shortener.stages import find_stage, list_stages
-from shortener.touchpoints import TouchpointInput, coupon_taken, find_touchpoint, key_taken
+from shortener.touchpoints import (
+    TouchpointInput,
+    TouchpointOut,
+    coupon_taken,
+    find_touchpoint,
+    key_taken,
+)
 from shortener.unit_of_work import link_changed
 
 MAX_ROWS = 10_000
@@ -117,6 +125,41 @@ def error_json(error: DomainError | None) -> dict[str, Any]:
     assert error is not None
     body: dict[str, Any] = error.to_json()["error"]
     return body
+
+
+class BulkTotals(TypedDict):
+    rows: int
+    valid: int
+    created: int
+    failed: int
+
+
+class BulkResult(TypedDict):
+    row: int
+    status: Literal["created", "valid", "error"]
+    error: NotRequired[ErrorDetail]
+
+
+class LinkBulkResult(BulkResult):
+    link: NotRequired[LinkOut]
+
+
+class TouchpointBulkResult(BulkResult):
+    touchpoint: NotRequired[TouchpointOut]
+
+
+class LinkBulkReport(TypedDict):
+    atomic: bool
+    dry_run: bool
+    totals: BulkTotals
+    results: list[LinkBulkResult]
+
+
+class TouchpointBulkReport(TypedDict):
+    atomic: bool
+    dry_run: bool
+    totals: BulkTotals
+    results: list[TouchpointBulkResult]
 
 
 def report_json(

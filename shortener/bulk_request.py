@@ -6,18 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Request
+from pydantic import Field
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from shortener import request_input
+from shortener import request_input, schemas
 from shortener.bulk import MAX_ROWS, Row
 from shortener.bulk_csv import Columns, NoRowsError, TooManyRowsError, rows_from_csv
-from shortener.errors import BadRequestError, DomainError, InvalidFieldError, InvalidParameterError
+from shortener.errors import BadRequestError, DomainError
 
 # 10,000 rows of long URLs and titles; far more than the 1 MiB other requests may send.
 MAX_BODY = 16 * 1024 * 1024
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
-BODY_FIELDS = frozenset({"rows", "atomic", "dry_run"})
-_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 class UnsupportedBodyError(DomainError):
@@ -36,6 +35,32 @@ class BodyTooLargeError(DomainError):
         )
 
 
+class BulkFlags(schemas.Query):
+    atomic: bool = Field(default=False, description="all rows or none")
+    dry_run: bool = Field(default=False, description="check every row, store none")
+
+
+class LinkBulkFlags(BulkFlags):
+    domain: schemas.text(300) | None = Field(default=None, description="of rows that name none")
+
+
+class BulkBody(schemas.Body):
+    rows: list[dict[str, Any]] = Field(description="one object per row, as the single create")
+    atomic: bool = schemas.optional(description="overrides the query parameter")
+    dry_run: bool = schemas.optional(description="overrides the query parameter")
+
+
+# What a bulk request may send: its rows as JSON, as CSV, or as an uploaded CSV file.
+MEDIA = {
+    "application/json": {"schema": BulkBody},
+    "text/csv": {"schema": {"type": "string"}},
+    "multipart/form-data": {"schema": {
+        "type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+        "required": ["file"],
+    }},
+}
+
+
 @dataclass(frozen=True, slots=True)
 class BulkRequest:
     rows: list[Row]
@@ -43,22 +68,23 @@ class BulkRequest:
     dry_run: bool
 
     @classmethod
-    def from_request(cls, request: Request, columns: Columns) -> BulkRequest:
+    def from_request(cls, request: Request, columns: Columns, flags: BulkFlags) -> BulkRequest:
         """JSON `{"rows": [...], "atomic"?, "dry_run"?}`, a `text/csv` body, or a multipart
         upload whose `file` field is the CSV; `atomic` and `dry_run` may also be query
-        parameters (a JSON field given wins)."""
-        atomic = flag_param(request.args, "atomic")
-        dry_run = flag_param(request.args, "dry_run")
+        parameters (`flags`; a JSON field given wins)."""
+        atomic, dry_run = flags.atomic, flags.dry_run
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise BodyTooLargeError()
         request.max_content_length = MAX_BODY
         try:
             if request.is_json:
-                data = request_input.json_object(request_input.parse_json(request.get_data()))
-                request_input.reject_unknown(data, BODY_FIELDS)
-                atomic = _flag_field(data, "atomic", atomic)
-                dry_run = _flag_field(data, "dry_run", dry_run)
-                return cls(rows_from_json(data.get("rows")), atomic, dry_run)
+                body = schemas.validate_body(
+                    BulkBody, request_input.parse_json(request.get_data())
+                )
+                given = body.given()
+                atomic = given.get("atomic", atomic)
+                dry_run = given.get("dry_run", dry_run)
+                return cls(rows_from_json(body.rows), atomic, dry_run)
             if request.mimetype in CSV_TYPES:
                 return cls(rows_from_csv(request.get_data(), columns), atomic, dry_run)
             if request.mimetype == "multipart/form-data":
@@ -77,25 +103,9 @@ class BulkRequest:
         )
 
 
-def rows_from_json(rows: Any) -> list[Row]:
-    if not isinstance(rows, list):
-        raise InvalidFieldError("rows", "must be a list of objects, one per row")
+def rows_from_json(rows: list[dict[str, Any]]) -> list[Row]:
     if len(rows) > MAX_ROWS:
         raise TooManyRowsError(MAX_ROWS)
     if not rows:
         raise NoRowsError("The list of rows is empty.")
     return [Row(number, fields) for number, fields in enumerate(rows, start=1)]
-
-
-def flag_param(args: Any, name: str) -> bool:
-    raw = args.get(name, "").strip().lower()
-    if not raw:
-        return False
-    if raw not in _FLAGS:
-        raise InvalidParameterError(name, "must be true or false")
-    return _FLAGS[raw]
-
-
-def _flag_field(data: dict[str, Any], name: str, default: bool) -> bool:
-    value = request_input.boolean(data, name)
-    return default if value is request_input.MISSING else bool(value)

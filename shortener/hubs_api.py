@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, request
 
 from shortener import hubs, request_input
-from shortener.api import body
 from shortener.api_auth import requires
 from shortener.db import utcnow
 from shortener.hubs import LinkRules, hub_json
 from shortener.hubs_input import HubInput, buttons_from_json
 from shortener.models import Role
+from shortener.openapi import json_body as body
 from shortener.runtime import runtime
 from shortener.unit_of_work import db_session
 

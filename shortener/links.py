@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
-from shortener import request_input, slug_history, webhooks
+from shortener import request_input, schemas, slug_history, webhooks
 from shortener.clicks import SCAN_PARAM
 from shortener.db import add_unique, unique_or
 from shortener.domains import link_domain
@@ -39,14 +41,52 @@ from shortener.touchpoints import find_touchpoint
 from shortener.unit_of_work import link_changed
 from shortener.urls import MAX_URL_LENGTH, validate_destination
 
-FIELDS = frozenset(
-    {"url", "touchpoint", "stage", "slug", "campaign", "title", "redirect_status", "utm",
-     "expires_at", "starts_at", "archived", "track_conversions", "survey", "domain",
-     "fallback_url"}
-)
-SURVEY_FIELDS = frozenset({"kind", "question", "then"})
 RANDOM_SLUG_ATTEMPTS = 8
 MAX_PAGE = 200
+
+
+class Survey(schemas.Body):
+    """The one question asked after a click, or (null) none."""
+
+    kind: schemas.choice(*SURVEY_SCALES)
+    question: schemas.text(300) | None = Field(default=None, description="the kind's own if null")
+    then: schemas.choice(*SURVEY_THEN) = "thanks"
+
+
+class LinkChange(schemas.Body):
+    """Only the fields given change; those that may be cleared take null."""
+
+    url: schemas.url(MAX_URL_LENGTH) = schemas.optional(description="the destination")
+    touchpoint: schemas.Key = schemas.optional()
+    stage: schemas.Key = schemas.optional()
+    slug: schemas.text(1000) = schemas.optional()
+    campaign: schemas.Text | None = None
+    title: schemas.text(300) | None = None
+    redirect_status: schemas.choice(*REDIRECT_STATUSES) = schemas.optional()
+    utm: bool = schemas.optional(description="add utm_source, utm_medium, utm_campaign")
+    expires_at: schemas.Timestamp | None = None
+    starts_at: schemas.Timestamp | None = None
+    fallback_url: schemas.url(MAX_URL_LENGTH) | None = None
+    track_conversions: bool = schemas.optional()
+    survey: Survey | None = None
+    archived: bool = schemas.optional()
+
+
+class NewLink(schemas.Body):
+    url: schemas.url(MAX_URL_LENGTH) = Field(description="the destination")
+    touchpoint: schemas.Key
+    stage: schemas.Key
+    slug: schemas.text(1000) = schemas.optional(description="drawn at random when absent")
+    domain: schemas.text(300) | None = Field(default=None, description="the default one if null")
+    campaign: schemas.Text | None = None
+    title: schemas.text(300) | None = None
+    redirect_status: schemas.choice(*REDIRECT_STATUSES) = schemas.optional()
+    utm: bool = schemas.optional(description="add utm_source, utm_medium, utm_campaign")
+    expires_at: schemas.Timestamp | None = None
+    starts_at: schemas.Timestamp | None = None
+    fallback_url: schemas.url(MAX_URL_LENGTH) | None = None
+    track_conversions: bool = schemas.optional()
+    survey: Survey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,44 +97,19 @@ class LinkInput:
 
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> LinkInput:
-        data = request_input.json_object(data)
-        # A link stays on its domain: printed codes carry it.
-        request_input.reject_unknown(
-            data, FIELDS - {"domain"} if partial else FIELDS - {"archived"}
-        )
-        required = not partial
-        values = {
-            "url": request_input.string(
-                data, "url", required=required, max_length=MAX_URL_LENGTH
-            ),
-            "touchpoint": request_input.key(data, "touchpoint", required=required),
-            "stage": request_input.key(data, "stage", required=required),
-            "slug": request_input.string(data, "slug", max_length=1000),
-            "domain": request_input.string(data, "domain", max_length=300),
-            "campaign": request_input.string(data, "campaign"),
-            "title": request_input.string(data, "title", max_length=300),
-            "redirect_status": request_input.integer(data, "redirect_status", low=100, high=599),
-            "utm": request_input.boolean(data, "utm"),
-            "expires_at": request_input.timestamp(data, "expires_at"),
-            "starts_at": request_input.timestamp(data, "starts_at"),
-            "fallback_url": request_input.string(
-                data, "fallback_url", max_length=MAX_URL_LENGTH
-            ),
-            "archived": request_input.boolean(data, "archived"),
-            "track_conversions": request_input.boolean(data, "track_conversions"),
-        }
-        if "survey" in data:
-            values |= _survey_columns(data["survey"])
-        status = values["redirect_status"]
-        if status not in (request_input.MISSING, None) and status not in REDIRECT_STATUSES:
-            raise InvalidFieldError(
-                "redirect_status", f"must be one of {', '.join(map(str, REDIRECT_STATUSES))}"
-            )
-        for name in ("url", "touchpoint", "stage", "slug", "redirect_status", "utm", "archived",
-                     "track_conversions"):
-            if values[name] is None:
-                raise InvalidFieldError(name, "must not be null")
-        return cls({k: v for k, v in values.items() if v is not request_input.MISSING})
+        return cls.of(schemas.validate_body(LinkChange if partial else NewLink, data))
+
+    @classmethod
+    def of(cls, body: NewLink | LinkChange) -> LinkInput:
+        values = body.given()
+        if "survey" in values:
+            survey = values.pop("survey")
+            values |= {
+                "survey_kind": survey.kind if survey else None,
+                "survey_question": survey.question if survey else None,
+                "survey_then": survey.then if survey else None,
+            }
+        return cls(values)
 
     @classmethod
     def from_form(cls, form: Mapping[str, str], *, editing: Link | None = None) -> LinkInput:
@@ -123,33 +138,6 @@ class LinkInput:
                 "then": form.get("survey_then", "").strip() or "thanks",
             }
         return cls.from_json(data, partial=partial)
-
-
-def _survey_columns(survey: Any) -> dict[str, Any]:
-    """`{"kind", "question"?, "then"?}` as the link's survey columns; null takes the survey off."""
-    if survey is None:
-        return {"survey_kind": None, "survey_question": None, "survey_then": None}
-    if not isinstance(survey, dict):
-        raise InvalidFieldError("survey", "must be an object with a kind, or null")
-    unknown = sorted(set(survey) - SURVEY_FIELDS)
-    if unknown:
-        raise InvalidFieldError(f"survey.{unknown[0]}", "is not a survey field")
-    kind = survey.get("kind")
-    if kind not in SURVEY_SCALES:
-        raise InvalidFieldError("survey.kind", f"must be one of {', '.join(SURVEY_SCALES)}")
-    question = survey.get("question")
-    if question is not None and (not isinstance(question, str) or not question.strip()):
-        raise InvalidFieldError("survey.question", "must be a non-empty string")
-    if question is not None and len(question.strip()) > 300:
-        raise InvalidFieldError("survey.question", "must be at most 300 characters")
-    then = survey.get("then", "thanks")
-    if then not in SURVEY_THEN:
-        raise InvalidFieldError("survey.then", f"must be one of {', '.join(SURVEY_THEN)}")
-    return {
-        "survey_kind": kind,
-        "survey_question": question.strip() if question else None,
-        "survey_then": then,
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,7 +435,36 @@ def scan_url(link: Link, *, scheme: str) -> str:
     return f"{short_url(link, scheme=scheme)}?{SCAN_PARAM}=1"
 
 
-def link_json(link: Link, *, scheme: str) -> dict[str, Any]:
+class SurveyOut(TypedDict):
+    kind: str
+    question: str | None
+    then: str
+
+
+class LinkOut(TypedDict):
+    id: int
+    slug: str
+    domain: str
+    short_url: str
+    url: str
+    touchpoint: str
+    stage: str
+    campaign: str | None
+    title: str | None
+    redirect_status: int
+    utm: bool
+    expires_at: schemas.TimeText | None
+    starts_at: schemas.TimeText | None
+    fallback_url: str | None
+    created_at: schemas.TimeText
+    archived: bool
+    track_conversions: bool
+    survey: SurveyOut | None
+    qr_svg: str
+    qr_png: str
+
+
+def link_json(link: Link, *, scheme: str) -> LinkOut:
     return {
         "id": link.id,
         "slug": link.slug,

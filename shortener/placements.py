@@ -6,17 +6,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
-from shortener import request_input
+from shortener import request_input, schemas
 from shortener.errors import InvalidFieldError, NotFoundError
 from shortener.models import MAX_ID, Placement, Touchpoint
 
-FIELDS = frozenset({"count", "from", "to", "note"})
 MAX_COUNT = 2_000_000_000
+
+
+class NewPlacement(schemas.Body):
+    count: Annotated[int, Field(ge=1, le=MAX_COUNT, description="people it reached")]
+    starts_on: schemas.Day = Field(alias="from", description="the day it began")
+    ends_on: schemas.Day | None = Field(default=None, alias="to")
+    note: schemas.Text | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +36,13 @@ class PlacementInput:
 
     @classmethod
     def from_json(cls, data: Any) -> PlacementInput:
-        data = request_input.json_object(data)
-        request_input.reject_unknown(data, FIELDS)
-        count = request_input.integer(data, "count", low=1, high=MAX_COUNT)
-        if count in (request_input.MISSING, None):
-            raise InvalidFieldError("count", "is required: how many people it reached")
-        starts_on = _date(data, "from", required=True)
-        ends_on = _date(data, "to")
-        if starts_on is None:
-            raise InvalidFieldError("from", "is required: the day it began (YYYY-MM-DD)")
-        if ends_on is not None and ends_on < starts_on:
-            raise InvalidFieldError("to", f"must not be before from ({starts_on.isoformat()})")
-        note = request_input.string(data, "note")
-        return cls(count, starts_on, ends_on, note if isinstance(note, str) else None)
+        return cls.of(schemas.validate_body(NewPlacement, data))
+
+    @classmethod
+    def of(cls, body: NewPlacement) -> PlacementInput:
+        if body.ends_on is not None and body.ends_on < body.starts_on:
+            raise InvalidFieldError("to", f"must not be before from ({body.starts_on.isoformat()})")
+        return cls(body.count, body.starts_on, body.ends_on, body.note)
 
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> PlacementInput:
@@ -55,23 +57,6 @@ class PlacementInput:
             if value:
                 data[name] = value
         return cls.from_json(data)
-
-
-def _date(data: dict[str, Any], name: str, *, required: bool = False) -> date | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise InvalidFieldError(name, "is required: a date (YYYY-MM-DD)")
-        return None
-    if not isinstance(value, str) or len(value) != 10:
-        raise InvalidFieldError(name, "must be a date (YYYY-MM-DD)")
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidFieldError(name, f"must be a date (YYYY-MM-DD), not {value!r}") from None
-    if not request_input.MIN_YEAR <= day.year <= request_input.MAX_YEAR:
-        raise InvalidFieldError(name, "is out of range")
-    return day
 
 
 def add_placement(session: Session, touchpoint: Touchpoint, data: PlacementInput) -> Placement:
@@ -104,7 +89,13 @@ def remove_placement(session: Session, touchpoint: Touchpoint, placement_id: int
     return placement
 
 
-def placement_json(placement: Placement) -> dict[str, Any]:
+PlacementOut = TypedDict("PlacementOut", {
+    "id": int, "count": int, "from": schemas.DayText, "to": schemas.DayText | None,
+    "note": str | None, "created_at": schemas.TimeText,
+})
+
+
+def placement_json(placement: Placement) -> PlacementOut:
     return {
         "id": placement.id,
         "count": placement.count,

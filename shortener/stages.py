@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
-from shortener import request_input
+from shortener import schemas
 from shortener.db import add_unique
 from shortener.errors import ConflictError, InvalidFieldError, NotFoundError, UnknownReferenceError
 from shortener.models import Stage
@@ -32,6 +34,15 @@ PRESETS: dict[str, tuple[str, ...]] = {
 DEFAULT_PRESET = "classic"
 
 
+class NewStage(schemas.Body):
+    key: schemas.Key
+    name: schemas.Text = schemas.optional(description="the key, capitalized, when absent")
+
+
+class StageOrder(schemas.Body):
+    keys: list[str] = Field(description="every stage key, once each, in journey order")
+
+
 @dataclass(frozen=True, slots=True)
 class StageInput:
     key: str
@@ -39,11 +50,11 @@ class StageInput:
 
     @classmethod
     def from_json(cls, data: Any) -> StageInput:
-        data = request_input.json_object(data)
-        request_input.reject_unknown(data, frozenset({"key", "name"}))
-        key = request_input.key(data)
-        name = request_input.string(data, "name")
-        return cls(key=key, name=name if isinstance(name, str) else _title(key))
+        return cls.of(schemas.validate_body(NewStage, data))
+
+    @classmethod
+    def of(cls, body: NewStage) -> StageInput:
+        return cls(key=body.key, name=body.name or _title(body.key))
 
 
 def _title(key: str) -> str:
@@ -79,16 +90,6 @@ def create_stage(session: Session, data: StageInput) -> Stage:
     return stage
 
 
-def order_from_json(data: Any) -> list[str]:
-    """The stage keys of a reorder request: `{"keys": [...]}` or the bare list."""
-    if isinstance(data, dict):
-        request_input.reject_unknown(data, frozenset({"keys"}))
-        data = data.get("keys")
-    if not isinstance(data, list) or not all(isinstance(key, str) for key in data):
-        raise InvalidFieldError("keys", "must be a list of stage keys")
-    return data
-
-
 def reorder_stages(session: Session, keys: list[str]) -> Sequence[Stage]:
     """Set the journey order; `keys` must name every stage exactly once."""
     stages = {stage.key: stage for stage in list_stages(session)}
@@ -102,7 +103,13 @@ def reorder_stages(session: Session, keys: list[str]) -> Sequence[Stage]:
     return list_stages(session)
 
 
-def stage_json(stage: Stage) -> dict[str, Any]:
+class StageOut(TypedDict):
+    key: str
+    name: str
+    position: int
+
+
+def stage_json(stage: Stage) -> StageOut:
     return {"key": stage.key, "name": stage.name, "position": stage.position}
 
 

@@ -6,12 +6,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from typing_extensions import TypedDict
 
-from shortener import request_input, slug_history
+from shortener import request_input, schemas, slug_history
 from shortener.db import add_unique, unique_or
 from shortener.errors import (
     ConflictError,
@@ -22,11 +24,48 @@ from shortener.errors import (
 )
 from shortener.models import Channel, Coupon, Link, Placement, Touchpoint
 
-FIELDS = frozenset({"key", "name", "channel", "kind", "exposure", "archived", "coupons"})
 COUPON = re.compile(r"[A-Z0-9_-]{2,40}")
 MAX_COUPONS = 100
 MAX_EXPOSURE = 2_000_000_000
 _CHANNELS = ", ".join(channel.value for channel in Channel)
+
+
+def _coupon(code: str) -> str:
+    code = code.strip().upper()
+    if not COUPON.fullmatch(code):
+        raise ValueError(f"{code[:50]!r} is not a code: 2 to 40 letters, digits, - and _")
+    return code
+
+
+# The codes printed on a touchpoint, upper-cased, each once.
+Coupons = Annotated[
+    list[Annotated[str, AfterValidator(_coupon)]],
+    Field(max_length=MAX_COUPONS),
+    AfterValidator(lambda codes: sorted(set(codes))),
+]
+Exposure = Annotated[int, Field(ge=1, le=MAX_EXPOSURE, description="people it reaches")]
+ChannelName = Annotated[Channel, Field(strict=False)]
+
+
+class NewTouchpoint(schemas.Body):
+    key: schemas.Key
+    name: schemas.Text
+    channel: ChannelName
+    kind: schemas.text(64) | None = None
+    exposure: Exposure | None = None
+    coupons: Coupons = schemas.optional()
+
+
+class TouchpointChange(schemas.Body):
+    """Only the fields given change; `kind` and `exposure` may be cleared with null."""
+
+    key: schemas.Key = schemas.optional()
+    name: schemas.Text = schemas.optional()
+    channel: ChannelName = schemas.optional()
+    kind: schemas.text(64) | None = None
+    exposure: Exposure | None = None
+    coupons: Coupons = schemas.optional()
+    archived: bool = schemas.optional()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,26 +76,14 @@ class TouchpointInput:
 
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> TouchpointInput:
-        data = request_input.json_object(data)
-        request_input.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
-        required = not partial
-        values = {
-            "key": request_input.key(data, required=required),
-            "name": request_input.string(data, "name", required=required),
-            "channel": request_input.string(data, "channel", required=required, max_length=16),
-            "kind": request_input.string(data, "kind", max_length=64),
-            "exposure": request_input.integer(data, "exposure", low=1, high=MAX_EXPOSURE),
-            "archived": request_input.boolean(data, "archived"),
-        }
-        if "coupons" in data:
-            values["coupons"] = _coupon_codes(data["coupons"])
-        channel = values["channel"]
-        if channel is not request_input.MISSING and channel not in set(Channel):
-            raise InvalidFieldError("channel", f"must be one of {_CHANNELS}")
-        for name in ("key", "name", "channel", "archived"):
-            if partial and values[name] is None:
-                raise InvalidFieldError(name, "must not be null")
-        return cls({k: v for k, v in values.items() if v is not request_input.MISSING})
+        return cls.of(schemas.validate_body(TouchpointChange if partial else NewTouchpoint, data))
+
+    @classmethod
+    def of(cls, body: NewTouchpoint | TouchpointChange) -> TouchpointInput:
+        values = body.given()
+        if "channel" in values:
+            values["channel"] = Channel(values["channel"]).value
+        return cls(values)
 
     @classmethod
     def from_form(cls, form: Mapping[str, str], *, partial: bool) -> TouchpointInput:
@@ -67,21 +94,6 @@ class TouchpointInput:
         if exposure and not partial:
             data["exposure"] = request_input.form_number(exposure, "exposure")
         return cls.from_json(data, partial=partial)
-
-
-def _coupon_codes(raw: Any) -> list[str]:
-    """The codes printed on a touchpoint, upper-cased: 2 to 40 letters, digits, - and _."""
-    if not isinstance(raw, list) or not all(isinstance(code, str) for code in raw):
-        raise InvalidFieldError("coupons", "must be a list of codes (strings)")
-    if len(raw) > MAX_COUPONS:
-        raise InvalidFieldError("coupons", f"at most {MAX_COUPONS} codes")
-    codes = sorted({code.strip().upper() for code in raw})
-    for code in codes:
-        if not COUPON.fullmatch(code):
-            raise InvalidFieldError(
-                "coupons", f"{code!r} is not a code: 2 to 40 letters, digits, - and _"
-            )
-    return codes
 
 
 def _set_coupons(session: Session, touchpoint: Touchpoint, codes: list[str]) -> None:
@@ -197,7 +209,18 @@ def _links_changed(session: Session, touchpoint: Touchpoint) -> None:
     slug_history.links_changed(session, list(links))
 
 
-def touchpoint_json(touchpoint: Touchpoint) -> dict[str, Any]:
+class TouchpointOut(TypedDict):
+    key: str
+    name: str
+    channel: str
+    kind: str | None
+    exposure: int | None
+    archived: bool
+    coupons: list[str]
+    created_at: schemas.TimeText
+
+
+def touchpoint_json(touchpoint: Touchpoint) -> TouchpointOut:
     return {
         "key": touchpoint.key,
         "name": touchpoint.name,

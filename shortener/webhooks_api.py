@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Flask
 
 from shortener import webhooks
-from shortener.api import body
 from shortener.api_auth import requires
 from shortener.models import Role
+from shortener.openapi import json_body as body
 from shortener.runtime import runtime
 from shortener.unit_of_work import db_session
 

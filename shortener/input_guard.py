@@ -11,8 +11,8 @@ from typing import IO, Any, cast
 
 from flask import Request
 from werkzeug.datastructures import ImmutableMultiDict
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.routing import IntegerConverter, ValidationError
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
@@ -91,12 +91,13 @@ class CheckedRequest(Request):
 
 class BoundedIntegerConverter(IntegerConverter):
     """`<int:…>` in a path: more digits than any id of ours is no page (a 404), rather than the
-    ValueError Python's integer digit limit raises past 4,300 digits (a 500)."""
+    ValueError Python's integer digit limit raises past 4,300 digits (a 500). A 404 of this
+    rule's own: were the rule passed over, another path's rule could answer (a 405)."""
 
     MAX_DIGITS = 18
 
     def to_python(self, value: str) -> int:
         if len(value) > self.MAX_DIGITS:
-            raise ValidationError()
+            raise NotFound()
         converted: int = super().to_python(value)
         return converted

@@ -22,10 +22,12 @@ from werkzeug.routing import Rule
 
 from shortener import request_input, schemas
 from shortener.errors import BadRequestError
+from shortener.input_guard import BoundedIntegerConverter
 
 F = TypeVar("F", bound=Callable[..., Any])
 PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
+MAX_DIGITS = BoundedIntegerConverter.MAX_DIGITS
 
 
 ERRORS = {
@@ -187,7 +189,8 @@ def _operation(
             "content": {"application/json": {"schema": components.ref(declared.body)}},
         }
     elif declared.request_media is not None:
-        found["requestBody"] = {"required": True, "content": _media(declared.request_media, components)}
+        content = _media(declared.request_media, components)
+        found["requestBody"] = {"required": True, "content": content}
     for status, kind in declared.responses.items():
         response: dict[str, Any] = {"description": "OK" if status < 300 else "Done"}
         if declared.media is not None:
@@ -253,8 +256,8 @@ def _path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
     def replace(match: re.Match[str]) -> str:
         converter, arguments, name = match.groups()
         schema: dict[str, Any] = {"type": "string"}
-        if converter == "int":
-            schema = {"type": "integer", "minimum": 0}
+        if converter == "int":  # more digits than that is no id of ours: no route (404)
+            schema = {"type": "integer", "minimum": 0, "maximum": 10**MAX_DIGITS - 1}
         elif converter == "any":
             schema = {"type": "string", "enum": [a.strip() for a in (arguments or "").split(",")]}
         parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
@@ -275,6 +278,7 @@ bp = Blueprint("openapi", __name__, template_folder="templates")
 
 
 @bp.get("/api/v1/openapi.json")
+@operation("This document", media={"application/json": {"schema": {"type": "object"}}})
 def openapi_json() -> Any:
     return document(current_app)
 
@@ -282,4 +286,79 @@ def openapi_json() -> Any:
 @bp.get("/docs/api")
 def api_reference() -> str:
     """The document as a page: every operation, its parameters and fields, its responses."""
-    return render_template("api_reference.html", doc=document(current_app))
+    doc = document(current_app)
+    return render_template("api_reference.html", doc=doc, tags=reference(doc))
+
+
+# --- the reference page ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    name: str
+    kind: str  # the type, for people: "string", "integer | null", "LinkOut"
+    required: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    method: str
+    path: str
+    summary: str
+    description: str
+    parameters: list[Row]
+    body: list[Row]  # the fields of the JSON body
+    body_types: list[str]  # its media types
+    responses: list[Row]
+
+
+def reference(doc: Mapping[str, Any]) -> list[tuple[str, list[Entry]]]:
+    """The document's operations by tag, each with its rows, for the reference page."""
+    schemas = doc["components"]["schemas"]
+    tags: dict[str, list[Entry]] = {}
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            body = op.get("requestBody", {}).get("content", {})
+            json_body = body.get("application/json", {}).get("schema")
+            tags.setdefault(op["tags"][0], []).append(Entry(
+                op["operationId"], method.upper(), path, op["summary"],
+                op.get("description", ""),
+                [Row(p["name"], f"{p['in']}: {_kind(p['schema'])}", p["required"],
+                     p.get("description", "")) for p in op["parameters"]],
+                _fields(_resolve(json_body, schemas)) if json_body else [],
+                list(body),
+                [Row(status, ", ".join(
+                    _kind(media["schema"]) if kind == "application/json" else kind
+                    for kind, media in response.get("content", {}).items()
+                ), False, response["description"]) for status, response in op["responses"].items()],
+            ))
+    return sorted(tags.items())
+
+
+def _resolve(schema: Mapping[str, Any], schemas: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _fields(schema: Mapping[str, Any]) -> list[Row]:
+    required = set(schema.get("required", ()))
+    return [
+        Row(name, _kind(prop), name in required, prop.get("description", ""))
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _kind(schema: Mapping[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"].rsplit("/", 1)[1])
+    if "anyOf" in schema:
+        return " | ".join(_kind(option) for option in schema["anyOf"])
+    if "enum" in schema:
+        return " | ".join(map(str, schema["enum"]))
+    if schema.get("type") == "array":
+        return f"list of {_kind(schema.get('items', {}))}"
+    kind = str(schema.get("type", "any"))
+    return f"{kind} ({schema['format']})" if "format" in schema else kind

@@ -11,10 +11,12 @@ for a query string.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+from annotated_types import GroupedMetadata
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -65,6 +67,71 @@ def _clean_text(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Line(GroupedMetadata):
+    """A one-line string, surrounding blanks removed, not blank, at most `max_length`:
+    `Annotated[str, Line(64)]` (`Text` is `Line(200)`)."""
+
+    max_length: int = 200
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Field(min_length=1, max_length=self.max_length)
+        yield AfterValidator(_clean_text)
+
+
+@dataclass(frozen=True, slots=True)
+class Between(GroupedMetadata):
+    """A whole number from `low` to `high`: `Annotated[int, Between(1, 100)]`."""
+
+    low: int
+    high: int
+
+    def __iter__(self) -> Iterator[Any]:
+        low, high = self.low, self.high
+
+        def check(value: int) -> int:
+            if not low <= value <= high:
+                raise ValueError(f"must be between {low} and {high}")
+            return value
+
+        yield AfterValidator(check)
+        yield WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})
+
+
+class OneOf(GroupedMetadata):
+    """Exactly one of some strings or numbers: `Annotated[str, OneOf("nps", "csat")]`."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, *values: Any) -> None:
+        self.values = values
+
+    def __iter__(self) -> Iterator[Any]:
+        values = self.values
+
+        def check(value: Any) -> Any:
+            if value not in values:
+                raise ValueError(f"must be one of {', '.join(map(str, values))}")
+            return value
+
+        yield AfterValidator(check)
+        yield WithJsonSchema({"enum": list(values)})
+
+
+@dataclass(frozen=True, slots=True)
+class Address(GroupedMetadata):
+    """A URL, left exactly as sent (the URL rules explain what is wrong with it far better):
+    `Annotated[str, Address(2048)]`."""
+
+    max_length: int
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Field(min_length=1, max_length=self.max_length, description="a URL")
+
+
+Text = Annotated[str, Line()]
+
+
 def _as_time(value: Any) -> Any:
     """An ISO 8601 time; one without an offset is taken as UTC."""
     if not isinstance(value, str):
@@ -82,15 +149,27 @@ def _as_time(value: Any) -> Any:
     return parsed
 
 
-def text(max_length: int = 200) -> Any:
-    """A one-line string, surrounding blanks removed, not blank, at most `max_length`."""
-    return Annotated[
-        str, Field(min_length=1, max_length=max_length), AfterValidator(_clean_text)
-    ]
 
 
-Text = text()
-Key = Annotated[str, Field(pattern=KEY_PATTERN, description="lowercase letters, digits, - and _")]
+def _key(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if not re.fullmatch(KEY_PATTERN, value):
+        raise ValueError(
+            "must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return value
+
+
+# A touchpoint's or a stage's key.
+Key = Annotated[
+    str,
+    AfterValidator(_key),
+    WithJsonSchema({"type": "string", "pattern": KEY_PATTERN, "maxLength": 64}),
+]
+
+
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_as_time),
@@ -156,31 +235,15 @@ def optional(**kwargs: Any) -> Any:
     return Field(default=None, json_schema_extra=_drop_default, **kwargs)
 
 
-def choice(*values: Any) -> Any:
-    """One of `values` (strings or numbers), exactly."""
-
-    def check(value: Any) -> Any:
-        if value not in values:
-            raise ValueError(f"must be one of {', '.join(map(str, values))}")
-        return value
-
-    kind = type(values[0])
-    return Annotated[kind, AfterValidator(check), WithJsonSchema({"enum": list(values)})]
-
-
-def url(max_length: int) -> Any:
-    """A URL, left exactly as sent: the URL rules explain what is wrong with it far better."""
-    return Annotated[str, Field(min_length=1, max_length=max_length, description="a URL")]
-
-
 def validate_body(model: type[M], data: Any) -> M:
     """`data` (a parsed JSON body) as `model`, or a 422 naming the first field at fault."""
-    if not isinstance(data, dict):
-        raise BadRequestError("The request body must be a JSON object.")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        name, message = explain(exc.errors()[0], model)
+        error = _first(exc)
+        if not error["loc"] and error["type"] == "model_type":
+            raise BadRequestError("The request body must be a JSON object.") from None
+        name, message = explain(error, model)
         raise InvalidFieldError(name, message) from None
 
 
@@ -191,8 +254,14 @@ def validate_query(model: type[M], args: Mapping[str, str]) -> M:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        name, message = explain(exc.errors()[0], model)
+        name, message = explain(_first(exc), model)
         raise InvalidParameterError(name, message) from None
+
+
+def _first(exc: ValidationError) -> ErrorDetails:
+    """The error to report: an unknown field first (a misspelt name explains the rest)."""
+    errors = exc.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
 def explain(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
@@ -204,6 +273,11 @@ def explain(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
             return name, "is not a known field"
         known = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
         return name, f"is not a known field (known: {known})"
+    if kind == "missing" and len(error["loc"]) == 1:
+        described = next(
+            (f.description for n, f in model.model_fields.items() if (f.alias or n) == name), None
+        )
+        return name, f"is required: {described}" if described else "is required"
     message = {
         "missing": "is required",
         "string_type": f"must be a string, not {_type_name(error['input'])}",
@@ -217,10 +291,11 @@ def explain(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str]:
         "model_type": f"must be an object, not {_type_name(error['input'])}",
         "string_too_short": "must not be blank",
         "string_too_long": f"must be at most {context.get('max_length')} characters",
-        "string_pattern_mismatch": "must be lowercase letters, digits, '-' or '_', starting with"
-        " a letter or digit" if context.get("pattern") == KEY_PATTERN else "is not well formed",
+        "string_pattern_mismatch": "is not well formed",
         "too_long": f"must hold at most {context.get('max_length')} items",
         "too_short": f"must hold at least {context.get('min_length')} items",
+        "greater_than": f"must be more than {context.get('gt')}",
+        "less_than": f"must be less than {context.get('lt')}",
         "greater_than_equal": f"must be at least {context.get('ge')}",
         "less_than_equal": f"must be at most {context.get('le')}",
         "literal_error": f"must be one of {context.get('expected')}",
@@ -243,3 +318,4 @@ def _type_name(value: Any) -> str:
         list: "a list",
         dict: "an object",
     }.get(type(value), "null" if value is None else type(value).__name__)
+

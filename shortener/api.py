@@ -19,7 +19,7 @@ from shortener.links import LinkOut, link_json
 from shortener.models import Channel, Role
 from shortener.openapi import operation
 from shortener.placements import PlacementOut, placement_json
-from shortener.qr import qr_response
+from shortener.qr import IMAGE_MEDIA, CodeQuery, QROptions, code_response
 from shortener.runtime import runtime
 from shortener.schemas import Items, Query
 from shortener.stages import StageOut, stage_json
@@ -159,12 +159,12 @@ def remove_exposure(key: str, placement_id: int) -> Any:
 
 
 class LinkQuery(Query):
-    touchpoint: Annotated[str, Field(max_length=64)] | None = None
-    stage: Annotated[str, Field(max_length=64)] | None = None
+    touchpoint: Annotated[str, schemas.Line(64)] | None = None
+    stage: Annotated[str, schemas.Line(64)] | None = None
     campaign: schemas.Text | None = None
     q: schemas.Text | None = Field(default=None, description="in the slug, title or destination")
     archived: Literal["include"] | None = Field(default=None, description="include archived ones")
-    limit: Annotated[int, Field(ge=1, le=links.MAX_PAGE)] = 50
+    limit: Annotated[int, schemas.Between(1, links.MAX_PAGE)] = 50
     cursor: Annotated[str, Field(max_length=200)] | None = Field(
         default=None, description="the `next_cursor` of the page before"
     )
@@ -245,7 +245,9 @@ def archive_link(link_id: int) -> Any:
 
 @bp.get("/links/<int:link_id>/qr.<any(svg, png):fmt>")
 @requires(Role.ANALYST)
-def link_qr(link_id: int, fmt: str) -> Response:
+@operation("A link's QR code, as SVG or PNG", query=CodeQuery, media=IMAGE_MEDIA)
+def link_qr(link_id: int, fmt: str, query: CodeQuery) -> Response:
     link = links.get_link(db_session(), link_id)
     data = links.scan_url(link, scheme=_scheme())
-    return qr_response(data, request.args, fmt=fmt, name=link.slug)
+    options = QROptions.of(query)
+    return code_response(data, options, fmt=fmt, name=link.slug, download=query.download)

@@ -8,7 +8,7 @@ Nothing here commits: an all-or-nothing (atomic) import that finds a bad row rai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, Literal, NotRequired, TypeVar
@@ -163,7 +163,7 @@ class TouchpointBulkReport(TypedDict):
 
 
 def report_json(
-    report: Report, name: str, present: Callable[[Any], dict[str, Any]]
+    report: Report, name: str, present: Callable[[Any], Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The answer to a bulk request: totals, and per row what it created (under `name`, as the
     single create endpoint presents it) or its error."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Request
 from pydantic import Field
@@ -41,11 +41,14 @@ class BulkFlags(schemas.Query):
 
 
 class LinkBulkFlags(BulkFlags):
-    domain: schemas.text(300) | None = Field(default=None, description="of rows that name none")
+    domain: Annotated[str, schemas.Line(300)] | None = Field(
+        default=None, description="of the rows that name none"
+    )
 
 
 class BulkBody(schemas.Body):
-    rows: list[dict[str, Any]] = Field(description="one object per row, as the single create")
+    # Any JSON values: a row that is not an object is refused on its own, by its number.
+    rows: list[Any] = Field(description="one object per row, as the single create takes")
     atomic: bool = schemas.optional(description="overrides the query parameter")
     dry_run: bool = schemas.optional(description="overrides the query parameter")
 
@@ -103,7 +106,7 @@ class BulkRequest:
         )
 
 
-def rows_from_json(rows: list[dict[str, Any]]) -> list[Row]:
+def rows_from_json(rows: list[Any]) -> list[Row]:
     if len(rows) > MAX_ROWS:
         raise TooManyRowsError(MAX_ROWS)
     if not rows:

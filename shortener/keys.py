@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from shortener import request_input
+from shortener import schemas
 from shortener.errors import (
     AuthenticationError,
     ConflictError,
@@ -37,9 +37,13 @@ def parse_role(value: str) -> Role:
         raise InvalidFieldError("role", f"must be one of {roles}") from None
 
 
+class KeyName(schemas.Body):
+    name: schemas.Text
+
+
 def create_key(session: Session, *, name: str, role: Role) -> tuple[ApiKey, str]:
     """A new key and its raw value, which is never stored and cannot be shown again."""
-    name = request_input.string({"name": name}, "name", required=True)
+    name = schemas.validate_body(KeyName, {"name": name}).name
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(name=name, role=role.value, prefix=raw[:10], key_hash=hash_key(raw))
     session.add(key)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlalchemy import func, or_, select
@@ -45,46 +45,55 @@ RANDOM_SLUG_ATTEMPTS = 8
 MAX_PAGE = 200
 
 
+Destination = Annotated[str, schemas.Address(MAX_URL_LENGTH)]
+
+
 class Survey(schemas.Body):
     """The one question asked after a click, or (null) none."""
 
-    kind: schemas.choice(*SURVEY_SCALES)
-    question: schemas.text(300) | None = Field(default=None, description="the kind's own if null")
-    then: schemas.choice(*SURVEY_THEN) = "thanks"
+    kind: Annotated[str, schemas.OneOf(*SURVEY_SCALES)]
+    question: Annotated[str, schemas.Line(300)] | None = Field(
+        default=None, description="the kind's own if null"
+    )
+    then: Annotated[str, schemas.OneOf(*SURVEY_THEN)] = "thanks"
 
 
 class LinkChange(schemas.Body):
     """Only the fields given change; those that may be cleared take null."""
 
-    url: schemas.url(MAX_URL_LENGTH) = schemas.optional(description="the destination")
+    url: Destination = schemas.optional()
     touchpoint: schemas.Key = schemas.optional()
     stage: schemas.Key = schemas.optional()
-    slug: schemas.text(1000) = schemas.optional()
+    slug: Annotated[str, schemas.Line(1000)] = schemas.optional()
     campaign: schemas.Text | None = None
-    title: schemas.text(300) | None = None
-    redirect_status: schemas.choice(*REDIRECT_STATUSES) = schemas.optional()
+    title: Annotated[str, schemas.Line(300)] | None = None
+    redirect_status: Annotated[int, schemas.OneOf(*REDIRECT_STATUSES)] = schemas.optional()
     utm: bool = schemas.optional(description="add utm_source, utm_medium, utm_campaign")
     expires_at: schemas.Timestamp | None = None
     starts_at: schemas.Timestamp | None = None
-    fallback_url: schemas.url(MAX_URL_LENGTH) | None = None
+    fallback_url: Destination | None = None
     track_conversions: bool = schemas.optional()
     survey: Survey | None = None
     archived: bool = schemas.optional()
 
 
 class NewLink(schemas.Body):
-    url: schemas.url(MAX_URL_LENGTH) = Field(description="the destination")
+    url: Destination
     touchpoint: schemas.Key
     stage: schemas.Key
-    slug: schemas.text(1000) = schemas.optional(description="drawn at random when absent")
-    domain: schemas.text(300) | None = Field(default=None, description="the default one if null")
+    slug: Annotated[str, schemas.Line(1000)] = schemas.optional(
+        description="drawn at random when absent"
+    )
+    domain: Annotated[str, schemas.Line(300)] | None = Field(
+        default=None, description="the default one if null"
+    )
     campaign: schemas.Text | None = None
-    title: schemas.text(300) | None = None
-    redirect_status: schemas.choice(*REDIRECT_STATUSES) = schemas.optional()
+    title: Annotated[str, schemas.Line(300)] | None = None
+    redirect_status: Annotated[int, schemas.OneOf(*REDIRECT_STATUSES)] = schemas.optional()
     utm: bool = schemas.optional(description="add utm_source, utm_medium, utm_campaign")
     expires_at: schemas.Timestamp | None = None
     starts_at: schemas.Timestamp | None = None
-    fallback_url: schemas.url(MAX_URL_LENGTH) | None = None
+    fallback_url: Destination | None = None
     track_conversions: bool = schemas.optional()
     survey: Survey | None = None
 
@@ -97,7 +106,8 @@ class LinkInput:
 
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> LinkInput:
-        return cls.of(schemas.validate_body(LinkChange if partial else NewLink, data))
+        model: type[NewLink | LinkChange] = LinkChange if partial else NewLink
+        return cls.of(schemas.validate_body(model, data))
 
     @classmethod
     def of(cls, body: NewLink | LinkChange) -> LinkInput:
@@ -484,7 +494,8 @@ def link_json(link: Link, *, scheme: str) -> LinkOut:
         "archived": link.archived,
         "track_conversions": link.track_conversions,
         "survey": (
-            {"kind": link.survey_kind, "question": link.survey_question, "then": link.survey_then}
+            SurveyOut(kind=link.survey_kind, question=link.survey_question,
+                      then=link.survey_then or "thanks")
             if link.survey_kind else None
         ),
         "qr_svg": f"/api/v1/links/{link.id}/qr.svg",

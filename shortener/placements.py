@@ -21,8 +21,10 @@ MAX_COUNT = 2_000_000_000
 
 
 class NewPlacement(schemas.Body):
-    count: Annotated[int, Field(ge=1, le=MAX_COUNT, description="people it reached")]
-    starts_on: schemas.Day = Field(alias="from", description="the day it began")
+    count: Annotated[int, schemas.Between(1, MAX_COUNT)] = Field(
+        description="how many people it reached"
+    )
+    starts_on: schemas.Day = Field(alias="from", description="the day it began (YYYY-MM-DD)")
     ends_on: schemas.Day | None = Field(default=None, alias="to")
     note: schemas.Text | None = None
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
@@ -40,7 +40,14 @@ class NewStage(schemas.Body):
 
 
 class StageOrder(schemas.Body):
+    """`{"keys": [...]}`, or the bare list."""
+
     keys: list[str] = Field(description="every stage key, once each, in journey order")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        return {"keys": data} if isinstance(data, list | str) else data
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ Coupons = Annotated[
     Field(max_length=MAX_COUPONS),
     AfterValidator(lambda codes: sorted(set(codes))),
 ]
-Exposure = Annotated[int, Field(ge=1, le=MAX_EXPOSURE, description="people it reaches")]
+Exposure = Annotated[int, schemas.Between(1, MAX_EXPOSURE), Field(description="people it reaches")]
 ChannelName = Annotated[Channel, Field(strict=False)]
 
 
@@ -51,7 +51,7 @@ class NewTouchpoint(schemas.Body):
     key: schemas.Key
     name: schemas.Text
     channel: ChannelName
-    kind: schemas.text(64) | None = None
+    kind: Annotated[str, schemas.Line(64)] | None = None
     exposure: Exposure | None = None
     coupons: Coupons = schemas.optional()
 
@@ -62,7 +62,7 @@ class TouchpointChange(schemas.Body):
     key: schemas.Key = schemas.optional()
     name: schemas.Text = schemas.optional()
     channel: ChannelName = schemas.optional()
-    kind: schemas.text(64) | None = None
+    kind: Annotated[str, schemas.Line(64)] | None = None
     exposure: Exposure | None = None
     coupons: Coupons = schemas.optional()
     archived: bool = schemas.optional()
@@ -76,7 +76,10 @@ class TouchpointInput:
 
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> TouchpointInput:
-        return cls.of(schemas.validate_body(TouchpointChange if partial else NewTouchpoint, data))
+        model: type[NewTouchpoint | TouchpointChange] = (
+            TouchpointChange if partial else NewTouchpoint
+        )
+        return cls.of(schemas.validate_body(model, data))
 
     @classmethod
     def of(cls, body: NewTouchpoint | TouchpointChange) -> TouchpointInput:

@@ -210,7 +210,7 @@ def test_a_placement_added_on_the_page_counts_in_the_exposure(
         ({"count": "lots"}, "count", "Must be a whole number, like 5000"),
         ({"count": "0"}, "count", "Must be between 1 and 2000000000"),
         ({"count": ""}, "count", "Is required: how many people it reached"),
-        ({"from": ""}, "from", "Is required: a date (YYYY-MM-DD)"),
+        ({"from": ""}, "from", "Is required: the day it began (YYYY-MM-DD)"),
         ({"from": "03/11/2026"}, "from", "Must be a date (YYYY-MM-DD), not '03/11/2026'"),
         ({"to": "2026-11-01"}, "to", "Must not be before from (2026-11-03)"),
         ({"note": "x" * 201}, "note", "Must be at most 200 characters"),

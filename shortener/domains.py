@@ -12,22 +12,22 @@ import logging
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from typing_extensions import TypedDict
 
-from shortener import request_input
+from shortener import schemas
 from shortener.db import add_unique
 from shortener.errors import ConflictError, InvalidFieldError, NotFoundError, UnknownReferenceError
 from shortener.models import Domain, Link
 from shortener.unit_of_work import link_changed
-from shortener.urls import normalise_host, split_authority, validate_destination
+from shortener.urls import MAX_URL_LENGTH, normalise_host, split_authority, validate_destination
 
 log = logging.getLogger(__name__)
-
-FIELDS = frozenset({"host", "default", "fallback_url"})
 
 
 def hostname_of(host: str) -> str:
@@ -35,12 +35,9 @@ def hostname_of(host: str) -> str:
     return normalise_host(host)
 
 
-def parse_host(raw: Any) -> str:
+def parse_host(text: str) -> str:
     """A domain as a user writes it (`go.brand.com`, `localhost:8080`), in its stored form, or
     InvalidFieldError saying what is wrong."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidFieldError("host", "must be a host name such as go.example.com.")
-    text = raw.strip()
     if "://" in text or any(c in text for c in "/?#@ \\"):
         raise InvalidFieldError(
             "host", "must be a host name alone, such as go.example.com (no scheme, no path)."
@@ -59,6 +56,32 @@ def parse_host(raw: Any) -> str:
     return f"{hostname}:{int(port)}"
 
 
+# Left as sent: `_fallback` checks it as a destination.
+Fallback = Annotated[str, schemas.Address(MAX_URL_LENGTH)]
+
+
+class NewDomain(schemas.Body):
+    # At most the column's length; `parse_host` says what else is wrong with it.
+    host: Annotated[str, schemas.Line(255)] = Field(
+        description="a host name as in short URLs: go.brand.com, localhost:8080"
+    )
+    default: bool = Field(default=False, description="new links go on it")
+    fallback_url: Fallback | None = Field(
+        default=None, description="where its unknown slugs go; the not-found page if null"
+    )
+
+
+class DomainChange(schemas.Body):
+    """Only the fields given change."""
+
+    default: bool = schemas.optional(
+        description="true makes it the default; false is refused while it is"
+    )
+    fallback_url: Fallback | None = Field(
+        default=None, description="where its unknown slugs go; null: the not-found page"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DomainInput:
     host: str
@@ -67,22 +90,18 @@ class DomainInput:
 
     @classmethod
     def from_json(cls, data: Any, *, own_hosts: Collection[str]) -> DomainInput:
-        data = request_input.json_object(data)
-        request_input.reject_unknown(data, FIELDS)
-        default = request_input.boolean(data, "default")
-        fallback = request_input.string(data, "fallback_url", max_length=2000)
-        return cls(
-            host=parse_host(data.get("host")),
-            default=default is True,
-            fallback_url=_fallback(fallback, own_hosts),
-        )
+        return cls.of(schemas.validate_body(NewDomain, data), own_hosts=own_hosts)
+
+    @classmethod
+    def of(cls, body: NewDomain, *, own_hosts: Collection[str]) -> DomainInput:
+        return cls(parse_host(body.host), body.default, _fallback(body.fallback_url, own_hosts))
 
 
-def _fallback(raw: Any, own_hosts: Collection[str]) -> str | None:
-    if raw in (request_input.MISSING, None, ""):
+def _fallback(url: str | None, own_hosts: Collection[str]) -> str | None:
+    if url is None:
         return None
     try:
-        return validate_destination(raw, own_hosts=own_hosts)
+        return validate_destination(url, own_hosts=own_hosts)
     except InvalidFieldError as error:
         raise InvalidFieldError("fallback_url", error.message.split(": ", 1)[-1]) from error
 
@@ -143,21 +162,24 @@ def add_domain(session: Session, data: DomainInput) -> Domain:
     return domain
 
 
-def update_domain(session: Session, host: str, data: Any, *, own_hosts: Collection[str]) -> Domain:
-    """Make a domain the default (`{"default": true}`) or change its fallback URL."""
+def update_domain(
+    session: Session, host: str, data: DomainChange | dict[str, Any], *,
+    own_hosts: Collection[str],
+) -> Domain:
+    """Make a domain the default (`{"default": true}`) or change its fallback URL; `data` is
+    the change, or its JSON (as the page sends it)."""
     domain = find_domain(session, host)
-    data = request_input.json_object(data)
-    request_input.reject_unknown(data, FIELDS - {"host"})
-    default = request_input.boolean(data, "default")
-    if default is False and domain.is_default:
+    if not isinstance(data, DomainChange):
+        data = schemas.validate_body(DomainChange, data)
+    given = data.given()
+    if given.get("default") is False and domain.is_default:
         raise ConflictError(
             "Make another domain the default instead.", details={"field": "default"}
         )
-    if default is True:
+    if given.get("default") is True:
         make_default(session, domain)
-    if "fallback_url" in data:
-        fallback = request_input.string(data, "fallback_url", max_length=2000)
-        domain.fallback_url = _fallback(fallback, own_hosts)
+    if "fallback_url" in given:
+        domain.fallback_url = _fallback(given["fallback_url"], own_hosts)
     session.flush()
     return domain
 
@@ -250,7 +272,15 @@ def seed(session: Session, base_host: str, branded: Sequence[str]) -> list[str]:
     return said
 
 
-def domain_json(domain: Domain, *, scheme: str) -> dict[str, Any]:
+class DomainOut(TypedDict):
+    host: str
+    default: bool
+    fallback_url: str | None
+    base_url: str
+    created_at: schemas.TimeText
+
+
+def domain_json(domain: Domain, *, scheme: str) -> DomainOut:
     return {
         "host": domain.host,
         "default": domain.is_default,

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Flask, request
+from pydantic import Field
+from typing_extensions import TypedDict
 
-from shortener import domains, request_input
+from shortener import domains, schemas
 from shortener.api_auth import requires
-from shortener.models import Role
-from shortener.openapi import json_body as body
+from shortener.domains import DomainChange, DomainOut, NewDomain
+from shortener.models import Domain, Role
+from shortener.openapi import operation
 from shortener.runtime import runtime
+from shortener.schemas import Items
 from shortener.unit_of_work import db_session
 
 bp = Blueprint("domains_api", __name__, url_prefix="/api/v1/domains")
 
 
-def _json(domain: Any) -> dict[str, Any]:
+class Move(schemas.Body):
+    to: Annotated[str, schemas.Line(300)] = Field(description="the domain the links go on")
+
+
+class Moved(TypedDict):
+    moved: int
+
+
+def _json(domain: Domain) -> DomainOut:
     return domains.domain_json(domain, scheme=runtime().settings.scheme)
 
 
@@ -30,26 +42,33 @@ def _serve_changes(response: Any) -> Any:
 
 @bp.get("")
 @requires(Role.ADMIN)
+@operation("The short domains, the default one first", responses={200: Items[DomainOut]})
 def list_domains() -> Any:
     return {"items": [_json(domain) for domain in domains.list_domains(db_session())]}
 
 
 @bp.post("")
 @requires(Role.ADMIN)
-def add_domain() -> Any:
-    data = domains.DomainInput.from_json(body(), own_hosts=runtime().own_hosts())
+@operation("Add a short domain (its DNS must point here)", body=NewDomain,
+           responses={201: DomainOut}, errors=(409,))
+def add_domain(body: NewDomain) -> Any:
+    data = domains.DomainInput.of(body, own_hosts=runtime().own_hosts())
     return _json(domains.add_domain(db_session(), data)), 201
 
 
 @bp.patch("/<host>")
 @requires(Role.ADMIN)
-def update_domain(host: str) -> Any:
+@operation("Make a domain the default, or change its fallback URL", body=DomainChange,
+           responses={200: DomainOut}, errors=(409,))
+def update_domain(host: str, body: DomainChange) -> Any:
     own_hosts = runtime().own_hosts()
-    return _json(domains.update_domain(db_session(), host, body(), own_hosts=own_hosts))
+    return _json(domains.update_domain(db_session(), host, body, own_hosts=own_hosts))
 
 
 @bp.delete("/<host>")
 @requires(Role.ADMIN)
+@operation("Remove a domain no link uses (never the default one)", responses={204: None},
+           errors=(409,))
 def remove_domain(host: str) -> Any:
     domains.remove_domain(db_session(), host)
     return "", 204
@@ -57,12 +76,10 @@ def remove_domain(host: str) -> Any:
 
 @bp.post("/<host>/move")
 @requires(Role.ADMIN)
-def move_links(host: str) -> Any:
-    """Put every link of `host` on the domain `{"to": …}`."""
-    data = request_input.json_object(body())
-    request_input.reject_unknown(data, frozenset({"to"}))
-    to = request_input.string(data, "to", required=True, max_length=300)
-    return {"moved": domains.move_links(db_session(), host, to)}
+@operation("Put every link of a domain on another (refused if a slug is on both)", body=Move,
+           responses={200: Moved}, errors=(409,))
+def move_links(host: str, body: Move) -> Any:
+    return {"moved": domains.move_links(db_session(), host, body.to)}
 
 
 def init_app(app: Flask) -> None:

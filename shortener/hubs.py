@@ -12,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from typing_extensions import TypedDict
 
-from shortener import links, slug_history
+from shortener import links, schemas, slug_history
 from shortener.db import add_unique
 from shortener.domains import link_domain
 from shortener.errors import InvalidFieldError, NotFoundError, SlugTakenError
 from shortener.hubs_avatar import Avatar, extension
 from shortener.hubs_input import MAX_BUTTONS, ButtonInput, HubInput, within
-from shortener.links import LinkInput, link_json, short_url
+from shortener.links import LinkInput, LinkOut, link_json, short_url
 from shortener.models import MAX_ID, Hub, HubButton, Link, Stage, Touchpoint
 from shortener.runtime import LinkRuntime
 from shortener.slugs import random_slug, validate_slug
@@ -239,7 +239,7 @@ def set_buttons(
             "buttons", f"a hub has at most {MAX_BUTTONS} buttons; {len(entries)} were sent"
         )
     checked = [
-        _check(session, hub, entry, rules, f"buttons[{i}]") for i, entry in enumerate(entries)
+        _check(session, hub, entry, rules, f"buttons.{i}") for i, entry in enumerate(entries)
     ]
     chosen = _match(hub, entries, checked)
     kept: list[HubButton] = []
@@ -274,9 +274,9 @@ def _match(
         if entry.id is not None:
             button = existing.get(entry.id)
             if button is None:
-                raise InvalidFieldError(f"buttons[{i}].id", f"this hub has no button {entry.id}")
+                raise InvalidFieldError(f"buttons.{i}.id", f"this hub has no button {entry.id}")
             if entry.id in claimed:
-                raise InvalidFieldError(f"buttons[{i}].id", f"button {entry.id} is listed twice")
+                raise InvalidFieldError(f"buttons.{i}.id", f"button {entry.id} is listed twice")
             claimed.add(entry.id)
         chosen.append(button)
     for i, found in enumerate(checked):
@@ -397,7 +397,36 @@ def avatar_path(hub: Hub) -> str | None:
     return f"/links/hubs/{hub.id}/avatar/{hub.avatar_digest}.{extension(hub.avatar_type)}"
 
 
-def button_json(button: HubButton, *, scheme: str) -> dict[str, Any]:
+class ButtonOut(TypedDict):
+    id: int
+    position: int
+    label: str
+    url: str
+    stage: str
+    link_id: int
+    slug: str
+    short_url: str
+    archived: bool
+
+
+class HubOut(TypedDict):
+    id: int
+    title: str
+    description: str | None
+    touchpoint: str
+    stage: str
+    slug: str
+    domain: str
+    short_url: str
+    link: LinkOut
+    avatar_url: str | None
+    buttons: list[ButtonOut]
+    archived: bool
+    created_at: schemas.TimeText
+    updated_at: schemas.TimeText
+
+
+def button_json(button: HubButton, *, scheme: str) -> ButtonOut:
     link = button.link
     return {
         "id": button.id,
@@ -412,7 +441,7 @@ def button_json(button: HubButton, *, scheme: str) -> dict[str, Any]:
     }
 
 
-def hub_json(hub: Hub, *, scheme: str) -> dict[str, Any]:
+def hub_json(hub: Hub, *, scheme: str) -> HubOut:
     path = avatar_path(hub)
     return {
         "id": hub.id,

@@ -1,14 +1,16 @@
 """What the API, the pages and the CLI send to make or change a hub and its buttons, checked
-field by field; a refusal names the field (`buttons[2].url`)."""
+field by field by the API's models; a refusal names the field (`buttons.2.url`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from shortener import request_input
+from pydantic import Field, WithJsonSchema, model_validator
+
+from shortener import request_input, schemas
 from shortener.errors import InvalidFieldError
 from shortener.hubs_avatar import Avatar
 from shortener.models import MAX_ID
@@ -18,11 +20,63 @@ MAX_BUTTONS = 30
 MAX_TITLE = 100
 MAX_DESCRIPTION = 300
 MAX_LABEL = 80
-FIELDS = frozenset(
-    {"touchpoint", "title", "description", "stage", "slug", "avatar", "buttons", "archived"}
-)
-_CREATE_ONLY = frozenset({"touchpoint", "slug", "buttons"})
-BUTTON_FIELDS = frozenset({"id", "label", "url", "stage"})
+
+Title = Annotated[str, schemas.Line(MAX_TITLE)]
+Description = Annotated[str, schemas.Line(MAX_DESCRIPTION)]
+# Any JSON value, read by `Avatar.from_base64`: a refused avatar keeps its own errors,
+# `invalid_avatar`, and `avatar_too_large` (a 413) past 256 KiB.
+AvatarData = Annotated[Any, WithJsonSchema({
+    "type": ["string", "null"],
+    "description": "a PNG, JPEG or WebP of at most 256 KiB, in base64 or as a data: URL;"
+    " null takes it off",
+})]
+
+
+class ButtonIn(schemas.Body):
+    label: Annotated[str, schemas.Line(MAX_LABEL)]
+    url: Annotated[str, schemas.Address(MAX_URL_LENGTH)] = Field(description="the destination")
+    stage: schemas.Key | None = Field(default=None, description="the hub's own if null")
+    id: Annotated[int, schemas.Between(1, MAX_ID)] | None = Field(
+        default=None, description="the hub's button it is: it keeps its link, and its clicks"
+    )
+
+
+Buttons = Annotated[list[ButtonIn], Field(max_length=MAX_BUTTONS)]
+
+
+class ButtonList(schemas.Body):
+    """A hub's buttons, in order: `{"buttons": [...]}`, or the bare list."""
+
+    buttons: Buttons
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        # Anything but an object is the list (and refused as such if it is none).
+        return data if isinstance(data, dict) else {"buttons": data}
+
+
+class NewHub(schemas.Body):
+    touchpoint: schemas.Key
+    title: Title
+    description: Description | None = None
+    stage: schemas.Key = schemas.optional(description="its link's; the first stage when absent")
+    slug: Annotated[str, schemas.Line(1000)] = schemas.optional(
+        description="drawn at random when absent"
+    )
+    avatar: AvatarData = None
+    buttons: Buttons = schemas.optional()
+
+
+class HubChange(schemas.Body):
+    """Only the fields given change. Its touchpoint and slug stay as made; its buttons change
+    with PUT /api/v1/hubs/{hub_id}/buttons."""
+
+    title: Title = schemas.optional()
+    description: Description | None = None
+    stage: schemas.Key = schemas.optional(description="its link's")
+    avatar: AvatarData = None
+    archived: bool = schemas.optional(description="false restores it, with its links")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,21 +90,12 @@ class ButtonInput:
     id: int | None = None
 
     @classmethod
-    def from_json(cls, data: Any, *, field: str = "button") -> ButtonInput:
-        if not isinstance(data, dict):
-            raise InvalidFieldError(field, "must be an object with a label and a url")
-        with within(field if field != "button" else ""):
-            request_input.reject_unknown(data, BUTTON_FIELDS)
-            label = request_input.string(data, "label", required=True, max_length=MAX_LABEL)
-            url = request_input.string(data, "url", required=True, max_length=MAX_URL_LENGTH)
-            stage = request_input.key(data, "stage", required=False)
-            button_id = request_input.integer(data, "id", low=1, high=MAX_ID)
-        return cls(
-            label=label,
-            url=url,
-            stage=None if stage in (None, request_input.MISSING) else stage,
-            id=None if button_id in (None, request_input.MISSING) else button_id,
-        )
+    def from_json(cls, data: Any) -> ButtonInput:
+        return cls.of(schemas.validate_body(ButtonIn, data))
+
+    @classmethod
+    def of(cls, body: ButtonIn) -> ButtonInput:
+        return cls(body.label, body.url, body.stage, body.id)
 
     @classmethod
     def from_form(cls, form: Mapping[str, str], *, button_id: int | None = None) -> ButtonInput:
@@ -62,20 +107,6 @@ class ButtonInput:
         return cls(found.label, found.url, found.stage, button_id)
 
 
-def buttons_from_json(data: Any) -> list[ButtonInput]:
-    """The full ordered list of a hub's buttons: `{"buttons": [...]}` or the list itself."""
-    if isinstance(data, dict):
-        request_input.reject_unknown(data, frozenset({"buttons"}))
-        data = data.get("buttons")
-    if not isinstance(data, list):
-        raise InvalidFieldError("buttons", "must be a list of buttons, each {label, url, stage}")
-    if len(data) > MAX_BUTTONS:
-        raise InvalidFieldError(
-            "buttons", f"a hub has at most {MAX_BUTTONS} buttons; {len(data)} were sent"
-        )
-    return [ButtonInput.from_json(item, field=f"buttons[{i}]") for i, item in enumerate(data)]
-
-
 @dataclass(frozen=True, slots=True)
 class HubInput:
     """Fields of a create (touchpoint and title required) or an update (only those given);
@@ -85,33 +116,17 @@ class HubInput:
 
     @classmethod
     def from_json(cls, data: Any, *, partial: bool = False) -> HubInput:
-        data = request_input.json_object(data)
-        if partial:
-            fixed = sorted(_CREATE_ONLY & set(data))
-            if fixed:
-                raise InvalidFieldError(
-                    fixed[0],
-                    "is set when the hub is made (buttons: PUT /api/v1/hubs/{id}/buttons)",
-                )
-        request_input.reject_unknown(data, FIELDS if partial else FIELDS - {"archived"})
-        required = not partial
-        values = {
-            "touchpoint": request_input.key(data, "touchpoint", required=required),
-            "title": request_input.string(data, "title", required=required, max_length=MAX_TITLE),
-            "description": request_input.string(data, "description", max_length=MAX_DESCRIPTION),
-            "stage": request_input.key(data, "stage", required=False),
-            "slug": request_input.string(data, "slug", max_length=1000),
-            "archived": request_input.boolean(data, "archived"),
-        }
-        for name in ("title", "stage", "slug", "archived"):
-            if values[name] is None:
-                raise InvalidFieldError(name, "must not be null")
-        if "avatar" in data:
-            raw = data["avatar"]
-            values["avatar"] = None if raw is None else Avatar.from_base64(raw)
-        if "buttons" in data:
-            values["buttons"] = buttons_from_json(data["buttons"])
-        return cls({k: v for k, v in values.items() if v is not request_input.MISSING})
+        model: type[NewHub | HubChange] = HubChange if partial else NewHub
+        return cls.of(schemas.validate_body(model, data))
+
+    @classmethod
+    def of(cls, body: NewHub | HubChange) -> HubInput:
+        values = body.given()
+        if values.get("avatar") is not None:
+            values["avatar"] = Avatar.from_base64(values["avatar"])
+        if "buttons" in values:
+            values["buttons"] = [ButtonInput.of(button) for button in values["buttons"]]
+        return cls(values)
 
     @classmethod
     def from_form(
@@ -137,7 +152,8 @@ class HubInput:
 
 @contextmanager
 def within(prefix: str) -> Iterator[None]:
-    """Name a refused field inside `prefix`: `url` becomes `buttons[2].url`."""
+    """Name a refused field inside `prefix`: `url` becomes `buttons.2.url`, as the models
+    name it."""
     if not prefix:
         yield
         return

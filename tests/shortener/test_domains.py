@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from analytics.runtime import runtime
 from shortener import domains
 from shortener.models import Link
+from shortener.openapi import document
 from shortener.unit_of_work import transaction
 
 Headers = dict[str, str]
@@ -124,6 +127,31 @@ def test_a_bad_or_taken_domain_is_refused_naming_the_field(
     status: int, code: str, field: str,
 ) -> None:
     expect_error(add_domain(client, admin, **fields), status, code, field=field)
+
+
+def test_the_answers_are_those_the_document_describes(
+    app: Flask, client: FlaskClient, admin: Headers, brand: Any
+) -> None:
+    spec = document(app)
+
+    def check(path: str, method: str, response: TestResponse, status: int) -> None:
+        assert response.status_code == status, response.get_json()
+        content = spec["paths"][path][method]["responses"][str(status)]["content"]
+        schema = {**content["application/json"]["schema"], "components": spec["components"]}
+        jsonschema.Draft202012Validator(schema).validate(response.get_json())
+
+    one = f"/api/v1/domains/{BRAND}"
+    check("/api/v1/domains", "get", client.get("/api/v1/domains", headers=admin), 200)
+    check("/api/v1/domains", "post", add_domain(client, admin, host="go.other.test"), 201)
+    check("/api/v1/domains/{host}", "patch", client.patch(
+        one, json={"default": True, "fallback_url": None}, headers=admin), 200)
+    check("/api/v1/domains/{host}/move", "post", client.post(
+        "/api/v1/domains/go.test/move", json={"to": BRAND}, headers=admin), 200)
+    check("/api/v1/domains/{host}", "patch", client.patch(
+        one, json={"default": False}, headers=admin), 409)
+    check("/api/v1/domains/{host}/move", "post", client.post(
+        f"{one}/move", json={"to": BRAND, "from": "go.test"}, headers=admin), 422)
+    assert client.delete("/api/v1/domains/go.test", headers=admin).status_code == 204
 
 
 def test_domains_are_for_admins_and_a_link_names_only_ours(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 import redis
 from flask import Flask
@@ -28,6 +29,7 @@ from analytics.stream import ClickStream
 from analytics.worker import IngestWorker
 from shortener.hubs_avatar import AVATAR_MAX_BYTES, AVATAR_SIDE
 from shortener.hubs_input import MAX_BUTTONS
+from shortener.openapi import document
 from tests.user_agents import ANDROID, GOOGLEBOT, IPHONE
 
 PAGE_LIMIT = 30 * 1024
@@ -309,13 +311,13 @@ def test_an_avatar_is_served_from_its_own_url_cached_for_good_without_its_metada
         ({"title": ""}, 422, "invalid_field", "title"),
         ({"stage": "nirvana"}, 422, "unknown_reference", "stage"),
         ({"buttons": [BUTTONS[0], {"label": "x", "url": "javascript:alert(1)"}]}, 422,
-         "invalid_url", "buttons[1].url"),
+         "invalid_url", "buttons.1.url"),
         ({"buttons": [{"label": "Home", "url": "http://go.test/spring"}]}, 422, "invalid_url",
-         "buttons[0].url"),
+         "buttons.0.url"),
         ({"buttons": [{"label": "", "url": "https://shop.example.com/"}]}, 422,
-         "invalid_field", "buttons[0].label"),
+         "invalid_field", "buttons.0.label"),
         ({"buttons": [{"label": "x", "url": "https://a.example/", "stage": "nope"}]}, 422,
-         "unknown_reference", "buttons[0].stage"),
+         "unknown_reference", "buttons.0.stage"),
         ({"buttons": [BUTTONS[0]] * 50}, 422, "invalid_field", "buttons"),
         ({"buttons": "many"}, 422, "invalid_field", "buttons"),
         ({"avatar": b64(b"GIF89a not ours")}, 422, "invalid_avatar", "avatar"),
@@ -375,10 +377,34 @@ def test_a_taken_slug_is_a_409_and_buttons_refused_on_a_put_change_nothing(
 
     expect_error(taken, 409, "slug_taken", field="slug")
     expect_error(too_many, 422, "invalid_field", field="buttons")
-    expect_error(foreign, 422, "invalid_field", field="buttons[0].id")
-    expect_error(bad, 422, "invalid_url", field="buttons[1].url")
+    expect_error(foreign, 422, "invalid_field", field="buttons.0.id")
+    expect_error(bad, 422, "invalid_url", field="buttons.1.url")
     after = client.get(f"/api/v1/hubs/{hub['id']}", headers=marketer).get_json()
     assert after["buttons"] == hub["buttons"]
+
+
+def test_the_answers_are_those_the_document_describes(
+    make_hub: HubMaker, client: FlaskClient, marketer: dict[str, str], app: Flask
+) -> None:
+    spec = document(app)
+
+    def check(path: str, method: str, response: TestResponse, status: int) -> None:
+        assert response.status_code == status, response.get_json()
+        content = spec["paths"][path][method]["responses"][str(status)]["content"]
+        schema = {**content["application/json"]["schema"], "components": spec["components"]}
+        jsonschema.Draft202012Validator(schema).validate(response.get_json())
+
+    hub = make_hub(description="Slow fashion", avatar=b64(image()), buttons=BUTTONS[:2])
+    one = f"/api/v1/hubs/{hub['id']}"
+    check("/api/v1/hubs", "get", client.get("/api/v1/hubs", headers=marketer), 200)
+    check("/api/v1/hubs/{hub_id}", "get", client.get(one, headers=marketer), 200)
+    check("/api/v1/hubs/{hub_id}", "patch", client.patch(
+        one, json={"description": None, "avatar": None}, headers=marketer), 200)
+    check("/api/v1/hubs/{hub_id}/buttons", "put", client.put(
+        f"{one}/buttons", json=BUTTONS[1:], headers=marketer), 200)
+    check("/api/v1/hubs/{hub_id}/buttons", "put", client.put(
+        f"{one}/buttons", json={"buttons": [{"label": "x"}]}, headers=marketer), 422)
+    check("/api/v1/hubs/{hub_id}", "delete", client.delete(one, headers=marketer), 200)
 
 
 def test_analysts_read_hubs_and_only_marketers_write_them(

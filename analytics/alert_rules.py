@@ -3,16 +3,20 @@ parameters checked when the rule is made and stored complete, defaults filled in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from annotated_types import GroupedMetadata
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, WithJsonSchema
+from pydantic.fields import FieldInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.models import AlertRule
-from shortener import request_input
+from shortener import schemas
 from shortener.errors import (
     ConflictError,
     InvalidFieldError,
@@ -21,51 +25,94 @@ from shortener.errors import (
 )
 from shortener.models import Touchpoint
 
-KINDS = ("silent", "drop", "bot_spike")
-
 
 class RuleExistsError(ConflictError):
     code = "rule_exists"
 
 
-def _whole(low: int, high: int) -> Callable[[str, Any], int]:
-    def check(name: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidFieldError(name, f"must be a whole number from {low} to {high}")
-        return value
+@dataclass(frozen=True, slots=True)
+class Number(GroupedMetadata):
+    """A number above `low` (at least `low` with `low_included`) and at most `high`:
+    `Annotated[float, Number(0, 1)]`."""
 
-    return check
+    low: float
+    high: float
+    low_included: bool = False
+
+    def __iter__(self) -> Iterator[Any]:
+        low, high, included = self.low, self.high, self.low_included
+
+        def check(value: float) -> float:
+            if (value < low if included else value <= low) or value > high:
+                bound = "at least" if included else "above"
+                raise ValueError(f"must be a number {bound} {low:g} and at most {high:g}")
+            return value
+
+        yield AfterValidator(check)
+        low_key = "minimum" if included else "exclusiveMinimum"
+        yield WithJsonSchema({"type": "number", low_key: low, "maximum": high})
 
 
-def _share(low: float, high: float, *, above_low: bool = True) -> Callable[[str, Any], float]:
-    def check(name: str, value: Any) -> float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and (value <= low if above_low else value < low):
-            ok = False
-        if not ok or value > high:
-            bound = "above" if above_low else "at least"
-            raise InvalidFieldError(name, f"must be a number {bound} {low:g} and at most {high:g}")
-        return float(value)
-
-    return check
+Probability = Annotated[
+    float, Number(0, 0.5), Field(description="how unlikely by chance the finding must be")
+]
 
 
-# Each kind's parameters: their defaults and checks.
-PARAMETERS: dict[str, dict[str, tuple[Any, Callable[[str, Any], Any]]]] = {
-    "silent": {
-        "hours": (6, _whole(1, 168)),
-        "probability": (0.01, _share(0, 0.5)),
-    },
-    "drop": {
-        "threshold": (0.5, _share(0, 1)),  # the last 24 h at most this share of the expected
-        "probability": (0.01, _share(0, 0.5)),
-    },
-    "bot_spike": {
-        "min_clicks": (20, _whole(1, 1_000_000)),
-        "ratio": (3.0, _share(1, 1000, above_low=False)),  # at least this many times expected
-        "probability": (0.01, _share(0, 0.5)),
-    },
+class SilentParameters(schemas.Body):
+    """silent: no human click for `hours`."""
+
+    hours: Annotated[int, schemas.Between(1, 168)] = 6
+    probability: Probability = 0.01
+
+
+class DropParameters(schemas.Body):
+    """drop: the last 24 hours well below the same hours of the weeks before."""
+
+    threshold: Annotated[float, Number(0, 1)] = Field(
+        default=0.5, description="the last 24 hours at most this share of the expected"
+    )
+    probability: Probability = 0.01
+
+
+class BotSpikeParameters(schemas.Body):
+    """bot_spike: far more bot clicks since the hour began than usual."""
+
+    min_clicks: Annotated[int, schemas.Between(1, 1_000_000)] = 20
+    ratio: Annotated[float, Number(1, 1000, low_included=True)] = Field(
+        default=3.0, description="at least this many times the expected"
+    )
+    probability: Probability = 0.01
+
+
+RuleParameters = SilentParameters | DropParameters | BotSpikeParameters
+KIND_PARAMETERS: dict[str, type[RuleParameters]] = {
+    "silent": SilentParameters, "drop": DropParameters, "bot_spike": BotSpikeParameters,
 }
+KINDS = tuple(KIND_PARAMETERS)
+# Each kind's parameters, each with its default and field, as the alerts page lists them.
+PARAMETERS: dict[str, dict[str, tuple[Any, FieldInfo]]] = {
+    kind: {name: (field.default, field) for name, field in model.model_fields.items()}
+    for kind, model in KIND_PARAMETERS.items()
+}
+
+
+class NewRule(schemas.Body):
+    kind: Annotated[str, schemas.OneOf(*KINDS)]
+    touchpoint: schemas.Key | None = Field(default=None, description="every touchpoint if null")
+    # Described as any kind's; checked once the kind is known (`kind_parameters`), so that a
+    # refusal names `parameters.hours` rather than a member of the union.
+    parameters: Annotated[
+        dict[str, Any], BeforeValidator(lambda given: given, json_schema_input_type=RuleParameters)
+    ] | None = Field(default=None, description="the kind's; the defaults for those left out")
+
+    def kind_parameters(self) -> dict[str, Any]:
+        """The kind's parameters, defaults filled in; a 422 naming the one at fault."""
+        model = KIND_PARAMETERS[self.kind]
+        try:
+            return model.model_validate(self.parameters or {}).model_dump()
+        except ValidationError as exc:
+            name, message = schemas.explain(exc.errors()[0], model)
+            raise InvalidFieldError(f"parameters.{name}", message) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,27 +123,11 @@ class RuleInput:
 
     @classmethod
     def from_json(cls, data: Any) -> RuleInput:
-        data = request_input.json_object(data)
-        request_input.reject_unknown(data, frozenset({"kind", "touchpoint", "parameters"}))
-        kind = data.get("kind")
-        if kind not in KINDS:
-            raise InvalidFieldError("kind", f"must be one of {', '.join(KINDS)}")
-        touchpoint = request_input.string(data, "touchpoint", max_length=64)
-        given = data.get("parameters") or {}
-        if not isinstance(given, dict):
-            raise InvalidFieldError("parameters", "must be an object")
-        known = PARAMETERS[kind]
-        for name in given:
-            if name not in known:
-                raise InvalidFieldError(
-                    f"parameters.{name}",
-                    f"is not a parameter of {kind} (it takes: {', '.join(known)})",
-                )
-        parameters = {
-            name: check(f"parameters.{name}", given[name]) if name in given else default
-            for name, (default, check) in known.items()
-        }
-        return cls(kind, touchpoint if isinstance(touchpoint, str) else None, parameters)
+        return cls.of(schemas.validate_body(NewRule, data))
+
+    @classmethod
+    def of(cls, body: NewRule) -> RuleInput:
+        return cls(body.kind, body.touchpoint, body.kind_parameters())
 
 
 def add_rule(session: Session, data: RuleInput) -> AlertRule:
@@ -137,7 +168,15 @@ def parameters_of(rule: AlertRule) -> dict[str, Any]:
     return stored
 
 
-def rule_json(rule: AlertRule, touchpoint_keys: dict[int, str]) -> dict[str, Any]:
+class RuleOut(TypedDict):
+    id: int
+    kind: str
+    touchpoint: str | None  # None: every touchpoint
+    parameters: dict[str, float]  # every one of the kind's, defaults filled in
+    created_at: schemas.TimeText
+
+
+def rule_json(rule: AlertRule, touchpoint_keys: dict[int, str]) -> RuleOut:
     return {
         "id": rule.id, "kind": rule.kind,
         "touchpoint": None if rule.touchpoint_id is None else touchpoint_keys.get(

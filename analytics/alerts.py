@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics import alert_stats
 from analytics.alert_figures import BASELINE_DAYS, BASELINE_WEEKS, HOUR, Figures, floor_hour
@@ -28,6 +29,7 @@ from analytics.alert_figures import weeks_before as same_hours_before
 from analytics.alert_rules import KINDS, list_rules, parameters_of
 from analytics.mail import MailSettings, alert_recipients, queue_mail
 from analytics.models import Alert, AlertRule
+from shortener import schemas
 from shortener.models import Touchpoint, Webhook
 from shortener.webhooks import emit
 
@@ -273,7 +275,38 @@ def list_alerts(session: Session, *, state: str = "all", limit: int = 100
     return [(alert, touchpoint) for alert, touchpoint in rows]
 
 
-def alert_json(alert: Alert, touchpoint: Touchpoint | None) -> dict[str, Any]:
+class AlertTouchpoint(TypedDict):
+    key: str
+    name: str
+    channel: str
+
+
+AlertWindow = TypedDict("AlertWindow", {
+    "from": schemas.TimeText | None, "to": schemas.TimeText | None,
+})
+
+
+class AlertOut(TypedDict):
+    """An alert of a rule (`rule`, `touchpoint`, and the test's figures) or of a webhook
+    disabled (`webhook`)."""
+
+    id: int
+    kind: str  # a rule's kind, or webhook_disabled
+    rule: int | None
+    touchpoint: AlertTouchpoint | None
+    webhook: int | None
+    open: bool
+    raised_at: schemas.TimeText
+    resolved_at: schemas.TimeText | None
+    window: AlertWindow  # the period the test looked at
+    observed: int | None
+    expected: float | None
+    probability: float | None
+    message: str
+    resolution: str | None  # why it was resolved
+
+
+def alert_json(alert: Alert, touchpoint: Touchpoint | None) -> AlertOut:
     def moment(at: datetime | None) -> str | None:
         return None if at is None else at.isoformat()
 
@@ -282,7 +315,7 @@ def alert_json(alert: Alert, touchpoint: Touchpoint | None) -> dict[str, Any]:
         "touchpoint": None if touchpoint is None else {
             "key": touchpoint.key, "name": touchpoint.name, "channel": touchpoint.channel},
         "webhook": alert.webhook_id, "open": alert.resolved_at is None,
-        "raised_at": moment(alert.raised_at), "resolved_at": moment(alert.resolved_at),
+        "raised_at": alert.raised_at.isoformat(), "resolved_at": moment(alert.resolved_at),
         "window": {"from": moment(alert.window_start), "to": moment(alert.window_end)},
         "observed": alert.observed, "expected": alert.expected,
         "probability": alert.probability, "message": alert.message,

@@ -3,38 +3,40 @@ read, admins change)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask
 from sqlalchemy import select
 
 from analytics import alert_rules, alerts
-from analytics.reports.query import check_known
+from analytics.alert_rules import NewRule, RuleOut
+from analytics.alerts import AlertOut
+from shortener import schemas
 from shortener.api_auth import requires
-from shortener.errors import InvalidParameterError
 from shortener.models import Role, Touchpoint
-from shortener.openapi import json_body as body
+from shortener.openapi import operation
+from shortener.schemas import Items
 from shortener.unit_of_work import db_session
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts")
 
-STATES = ("all", "open", "resolved")
+
+class AlertQuery(schemas.Query):
+    state: Annotated[str, schemas.OneOf("all", "open", "resolved")] = "all"
+    limit: Annotated[int, schemas.Between(1, alerts.MAX_LISTED)] = 100
 
 
 @bp.get("")
 @requires(Role.ANALYST)
-def list_alerts() -> Any:
-    check_known(request.args, {"state", "limit"})
-    state = request.args.get("state") or "all"
-    if state not in STATES:
-        raise InvalidParameterError("state", f"must be one of {', '.join(STATES)}")
-    limit = _limit(request.args.get("limit"))
-    found = alerts.list_alerts(db_session(), state=state, limit=limit)
+@operation("Alerts, newest first", query=AlertQuery, responses={200: Items[AlertOut]})
+def list_alerts(query: AlertQuery) -> Any:
+    found = alerts.list_alerts(db_session(), state=query.state, limit=query.limit)
     return {"items": [alerts.alert_json(alert, touchpoint) for alert, touchpoint in found]}
 
 
 @bp.get("/rules")
 @requires(Role.ANALYST)
+@operation("The alert rules, oldest first", responses={200: Items[RuleOut]})
 def list_rules() -> Any:
     session = db_session()
     return {"items": [alert_rules.rule_json(rule, _keys(session))
@@ -43,27 +45,21 @@ def list_rules() -> Any:
 
 @bp.post("/rules")
 @requires(Role.ADMIN)
-def add_rule() -> Any:
+@operation("Add an alert rule, evaluated every minute", body=NewRule,
+           responses={201: RuleOut}, errors=(409,))
+def add_rule(body: NewRule) -> Any:
     session = db_session()
-    rule = alert_rules.add_rule(session, alert_rules.RuleInput.from_json(body()))
+    rule = alert_rules.add_rule(session, alert_rules.RuleInput.of(body))
     return alert_rules.rule_json(rule, _keys(session)), 201
 
 
 @bp.delete("/rules/<int:rule_id>")
 @requires(Role.ADMIN)
+@operation("Delete an alert rule; its open alerts are resolved within a minute",
+           responses={204: None})
 def remove_rule(rule_id: int) -> Any:
     alert_rules.remove_rule(db_session(), rule_id)
     return "", 204
-
-
-def _limit(raw: str | None) -> int:
-    if not raw:
-        return 100
-    if not raw.isdigit() or not 1 <= int(raw) <= alerts.MAX_LISTED:
-        raise InvalidParameterError(
-            "limit", f"must be a whole number from 1 to {alerts.MAX_LISTED}"
-        )
-    return int(raw)
 
 
 def _keys(session: Any) -> dict[int, str]:

@@ -22,13 +22,15 @@ from werkzeug.wrappers import Response as BaseResponse
 from analytics import shares
 from analytics.dashboard import WINDOW, DashboardQuery, dashboard_context, table_csv
 from analytics.models import SharedReport
+from analytics.shares import NewShare, ShareOut
 from shortener.api_auth import requires
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.forms import submit
 from shortener.models import Role
-from shortener.openapi import json_body as body
+from shortener.openapi import operation
 from shortener.runtime import runtime
+from shortener.schemas import Items
 from shortener.signin import current_user, signed_in
 from shortener.unit_of_work import db_session, report_session, rollback_request
 
@@ -40,7 +42,7 @@ def _url(share: SharedReport) -> str:
     return url_for("shares.shared_dashboard", token=token, _external=True)
 
 
-def _json(share: SharedReport) -> dict[str, Any]:
+def _json(share: SharedReport) -> ShareOut:
     return shares.share_json(share, url=_url(share), now=utcnow())
 
 
@@ -49,22 +51,26 @@ def _json(share: SharedReport) -> dict[str, Any]:
 
 @bp.get("/api/v1/shares")
 @requires(Role.ADMIN)
+@operation("Shared reports, newest first, revoked and expired ones too",
+           responses={200: Items[ShareOut]})
 def list_shares() -> Any:
     return {"items": [_json(share) for share in shares.list_shares(db_session())]}
 
 
 @bp.post("/api/v1/shares")
 @requires(Role.ADMIN)
-def add_share() -> Any:
+@operation("Share a dashboard view: a link that opens it read-only, for anyone, until it "
+           "expires", body=NewShare, responses={201: ShareOut})
+def add_share(body: NewShare) -> Any:
     now = utcnow()
-    data = shares.ShareInput.from_json(db_session(), body(), now=now,
-                                       zone=runtime().settings.zone)
+    data = shares.ShareInput.of(db_session(), body, now=now, zone=runtime().settings.zone)
     share = shares.add_share(db_session(), data, by=f"API key {g.api_key.name}", now=now)
     return _json(share), 201
 
 
 @bp.delete("/api/v1/shares/<int:share_id>")
 @requires(Role.ADMIN)
+@operation("Revoke a shared report: its link stops opening at once", responses={204: None})
 def revoke_share(share_id: int) -> Any:
     shares.revoke_share(db_session(), share_id, now=utcnow())
     return "", 204

@@ -12,25 +12,48 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.dashboard import PARAMETERS, WINDOW, DashboardQuery
 from analytics.models import SharedReport
-from shortener import request_input, stages
+from shortener import schemas, stages
 from shortener.errors import DomainError, InvalidFieldError, NotFoundError
-from shortener.request_input import MISSING
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
 # What the reader may still change: how the page is drawn, never what it counts.
 DISPLAY = PARAMETERS - frozenset(WINDOW)
 SALT = "touchlink shared report"
+
+
+def _one_refusal(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:  # a refusal per form, named after it (`view.str`): one, of `view`
+        raise ValueError("must be a query string or an object of strings") from None
+
+
+# The dashboard's window and filters: a query string, or an object of its parameters.
+View = Annotated[str | dict[str, str], WrapValidator(_one_refusal)]
+
+
+class NewShare(schemas.Body):
+    name: Annotated[str, schemas.Line(120)]
+    view: View = Field(
+        default="", description="the dashboard's window and filters, such as "
+        "`range=30d&stage=consideration`; absent: its default window"
+    )
+    days: Annotated[int, schemas.Between(1, MAX_DAYS)] | None = Field(
+        default=None, description=f"how long its link opens ({DEFAULT_DAYS} if absent or null)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,26 +65,25 @@ class ShareInput:
     @classmethod
     def from_json(cls, session: Session, data: Any, *, now: datetime, zone: ZoneInfo
                   ) -> ShareInput:
-        """`name`, `view` (the dashboard's window and filters: a query string such as
-        `range=30d&stage=consideration`, or an object of them) and `days` it lasts (1 to 365,
-        default 30). A view naming anything else, or that the dashboard would refuse, is a 422."""
-        data = request_input.json_object(data)
-        request_input.reject_unknown(data, frozenset({"name", "view", "days"}))
-        name = request_input.string(data, "name", required=True, max_length=120)
-        days = request_input.integer(data, "days", low=1, high=MAX_DAYS)
-        return cls(name, check_view(session, data.get("view", ""), now=now, zone=zone),
-                   DEFAULT_DAYS if days in (MISSING, None) else days)
+        return cls.of(session, schemas.validate_body(NewShare, data), now=now, zone=zone)
+
+    @classmethod
+    def of(cls, session: Session, body: NewShare, *, now: datetime, zone: ZoneInfo
+           ) -> ShareInput:
+        """A view naming anything but the window and filters, or that the dashboard would
+        refuse, is a 422."""
+        return cls(body.name, check_view(session, body.view, now=now, zone=zone),
+                   body.days or DEFAULT_DAYS)
 
 
-def check_view(session: Session, view: Any, *, now: datetime, zone: ZoneInfo) -> str:
+def check_view(session: Session, view: str | Mapping[str, str], *, now: datetime,
+               zone: ZoneInfo) -> str:
     """The view as stored: the window and filters the dashboard reads from it, of a stage that
     exists."""
     if isinstance(view, str):
         args = dict(parse_qsl(view.removeprefix("?"), keep_blank_values=True))
-    elif isinstance(view, Mapping) and all(isinstance(v, str) for v in view.values()):
-        args = dict(view)
     else:
-        raise InvalidFieldError("view", "must be a query string or an object of strings")
+        args = dict(view)
     try:
         query = DashboardQuery.from_args(args, now=now, zone=zone, takes=WINDOW)
         if query.report.stage:
@@ -125,7 +147,19 @@ def revoke_share(session: Session, share_id: int, *, now: datetime) -> SharedRep
     return share
 
 
-def share_json(share: SharedReport, *, url: str, now: datetime) -> dict[str, Any]:
+class ShareOut(TypedDict):
+    id: int
+    name: str
+    view: str  # the window and filters, as a query string
+    url: str  # the link that opens it, for anyone who has it
+    created_by: str
+    created_at: schemas.TimeText
+    expires_at: schemas.TimeText
+    revoked_at: schemas.TimeText | None
+    live: bool  # whether its link opens now
+
+
+def share_json(share: SharedReport, *, url: str, now: datetime) -> ShareOut:
     return {
         "id": share.id,
         "name": share.name,

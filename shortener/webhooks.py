@@ -16,19 +16,21 @@ import hmac
 import ipaddress
 import secrets
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import orjson
+from pydantic import AfterValidator, WithJsonSchema
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
-from shortener import request_input
+from shortener import schemas
 from shortener.db import utcnow
-from shortener.errors import InvalidFieldError, InvalidURLError, NotFoundError
+from shortener.errors import InvalidURLError, NotFoundError
 from shortener.models import Link, Webhook, WebhookClicks, WebhookDelivery
 from shortener.urls import validate_destination
 
@@ -37,6 +39,7 @@ EVENTS = (
     "conversion.created",
 )
 MAX_EVENTS_FIELD = 255
+MAX_URL_LENGTH = 2048
 
 
 class UnsafeAddressError(Exception):
@@ -79,7 +82,7 @@ def public_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
     return addresses
 
 
-def check_url(url: Any, *, own_hosts: Collection[str], allow_private: bool) -> str:
+def check_url(url: str, *, own_hosts: Collection[str], allow_private: bool) -> str:
     """A webhook URL as it will be called: a destination's rules, then its addresses."""
     checked = validate_destination(url, own_hosts=own_hosts)
     parts = urlsplit(checked)
@@ -96,6 +99,33 @@ def default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
+def _known_events(events: list[str]) -> list[str]:
+    if not events:
+        raise ValueError(f"must name at least one of {', '.join(EVENTS)}")
+    unknown = [event for event in events if event not in EVENTS]
+    if unknown:
+        raise ValueError(f"unknown event {unknown[0]!r}; choose from {', '.join(EVENTS)}")
+    return list(dict.fromkeys(events))
+
+
+# The event types of a webhook, each once, in the order given. Checked as a whole, so that a
+# refusal names `events` rather than one of its items.
+Events = Annotated[
+    list[str],
+    AfterValidator(_known_events),
+    WithJsonSchema({"type": "array", "items": {"enum": list(EVENTS)}, "minItems": 1}),
+]
+
+
+class NewWebhook(schemas.Body):
+    url: Annotated[str, schemas.Address(MAX_URL_LENGTH)]
+    events: Events
+
+
+class _WebhookEvents(schemas.Body):
+    events: Events
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookInput:
     url: str
@@ -104,23 +134,20 @@ class WebhookInput:
     @classmethod
     def from_json(cls, data: Any, *, own_hosts: Collection[str], allow_private: bool
                   ) -> WebhookInput:
-        data = request_input.json_object(data)
-        request_input.reject_unknown(data, frozenset({"url", "events"}))
-        url = request_input.string(data, "url", required=True, max_length=2048)
-        events = check_events(data.get("events"))
-        return cls(check_url(url, own_hosts=own_hosts, allow_private=allow_private), events)
+        return cls.of(schemas.validate_body(NewWebhook, data), own_hosts=own_hosts,
+                      allow_private=allow_private)
+
+    @classmethod
+    def of(cls, body: NewWebhook, *, own_hosts: Collection[str], allow_private: bool
+           ) -> WebhookInput:
+        url = check_url(body.url, own_hosts=own_hosts, allow_private=allow_private)
+        return cls(url, tuple(body.events))
 
 
 def check_events(events: Any) -> tuple[str, ...]:
-    """The event types of a webhook, each once, in the order given."""
-    if not isinstance(events, list) or not events:
-        raise InvalidFieldError("events", f"must be a non-empty list of {', '.join(EVENTS)}")
-    unknown = [event for event in events if event not in EVENTS]
-    if unknown:
-        raise InvalidFieldError(
-            "events", f"unknown event {unknown[0]!r}; choose from {', '.join(EVENTS)}"
-        )
-    return tuple(dict.fromkeys(events))
+    """The event types of a webhook, refused as the API refuses them (the page checks them
+    apart from the URL, to show both refusals at once)."""
+    return tuple(schemas.validate_body(_WebhookEvents, {"events": events}).events)
 
 
 def add_webhook(session: Session, data: WebhookInput, *, secret_key: str) -> tuple[Webhook, str]:
@@ -169,8 +196,8 @@ def recent_deliveries(session: Session, webhook: Webhook, limit: int = 20
     ))
 
 
-def emit(session: Session, event: str, data: dict[str, Any], *, now: datetime | None = None
-         ) -> int:
+def emit(session: Session, event: str, data: Mapping[str, Any], *,
+         now: datetime | None = None) -> int:
     """Write a delivery of `event` for each active webhook that wants it; how many."""
     assert event in EVENTS, event
     now = now or utcnow()
@@ -183,7 +210,7 @@ def emit(session: Session, event: str, data: dict[str, Any], *, now: datetime | 
     return len(wanting)
 
 
-def delivery(webhook_id: int, event: str, data: dict[str, Any], *, now: datetime
+def delivery(webhook_id: int, event: str, data: Mapping[str, Any], *, now: datetime
              ) -> WebhookDelivery:
     """A delivery of `event`, due now, with the body the Standard Webhooks examples use."""
     payload = {"type": event, "timestamp": now.isoformat(), "data": data}
@@ -202,18 +229,55 @@ def link_event(session: Session, event: str, link: Link) -> None:
     })
 
 
-def webhook_json(webhook: Webhook, deliveries: list[WebhookDelivery] | None = None
-                 ) -> dict[str, Any]:
-    found: dict[str, Any] = {
+class DeliveryOut(TypedDict):
+    id: str  # the message id, the `webhook-id` header
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: schemas.TimeText
+    delivered_at: schemas.TimeText | None
+
+
+class _WebhookFields(TypedDict):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    failures_in_a_row: int
+    disabled_reason: str | None
+    created_at: schemas.TimeText
+
+
+class WebhookOut(_WebhookFields):
+    deliveries: list[DeliveryOut]  # the latest first
+
+
+class NewWebhookOut(_WebhookFields):
+    secret: str  # shown this once: it is never stored, nor shown again
+
+
+def webhook_json(webhook: Webhook, deliveries: list[WebhookDelivery]) -> WebhookOut:
+    return {**_fields(webhook), "deliveries": [delivery_json(d) for d in deliveries]}
+
+
+def new_webhook_json(webhook: Webhook, secret: str) -> NewWebhookOut:
+    return {**_fields(webhook), "secret": secret}
+
+
+def _fields(webhook: Webhook) -> _WebhookFields:
+    return {
         "id": webhook.id, "url": webhook.url, "events": webhook.events.split(","),
         "active": webhook.active, "failures_in_a_row": webhook.failures_in_a_row,
         "disabled_reason": webhook.disabled_reason, "created_at": webhook.created_at.isoformat(),
     }
-    if deliveries is not None:
-        found["deliveries"] = [{
-            "id": d.message_id, "event": d.event, "status": d.status, "attempts": d.attempts,
-            "last_status_code": d.last_status_code, "last_error": d.last_error,
-            "created_at": d.created_at.isoformat(),
-            "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
-        } for d in deliveries]
-    return found
+
+
+def delivery_json(sent: WebhookDelivery) -> DeliveryOut:
+    return {
+        "id": sent.message_id, "event": sent.event, "status": sent.status,
+        "attempts": sent.attempts, "last_status_code": sent.last_status_code,
+        "last_error": sent.last_error, "created_at": sent.created_at.isoformat(),
+        "delivered_at": sent.delivered_at.isoformat() if sent.delivered_at else None,
+    }

@@ -19,16 +19,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
+from pydantic import Field
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
+from typing_extensions import TypedDict
 
 from analytics.models import Conversion, JourneyTouch
-from analytics.reports.conversions import filtered_conversions, money
-from analytics.reports.query import ReportQuery
+from analytics.reports.conversions import EventName, filtered_conversions, money
+from analytics.reports.query import ReportArgs, ReportQuery
 from analytics.reports.refs import TouchpointRef, touchpoint_refs
-from analytics.reports.render import head
+from analytics.reports.render import ReportHead, TouchpointRefOut, head
+from shortener import schemas
 from shortener.errors import InvalidParameterError
 
 Model = Literal["last", "first", "linear", "position", "time_decay"]
@@ -46,15 +49,12 @@ def parse_model(raw: str | None) -> Model:
     return value  # type: ignore[return-value]
 
 
-def parse_lookback(raw: str | None) -> int:
-    if raw is None or not raw.strip():
-        return DEFAULT_LOOKBACK_DAYS
-    text = raw.strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LOOKBACK_DAYS:
-        raise InvalidParameterError(
-            "lookback_days", f"must be a whole number of days from 1 to {MAX_LOOKBACK_DAYS}"
-        )
-    return int(text)
+class AttributionArgs(ReportArgs):
+    event: EventName | None = Field(default=None, description="only conversions of this event")
+    model: Model = Field(default="last", description="how a conversion's credit is shared")
+    lookback_days: Annotated[int, schemas.Between(1, MAX_LOOKBACK_DAYS)] = Field(
+        default=DEFAULT_LOOKBACK_DAYS, description="how far back a journey's touches count"
+    )
 
 
 def weights(model: Model, ages: Sequence[timedelta]) -> list[float]:
@@ -93,6 +93,21 @@ class AttributionRow:
     revenue: dict[str, str]  # credited, by currency
 
 
+class AttributionRowOut(TypedDict):
+    touchpoint: TouchpointRefOut
+    conversions: float  # credited
+    revenue: dict[str, str]  # credited, by currency
+
+
+class AttributionReportOut(ReportHead):
+    event: str | None
+    model: Model
+    lookback_days: int
+    conversions: int
+    with_journey: int
+    rows: list[AttributionRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class AttributionReport:
     kind: ClassVar[str] = "attribution"
@@ -108,7 +123,7 @@ class AttributionReport:
     with_journey: int  # of them, those shared along a journey
     rows: tuple[AttributionRow, ...]  # most credited first
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AttributionReportOut:
         return {
             **head(self.query), "event": self.event, "model": self.model,
             "lookback_days": self.lookback_days, "conversions": self.conversions,

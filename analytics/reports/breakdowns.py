@@ -7,19 +7,19 @@ over when that stops being true.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.countries import country_name
 from analytics.models import Click
 from analytics.reports.query import ReportQuery, check_limit
-from analytics.reports.render import head
+from analytics.reports.render import ReportHead, head
 from analytics.reports.sql import stage_id
-from shortener.errors import InvalidParameterError
 from shortener.models import Link, Touchpoint
 
 Dimension = Literal["device", "os", "browser", "country", "referrer", "referrer_host", "source"]
@@ -53,6 +53,21 @@ class BreakdownRow:
     share: float  # of all the clicks of the period, 4 places
 
 
+class BreakdownRowOut(TypedDict):
+    value: str
+    label: str
+    clicks: int
+    visitors: int
+    share: float
+
+
+class BreakdownOut(ReportHead):
+    dimension: Dimension
+    total: int
+    other: int
+    rows: list[BreakdownRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class Breakdown:
     csv_header: ClassVar[tuple[str, ...]] = (
@@ -73,37 +88,30 @@ class Breakdown:
         """Clicks with a value outside the rows shown."""
         return self.total - sum(row.clicks for row in self.rows)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BreakdownOut:
         return {
             **head(self.query),
             "dimension": self.dimension,
             "total": self.total,
             "other": self.other,
-            "rows": [
-                {
-                    "value": row.value,
-                    "label": row.label,
-                    "clicks": row.clicks,
-                    "visitors": row.visitors,
-                    "share": row.share,
-                }
-                for row in self.rows
-            ],
+            "rows": self.rows_json(),
         }
+
+    def rows_json(self) -> list[BreakdownRowOut]:
+        return [
+            {
+                "value": row.value,
+                "label": row.label,
+                "clicks": row.clicks,
+                "visitors": row.visitors,
+                "share": row.share,
+            }
+            for row in self.rows
+        ]
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:
         for row in self.rows:
             yield self.dimension, row.value, row.label, row.clicks, row.visitors, row.share
-
-
-def parse_dimension(args: Mapping[str, str]) -> Dimension:
-    raw = (args.get("dimension") or "").strip()
-    for dimension in ALL_DIMENSIONS:
-        if raw == dimension:
-            return dimension
-    raise InvalidParameterError(
-        "dimension", f"must be one of {', '.join(ALL_DIMENSIONS)}, not {raw!r}"
-    )
 
 
 def breakdown(

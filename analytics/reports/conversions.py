@@ -15,22 +15,39 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
+from pydantic import AfterValidator, Field, WithJsonSchema
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
+from analytics.conversions import EVENT
 from analytics.models import Conversion
-from analytics.reports.query import ReportQuery
+from analytics.reports.query import ReportArgs, ReportQuery
 from analytics.reports.rates import rate
 from analytics.reports.refs import TouchpointRef, touchpoint_refs
-from analytics.reports.render import as_json, head
+from analytics.reports.render import ReportHead, TouchpointRefOut, as_json, head
 from analytics.reports.sql import AnySelect, stage_id
 from analytics.reports.timeseries import Interval, bucket_of, buckets_of
 from shortener.models import Link, Touchpoint
+from shortener.schemas import TimeText
 
 By = Literal["touchpoint", "stage", "link", "campaign"]
 MICROS = Decimal(1_000_000)
+
+
+def _event(value: str) -> str:
+    value = value.strip()
+    if not EVENT.fullmatch(value):
+        raise ValueError("must be an event name (a-z, 0-9, _ and -)")
+    return value
+
+
+# A report's `event` filter: the conversions of that event alone.
+EventName = Annotated[
+    str, AfterValidator(_event), WithJsonSchema({"type": "string", "pattern": f"^{EVENT.pattern}$"})
+]
 
 
 def money(micros: int) -> str:
@@ -125,6 +142,11 @@ def filtered_conversions(session: Session, stmt: AnySelect, query: ReportQuery) 
 # --- the conversions report ----------------------------------------------------------------------
 
 
+class ConversionArgs(ReportArgs):
+    event: EventName | None = Field(default=None, description="only conversions of this event")
+    interval: Interval = Field(default="day", description="the series' buckets")
+
+
 @dataclass(frozen=True, slots=True)
 class ConversionRow:
     touchpoint: TouchpointRef
@@ -132,6 +154,23 @@ class ConversionRow:
     revenue: dict[str, str]
     # From the click to the conversion; None for coupons only (they have no click).
     median_seconds_to_convert: float | None
+
+
+class ConversionRowOut(TypedDict):
+    touchpoint: TouchpointRefOut
+    conversions: dict[str, int]
+    revenue: dict[str, str]
+    median_seconds_to_convert: float | None
+
+
+class ConversionReportOut(ReportHead):
+    event: str | None
+    interval: Interval
+    conversions: dict[str, int]  # by event
+    revenue: dict[str, str]  # by currency
+    rows: list[ConversionRowOut]
+    buckets: list[TimeText]
+    series: dict[str, list[int]]  # conversions per bucket, by event
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +189,7 @@ class ConversionReport:
     buckets: tuple[datetime, ...]
     series: dict[str, tuple[int, ...]]  # conversions per bucket, by event
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ConversionReportOut:
         return {
             **head(self.query),
             "event": self.event,

@@ -10,22 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.models import LinkHourlyStats as Stats
 from analytics.reports import breakdowns, conversions, engagement, timeseries
-from analytics.reports.breakdowns import ALL_DIMENSIONS, Breakdown, Dimension
+from analytics.reports.breakdowns import ALL_DIMENSIONS, Breakdown, BreakdownRowOut, Dimension
 from analytics.reports.conversions import OUTCOME_COLUMNS
+from analytics.reports.engagement import TouchpointRowOut
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import change
-from analytics.reports.render import Report, as_json, flat_row, head
+from analytics.reports.render import Report, ReportHead, as_json, flat_row, head
 from analytics.reports.sql import human_clicks, link_live_in, stage_id
-from analytics.reports.timeseries import Interval, Timeseries
+from analytics.reports.timeseries import Interval, SeriesPartOut, Timeseries
 from shortener.errors import InvalidParameterError, NotFoundError
 from shortener.models import Link, Touchpoint
+from shortener.schemas import TimeText
 
 BREAKDOWN_ROWS = 10
 
@@ -64,6 +67,42 @@ class LinkRow:
     conversion_rate_high: float | None = None
 
 
+class LinkRefOut(TypedDict):
+    id: int
+    slug: str
+    domain: str
+    touchpoint: str
+    stage: str
+    campaign: str | None
+    archived: bool
+
+
+class LinkRowOut(TypedDict):
+    """A `LinkRow` as JSON."""
+
+    link: LinkRefOut
+    clicks: int
+    human_clicks: int
+    bot_clicks: int
+    scanner_clicks: int
+    scans: int
+    visitors: int
+    previous_clicks: int
+    change: float | None
+    comparable: bool
+    first_click_at: TimeText | None
+    last_click_at: TimeText | None
+    conversions: dict[str, int]
+    revenue: dict[str, str]
+    conversion_rate: float | None
+    conversion_rate_low: float | None
+    conversion_rate_high: float | None
+
+
+class LinkTableOut(ReportHead):
+    rows: list[LinkRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class LinkTable:
     kind: ClassVar[str] = "links"
@@ -77,11 +116,46 @@ class LinkTable:
     query: ReportQuery
     rows: tuple[LinkRow, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> LinkTableOut:
         return {**head(self.query), "rows": as_json(self.rows)}
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:
         return (flat_row(row) for row in self.rows)
+
+
+class TouchpointSubjectOut(TypedDict):
+    key: str
+    name: str
+    channel: str
+    kind: str | None
+    exposure: int | None
+    archived: bool
+
+
+class DetailPartsOut(ReportHead):
+    """What every drill-down answers besides its subject and its figures."""
+
+    links: list[LinkRowOut]
+    timeseries: SeriesPartOut
+    breakdowns: dict[Dimension, list[BreakdownRowOut]]
+
+
+class TouchpointDetailOut(DetailPartsOut):
+    touchpoint: TouchpointSubjectOut
+    figures: TouchpointRowOut | None  # None: the window does not list it
+
+
+class LinkDetailOut(DetailPartsOut):
+    link: LinkRefOut
+    figures: LinkRowOut
+
+
+class CampaignDetailOut(DetailPartsOut):
+    campaign: str
+    figures: CampaignRowOut
+
+
+DetailOut = TouchpointDetailOut | LinkDetailOut | CampaignDetailOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +169,19 @@ class Detail:
     series: Timeseries
     sources: Mapping[Dimension, Breakdown]
 
-    def to_json(self) -> dict[str, Any]:
-        series = self.series.to_json()
-        return {
+    def to_json(self) -> DetailOut:
+        answer = {
             **head(self.query),
             **self.subject,
             "figures": as_json(self.figures),
             "links": as_json(self.links.rows),
-            "timeseries": {k: series[k] for k in ("interval", "group_by", "buckets", "series")},
+            "timeseries": self.series.series_json(),
             "breakdowns": {
-                dimension: found.to_json()["rows"] for dimension, found in self.sources.items()
+                dimension: found.rows_json() for dimension, found in self.sources.items()
             },
         }
+        # The subject (its one key) and the figures are those of the detail's kind.
+        return cast(DetailOut, answer)
 
     def table(self, name: str) -> Report:
         """One part of the page as a report of its own, for CSV."""
@@ -127,14 +202,12 @@ def touchpoint_detail(
     touchpoint = _touchpoint(session, key)
     scoped = replace(query, touchpoint_id=touchpoint.id)
     figures = engagement.touchpoint_figures(session, scoped)
+    about: TouchpointSubjectOut = {
+        "key": touchpoint.key, "name": touchpoint.name, "channel": touchpoint.channel,
+        "kind": touchpoint.kind, "exposure": touchpoint.exposure, "archived": touchpoint.archived,
+    }
     return Detail(
-        subject={
-            "touchpoint": {
-                "key": touchpoint.key, "name": touchpoint.name, "channel": touchpoint.channel,
-                "kind": touchpoint.kind, "exposure": touchpoint.exposure,
-                "archived": touchpoint.archived,
-            }
-        },
+        subject={"touchpoint": about},
         query=query,
         figures=figures,
         links=link_table(session, scoped),
@@ -279,6 +352,31 @@ class CampaignRow:
     conversion_rate_high: float | None = None
 
 
+class CampaignRowOut(TypedDict):
+    """A `CampaignRow` as JSON."""
+
+    campaign: str
+    links: int
+    touchpoints: int
+    clicks: int
+    human_clicks: int
+    bot_clicks: int
+    scanner_clicks: int
+    scans: int
+    visitors: int
+    first_click_at: TimeText | None
+    last_click_at: TimeText | None
+    conversions: dict[str, int]
+    revenue: dict[str, str]
+    conversion_rate: float | None
+    conversion_rate_low: float | None
+    conversion_rate_high: float | None
+
+
+class CampaignReportOut(ReportHead):
+    rows: list[CampaignRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignReport:
     kind: ClassVar[str] = "campaigns"
@@ -291,7 +389,7 @@ class CampaignReport:
     query: ReportQuery
     rows: tuple[CampaignRow, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CampaignReportOut:
         return {**head(self.query), "rows": as_json(self.rows)}
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Subquery, asc, desc, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.reports import conversions, journeys, stages
 from analytics.reports.conversions import OUTCOME_COLUMNS
@@ -37,7 +38,7 @@ from analytics.reports.query import (
 )
 from analytics.reports.rates import change, rate
 from analytics.reports.refs import TouchpointRef
-from analytics.reports.render import as_json, flat_row, head
+from analytics.reports.render import ReportHead, TouchpointRefOut, as_json, flat_row, head
 from analytics.reports.sql import (
     AnySelect,
     by_key,
@@ -51,6 +52,7 @@ from analytics.reports.sql import (
 from analytics.reports.sql import stage_id as find_stage_id
 from shortener.errors import InvalidParameterError
 from shortener.models import Link, Placement, Touchpoint
+from shortener.schemas import TimeText
 
 TOUCHPOINT_FIGURES = (
     "human", "bots", "scanners", "scans", "visitors", "previous_human", "previous_bots",
@@ -101,6 +103,51 @@ class TouchpointRow:
     conversion_rate_high: float | None = None
 
 
+class TouchpointRowOut(TypedDict):
+    """A `TouchpointRow` as JSON."""
+
+    touchpoint: TouchpointRefOut
+    archived: bool
+    clicks: int
+    human_clicks: int
+    bot_clicks: int
+    scanner_clicks: int
+    scans: int
+    scan_share: float | None
+    scan_share_low: float | None
+    scan_share_high: float | None
+    visitors: int
+    links: int
+    share: float
+    previous_clicks: int
+    previous_human_clicks: int
+    change: float | None
+    comparable: bool
+    last_click_at: TimeText | None
+    reached: int | None
+    per_1k_reached: float | None
+    per_1k_reached_low: float | None
+    per_1k_reached_high: float | None
+    journeys: int
+    moved_on: int
+    moved_on_rate: float | None
+    moved_on_low: float | None
+    moved_on_high: float | None
+    conversions: dict[str, int]
+    revenue: dict[str, str]
+    conversion_rate: float | None
+    conversion_rate_low: float | None
+    conversion_rate_high: float | None
+
+
+class TouchpointReportOut(ReportHead):
+    order: Order
+    by: RankBy
+    empty: bool
+    without_reach: int
+    rows: list[TouchpointRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class TouchpointReport:
     kind: ClassVar[str] = "touchpoints"
@@ -124,7 +171,7 @@ class TouchpointReport:
         """Rows with no exposure to rate them by (listed last when ranked by the rate)."""
         return sum(1 for row in self.rows if row.reached is None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> TouchpointReportOut:
         return {
             **head(self.query),
             "order": self.order,

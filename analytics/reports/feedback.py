@@ -25,15 +25,23 @@ from typing import Any, ClassVar, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.models import FeedbackAnswer as Answer
-from analytics.reports.query import ReportQuery, arg
+from analytics.reports.query import ReportQuery
 from analytics.reports.rates import Z95, rate
 from analytics.reports.refs import StageRef, TouchpointRef, touchpoint_refs
-from analytics.reports.render import as_json, flat_row, head
+from analytics.reports.render import (
+    ReportHead,
+    StageRefOut,
+    TouchpointRefOut,
+    as_json,
+    flat_row,
+    head,
+)
 from analytics.reports.sql import AnySelect, stage_id
-from shortener.errors import InvalidParameterError
 from shortener.models import SURVEY_SCALES, Link, Stage, Touchpoint
+from shortener.schemas import TimeText
 from shortener.touchpoints import get_touchpoint
 
 By = Literal["touchpoint", "stage"]
@@ -74,6 +82,35 @@ class FeedbackFigures:
 
 
 FIGURE_COLUMNS = tuple(f.name for f in fields(FeedbackFigures))
+
+
+class FeedbackFiguresOut(TypedDict):
+    """`FeedbackFigures` as JSON."""
+
+    answers: int
+    comments: int
+    nps_answers: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+    nps_low: float | None
+    nps_high: float | None
+    csat_answers: int
+    satisfied: int
+    csat: float | None
+    csat_low: float | None
+    csat_high: float | None
+    ces_answers: int
+    ces: float | None
+    ces_low: float | None
+    ces_high: float | None
+    last_answer_at: TimeText | None
+
+
+def figures_json(figures: FeedbackFigures) -> FeedbackFiguresOut:
+    found: FeedbackFiguresOut = as_json(figures)
+    return found
 
 
 def nps(scores: Mapping[int, int]) -> tuple[float | None, float | None, float | None]:
@@ -163,10 +200,24 @@ class StageFeedback:
     figures: FeedbackFigures
 
 
-def _row_json(row: TouchpointFeedback | StageFeedback) -> dict[str, Any]:
-    ref = row.touchpoint if isinstance(row, TouchpointFeedback) else row.stage
-    name = "touchpoint" if isinstance(row, TouchpointFeedback) else "stage"
-    return {name: as_json(ref), **as_json(row.figures)}
+class TouchpointFeedbackOut(FeedbackFiguresOut):
+    touchpoint: TouchpointRefOut
+
+
+class StageFeedbackOut(FeedbackFiguresOut):
+    stage: StageRefOut
+
+
+class FeedbackReportOut(ReportHead):
+    by: Literal["touchpoint"]
+    totals: FeedbackFiguresOut
+    rows: list[TouchpointFeedbackOut]
+
+
+class StageFeedbackReportOut(ReportHead):
+    by: Literal["stage"]
+    totals: FeedbackFiguresOut
+    rows: list[StageFeedbackOut]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +225,6 @@ class FeedbackReport:
     """Per touchpoint (most answers first) with answers in the window."""
 
     kind: ClassVar[str] = "feedback"
-    by: ClassVar[By] = "touchpoint"
     csv_header: ClassVar[tuple[str, ...]] = (
         "touchpoint_key", "touchpoint_name", "channel", *FIGURE_COLUMNS,
     )
@@ -183,8 +233,16 @@ class FeedbackReport:
     totals: FeedbackFigures
     rows: tuple[TouchpointFeedback, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return _report_json(self.query, self.by, self.totals, self.rows)
+    def to_json(self) -> FeedbackReportOut:
+        return {
+            **head(self.query),
+            "by": "touchpoint",
+            "totals": figures_json(self.totals),
+            "rows": [
+                {"touchpoint": as_json(row.touchpoint), **figures_json(row.figures)}
+                for row in self.rows
+            ],
+        }
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:
         return (flat_row(row) for row in self.rows)
@@ -195,7 +253,6 @@ class StageFeedbackReport:
     """Per stage with answers in the window, in journey order."""
 
     kind: ClassVar[str] = "feedback-stages"
-    by: ClassVar[By] = "stage"
     csv_header: ClassVar[tuple[str, ...]] = (
         "stage_key", "stage_name", "position", *FIGURE_COLUMNS,
     )
@@ -204,30 +261,18 @@ class StageFeedbackReport:
     totals: FeedbackFigures
     rows: tuple[StageFeedback, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return _report_json(self.query, self.by, self.totals, self.rows)
+    def to_json(self) -> StageFeedbackReportOut:
+        return {
+            **head(self.query),
+            "by": "stage",
+            "totals": figures_json(self.totals),
+            "rows": [
+                {"stage": as_json(row.stage), **figures_json(row.figures)} for row in self.rows
+            ],
+        }
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:
         return (flat_row(row) for row in self.rows)
-
-
-def _report_json(
-    query: ReportQuery,
-    by: By,
-    totals: FeedbackFigures,
-    rows: Sequence[TouchpointFeedback | StageFeedback],
-) -> dict[str, Any]:
-    return {**head(query), "by": by, "totals": as_json(totals),
-            "rows": [_row_json(row) for row in rows]}
-
-
-def parse_by(args: Mapping[str, str]) -> By:
-    raw = arg(args, "by") or "touchpoint"
-    if raw == "touchpoint":
-        return "touchpoint"
-    if raw == "stage":
-        return "stage"
-    raise InvalidParameterError("by", f"must be touchpoint or stage, not {raw!r}")
 
 
 @dataclass(slots=True)
@@ -323,6 +368,20 @@ class Comment:
     comment: str
 
 
+class CommentOut(TypedDict):
+    answered_at: TimeText
+    touchpoint: str
+    link: str
+    kind: str
+    score: int
+    comment: str
+
+
+class CommentListOut(ReportHead):
+    touchpoint: TouchpointRefOut | None
+    rows: list[CommentOut]
+
+
 @dataclass(frozen=True, slots=True)
 class CommentList:
     """The window's latest comments, newest first."""
@@ -336,7 +395,7 @@ class CommentList:
     touchpoint: TouchpointRef | None  # the one asked for, if any
     rows: tuple[Comment, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CommentListOut:
         return {
             **head(self.query),
             "touchpoint": as_json(self.touchpoint),

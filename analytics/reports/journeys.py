@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.journey_rollups import stages_in_order
 from analytics.journey_summary import stages_of
@@ -21,7 +22,7 @@ from analytics.reports import journey_counts
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import rate
 from analytics.reports.refs import StageRef, TouchpointRef, touchpoint_refs
-from analytics.reports.render import as_json, head
+from analytics.reports.render import ReportHead, StageRefOut, TouchpointRefOut, as_json, head
 from analytics.reports.sql import stage_id as find_stage_id
 from shortener.errors import InvalidParameterError, NotFoundError
 from shortener.models import Touchpoint
@@ -51,6 +52,19 @@ class FunnelRow:
     drop_to_next: float | None  # 1 - continued / journeys; None without journeys, and last
 
 
+class FunnelRowOut(TypedDict):
+    stage: StageRefOut
+    journeys: int
+    continued: int | None
+    drop_to_next: float | None
+
+
+class FunnelReportOut(ReportHead):
+    mode: Mode
+    journeys: int
+    rows: list[FunnelRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class FunnelReport:
     kind: ClassVar[str] = "funnel"
@@ -63,7 +77,7 @@ class FunnelReport:
     journeys: int  # journeys with a touch in the window
     rows: tuple[FunnelRow, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> FunnelReportOut:
         return {
             **head(self.query), "mode": self.mode, "journeys": self.journeys,
             "rows": as_json(self.rows),
@@ -74,14 +88,6 @@ class FunnelReport:
             stage = row.stage
             yield (stage.key, stage.name, stage.position, row.journeys, row.continued,
                    row.drop_to_next)
-
-
-def parse_mode(raw: str | None) -> Mode:
-    value = (raw or "").strip() or "closed"
-    for mode in MODES:
-        if value == mode:
-            return mode
-    raise InvalidParameterError("mode", f"must be closed or open, not {value!r}")
 
 
 def funnel(session: Session, query: ReportQuery, *, mode: Mode = "closed") -> FunnelReport:
@@ -133,6 +139,17 @@ class PathRow:
     journeys: int
 
 
+class PathRowOut(TypedDict):
+    path: list[str]
+    journeys: int
+
+
+class PathReportOut(ReportHead):
+    journeys: int
+    rows: list[PathRowOut]
+    touchpoints: dict[str, TouchpointRefOut]
+
+
 @dataclass(frozen=True, slots=True)
 class PathReport:
     kind: ClassVar[str] = "paths"
@@ -143,7 +160,7 @@ class PathReport:
     rows: tuple[PathRow, ...]  # most common first
     touchpoints: dict[str, TouchpointRef]  # the touchpoints the rows name
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PathReportOut:
         return {
             **head(self.query),
             "journeys": self.journeys,
@@ -180,6 +197,17 @@ class NextRow:
     journeys: int
 
 
+class NextRowOut(TypedDict):
+    touchpoint: TouchpointRefOut | None  # None: no further touch in the window
+    journeys: int
+
+
+class NextReportOut(ReportHead):
+    touchpoint: TouchpointRefOut
+    journeys: int
+    rows: list[NextRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class NextReport:
     kind: ClassVar[str] = "next"
@@ -192,7 +220,7 @@ class NextReport:
     journeys: int  # journeys that touched `after` in the window
     rows: tuple[NextRow, ...]  # most journeys first
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> NextReportOut:
         return {
             **head(self.query),
             "touchpoint": as_json(self.after),

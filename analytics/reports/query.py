@@ -1,5 +1,5 @@
-"""What a report is asked: the window and filters every report shares (`ReportQuery`), and the
-one parser of a report's query string (`ReportRequest`): window, filters, order, limit, format.
+"""What a report is asked: the window and filters every report shares (`ReportQuery`), read from
+the query-string model every report's own extends (`WindowArgs`, `ReportArgs`).
 
 A window is `[from, to)` in whole hours. Days are cut in the workspace's time zone: `from` and
 `to` given as dates are local midnights (`to` includes its day). A window reaching past the
@@ -12,19 +12,23 @@ hours of yesterday.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+from annotated_types import GroupedMetadata
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+from shortener import schemas
 from shortener.errors import InvalidParameterError
 from shortener.models import Channel
-from shortener.request_input import limit_param
 
 Order = Literal["most", "least"]
 RankBy = Literal["clicks", "per_1k_reached", "moved_on"]
 Format = Literal["json", "csv"]
+Inclusion = Literal["include", "exclude"]
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 400
@@ -36,11 +40,90 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 UTC_ZONE = ZoneInfo("UTC")
-# What every report takes; each report adds its own (see ReportRequest.from_args).
-WINDOW_PARAMETERS = frozenset({"from", "to", "stage", "channel", "campaign", "bots", "tests",
-                               "format"})
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_BOUND_FORM = "a date (YYYY-MM-DD) or an ISO 8601 date and time"
+
+
+# --- the query string ----------------------------------------------------------------------------
+
+
+def _bound(raw: str) -> date | datetime:
+    """A `from` or `to` as written: a date, or a date and time (with or without an offset)."""
+    if _DATE.fullmatch(raw):
+        return date.fromisoformat(raw)
+    return datetime.fromisoformat(raw)
+
+
+def _check_bound(value: str) -> str:
+    value = value.strip()
+    try:
+        _bound(value)
+    except ValueError:
+        raise ValueError(f"must be {_BOUND_FORM}, not {value!r}") from None
+    return value
+
+
+# Kept as written: what it means takes the workspace's time zone (`ReportQuery.of`).
+Bound = Annotated[str, Field(max_length=40), AfterValidator(_check_bound)]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit(GroupedMetadata):
+    """How many rows: a whole number from 1 to `maximum`, in plain digits (not `1_000`):
+    `Annotated[int, Limit(1000)]`."""
+
+    maximum: int
+
+    def __iter__(self) -> Iterator[Any]:
+        maximum = self.maximum
+
+        def check(value: Any) -> Any:
+            raw = value.strip() if isinstance(value, str) else value
+            # Nine digits at most: never a number too large to hold.
+            if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 9:
+                raw = int(raw)
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= maximum:
+                raise ValueError(f"must be a whole number from 1 to {maximum}")
+            return raw
+
+        yield BeforeValidator(check)
+        yield WithJsonSchema({"type": "integer", "minimum": 1, "maximum": maximum})
+
+
+class WindowArgs(schemas.Query):
+    """The window and the filters every report takes; read by `ReportQuery.of`."""
+
+    from_: Bound | None = Field(
+        default=None, alias="from",
+        description="a local date, or a whole hour (ISO 8601; without an offset, local time);"
+        f" {DEFAULT_DAYS} days before `to` when absent",
+    )
+    to: Bound | None = Field(
+        default=None,
+        description="a local date (included), or a whole hour (excluded); the end of the"
+        " current hour when absent",
+    )
+    stage: schemas.Key | None = None
+    channel: Channel | None = None
+    campaign: schemas.Text | None = None
+    bots: Inclusion = "exclude"
+    tests: Inclusion = Field(
+        default="exclude", description="proofing scans before a link's go-live"
+    )
+
+
+class ReportArgs(WindowArgs):
+    """What every report's query string takes: the window, the filters and the format."""
+
+    format: Format = Field(default="json", description="csv: the rows as a CSV download")
+
+
+# What ReportQuery.from_args reads of a query string (the others are its caller's).
+_WINDOW = frozenset(field.alias or name for name, field in WindowArgs.model_fields.items())
+
+
+# --- the query -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +148,22 @@ class ReportQuery:
     def from_args(
         cls, args: Mapping[str, str], *, now: datetime, zone: ZoneInfo = UTC_ZONE
     ) -> ReportQuery:
-        """Parse `from`, `to`, `stage`, `channel`, `campaign`, `bots`, `tests`; empty values count
-        as absent.
+        """The query of `from`, `to`, `stage`, `channel`, `campaign`, `bots` and `tests` in
+        `args` (other parameters are the caller's); empty values count as absent."""
+        window = {name: value for name, value in args.items() if name in _WINDOW}
+        return cls.of(schemas.validate_query(WindowArgs, window), now=now, zone=zone)
 
-        `from` and `to` are dates (YYYY-MM-DD, local days; `to` includes its day) or whole-hour
-        instants (ISO 8601; without an offset, local time), `to` excluded. Without them: the
-        30 days up to the end of the current hour.
+    @classmethod
+    def of(cls, args: WindowArgs, *, now: datetime, zone: ZoneInfo = UTC_ZONE) -> ReportQuery:
+        """The query a report's parameters ask, at `now`.
+
+        `from` and `to` are dates (local days; `to` includes its day) or whole-hour instants
+        (without an offset, local time), `to` excluded. Without them: the 30 days up to the end
+        of the current hour.
         """
         present = floor_hour(now.astimezone(UTC)) + HOUR
-        start = _parse_time(args, "from", zone)
-        requested = _parse_time(args, "to", zone, day_end=True)
+        start = _moment(args.from_, "from", zone)
+        requested = _moment(args.to, "to", zone, day_end=True)
         if requested is None:
             requested = present
         if start is None:
@@ -85,23 +174,14 @@ class ReportQuery:
             raise InvalidParameterError("to", f"a report covers at most {MAX_DAYS} days")
         # Cut at the present; a window that has not begun is empty.
         end = max(start, min(requested, present))
-        bots, tests = arg(args, "bots") or "exclude", arg(args, "tests") or "exclude"
-        for name, value in (("bots", bots), ("tests", tests)):
-            if value not in ("include", "exclude"):
-                raise InvalidParameterError(name, f"must be include or exclude, not {value!r}")
-        channel = arg(args, "channel")
-        if channel is not None and channel not in set(Channel):
-            raise InvalidParameterError(
-                "channel", f"must be one of {', '.join(Channel)}, not {channel!r}"
-            )
         return cls(
             start=start,
             end=end,
-            stage=arg(args, "stage"),
-            channel=channel,
-            campaign=arg(args, "campaign"),
-            bots=bots == "include",
-            tests=tests == "include",
+            stage=args.stage,
+            channel=args.channel.value if args.channel else None,
+            campaign=args.campaign,
+            bots=args.bots == "include",
+            tests=args.tests == "include",
             requested_end=requested if requested != end else None,
             zone=zone,
         )
@@ -135,37 +215,6 @@ class ReportQuery:
         return moment.astimezone(self.zone)
 
 
-@dataclass(frozen=True, slots=True)
-class ReportRequest:
-    """A report's query string, parsed: the query, the order and number of rows, the format."""
-
-    query: ReportQuery
-    order: Order
-    limit: int
-    format: Format
-
-    @classmethod
-    def from_args(
-        cls,
-        args: Mapping[str, str],
-        *,
-        now: datetime,
-        zone: ZoneInfo = UTC_ZONE,
-        takes: Collection[str] = (),
-        default_limit: int = DEFAULT_LIMIT,
-        max_limit: int = MAX_LIMIT,
-    ) -> ReportRequest:
-        """Parse the query string of a report that takes the window parameters and `takes`;
-        any other parameter is a 400 naming it, never silently ignored."""
-        check_known(args, WINDOW_PARAMETERS | set(takes))
-        return cls(
-            query=ReportQuery.from_args(args, now=now, zone=zone),
-            order=parse_order(args),
-            limit=limit_param(args, default=default_limit, maximum=max_limit),
-            format=parse_format(args),
-        )
-
-
 def check_known(args: Mapping[str, str], known: Collection[str]) -> None:
     """A 400 naming the first parameter that is not one of `known` (a misspelt filter would
     otherwise answer for everything)."""
@@ -176,33 +225,9 @@ def check_known(args: Mapping[str, str], known: Collection[str]) -> None:
             )
 
 
-def parse_order(args: Mapping[str, str]) -> Order:
-    raw = arg(args, "order") or "most"
-    if raw == "most":
-        return "most"
-    if raw == "least":
-        return "least"
-    raise InvalidParameterError("order", f"must be most or least, not {raw!r}")
-
-
-def parse_format(args: Mapping[str, str]) -> Format:
-    raw = arg(args, "format") or "json"
-    if raw == "json":
-        return "json"
-    if raw == "csv":
-        return "csv"
-    raise InvalidParameterError("format", f"must be json or csv, not {raw!r}")
-
-
 def check_limit(value: int, maximum: int = MAX_LIMIT) -> None:
     if not 1 <= value <= maximum:
         raise InvalidParameterError("limit", f"must be a whole number from 1 to {maximum}")
-
-
-def arg(args: Mapping[str, str], name: str) -> str | None:
-    """A parameter's value, stripped; None when absent or blank."""
-    value = (args.get(name) or "").strip()
-    return value or None
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -214,45 +239,27 @@ def ceil_hour(moment: datetime) -> datetime:
     return floor if floor == moment else floor + HOUR
 
 
-def parse_order_by(args: Mapping[str, str]) -> RankBy:
-    raw = arg(args, "by") or "clicks"
-    if raw == "clicks":
-        return "clicks"
-    if raw == "per_1k_reached":
-        return "per_1k_reached"
-    if raw == "moved_on":
-        return "moved_on"
-    raise InvalidParameterError(
-        "by", f"must be clicks, per_1k_reached or moved_on, not {raw!r}"
-    )
-
-
 def day_start(day: date, zone: ZoneInfo) -> datetime:
     """When a local day begins, in UTC (its first hour where midnight does not exist)."""
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
-def _parse_time(
-    args: Mapping[str, str], name: str, zone: ZoneInfo, *, day_end: bool = False
+def _moment(
+    raw: str | None, name: str, zone: ZoneInfo, *, day_end: bool = False
 ) -> datetime | None:
-    raw = arg(args, name)
+    """The instant a bound (a checked `Bound`) names: a date's local midnight (with `day_end`,
+    the next day's), or a whole hour, in `zone` when written without an offset."""
     if raw is None:
         return None
+    written = _bound(raw)
     try:
-        if _DATE.fullmatch(raw):
-            day = date.fromisoformat(raw)
-            if day_end:
-                day += timedelta(days=1)
-            moment = day_start(day, zone)
+        if isinstance(written, datetime):
+            local = written if written.tzinfo else written.replace(tzinfo=zone)
+            moment = local.astimezone(UTC)
         else:
-            parsed = datetime.fromisoformat(raw)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=zone)
-            moment = parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise InvalidParameterError(
-            name, f"must be a date (YYYY-MM-DD) or an ISO 8601 date and time, not {raw!r}"
-        ) from None
+            moment = day_start(written + timedelta(days=1) if day_end else written, zone)
+    except OverflowError:
+        raise _out_of_range(name) from None
     if moment != floor_hour(moment):
         raise InvalidParameterError(
             name,
@@ -263,5 +270,9 @@ def _parse_time(
             "reports count whole hours",
         )
     if not EARLIEST <= moment <= LATEST:
-        raise InvalidParameterError(name, f"must be between {EARLIEST.year} and {LATEST.year}")
+        raise _out_of_range(name)
     return moment
+
+
+def _out_of_range(name: str) -> InvalidParameterError:
+    return InvalidParameterError(name, f"must be between {EARLIEST.year} and {LATEST.year}")

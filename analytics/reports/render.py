@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from flask import Response
+from typing_extensions import TypedDict
 
-from analytics.reports.query import Format, ReportQuery
+from analytics.reports.query import Format, Inclusion, ReportQuery
+from shortener.schemas import TimeText
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -34,10 +36,45 @@ class Report(Protocol):
 
     def csv_rows(self) -> Iterable[Sequence[Any]]: ...
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_json(self) -> Mapping[str, Any]: ...
 
 
-def head(query: ReportQuery) -> dict[str, Any]:
+class Filters(TypedDict):
+    stage: str | None
+    channel: str | None
+    campaign: str | None
+
+
+# What every JSON report starts with (`head`); each report's own shape extends it.
+ReportHead = TypedDict("ReportHead", {
+    "from": TimeText,
+    "to": TimeText,
+    "previous_from": TimeText,
+    "previous_to": TimeText,
+    "timezone": str,
+    "bots": Inclusion,
+    "tests": Inclusion,
+    "filters": Filters,
+})
+
+
+class TouchpointRefOut(TypedDict):
+    """A touchpoint as the rows name it (`refs.TouchpointRef`)."""
+
+    key: str
+    name: str
+    channel: str
+
+
+class StageRefOut(TypedDict):
+    """A stage as the rows name it (`refs.StageRef`)."""
+
+    key: str
+    name: str
+    position: int
+
+
+def head(query: ReportQuery) -> ReportHead:
     """What every JSON report starts with: the window used (cut at the end of the current hour)
     and the one it is compared with, in the workspace's time zone, and the filters applied."""
     return {

@@ -10,12 +10,13 @@ from typing import Any, ClassVar
 
 from sqlalchemy import case, func, select, union_all
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.reports import conversions
 from analytics.reports.conversions import OUTCOME_COLUMNS
 from analytics.reports.query import ReportQuery
 from analytics.reports.refs import StageRef
-from analytics.reports.render import as_json, flat_row, head
+from analytics.reports.render import ReportHead, StageRefOut, as_json, flat_row, head
 from analytics.reports.sql import AnySelect, piece_rows, plan, run_report
 from shortener.errors import InvalidParameterError
 from shortener.models import Stage, Touchpoint
@@ -44,6 +45,28 @@ class StageRow:
     conversion_rate_high: float | None = None
 
 
+class StageRowOut(TypedDict):
+    """A `StageRow` as JSON."""
+
+    stage: StageRefOut
+    clicks: int
+    human_clicks: int
+    bot_clicks: int
+    scans: int
+    visitors: int
+    touchpoints: int
+    next_stage_ratio: float | None
+    conversions: dict[str, int]
+    revenue: dict[str, str]
+    conversion_rate: float | None
+    conversion_rate_low: float | None
+    conversion_rate_high: float | None
+
+
+class StageReportOut(ReportHead):
+    rows: list[StageRowOut]
+
+
 @dataclass(frozen=True, slots=True)
 class StageReport:
     kind: ClassVar[str] = "stages"
@@ -55,7 +78,7 @@ class StageReport:
     query: ReportQuery
     rows: tuple[StageRow, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> StageReportOut:
         return {**head(self.query), "rows": as_json(self.rows)}
 
     def csv_rows(self) -> Iterable[Sequence[Any]]:

@@ -14,13 +14,15 @@ from typing import Any, ClassVar, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.models import LinkHourlyStats as Stats
 from analytics.reports.query import ReportQuery, day_start
-from analytics.reports.render import head
+from analytics.reports.render import ReportHead, head
 from analytics.reports.sql import filtered, human_clicks
 from shortener.errors import InvalidParameterError
 from shortener.models import Link, Stage, Touchpoint
+from shortener.schemas import TimeText
 
 Interval = Literal["hour", "day"]
 GroupBy = Literal["touchpoint", "stage", "channel", "link"]
@@ -49,6 +51,32 @@ class Series:
         return sum(self.clicks)
 
 
+class SeriesOut(TypedDict):
+    """A `Series` as JSON: a value for each bucket."""
+
+    key: str
+    name: str
+    total: int
+    clicks: list[int]
+    human_clicks: list[int]
+    bot_clicks: list[int]
+    scans: list[int]
+    visitors: list[int]
+
+
+class SeriesPartOut(TypedDict):
+    """The series of a timeseries, without the window (as a drill-down shows them)."""
+
+    interval: Interval
+    group_by: GroupBy
+    buckets: list[TimeText]
+    series: list[SeriesOut]
+
+
+class TimeseriesOut(ReportHead, SeriesPartOut):
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class Timeseries:
     kind: ClassVar[str] = "timeseries"
@@ -67,9 +95,11 @@ class Timeseries:
     def totals(self) -> tuple[int, ...]:
         return tuple(sum(s.clicks[i] for s in self.series) for i in range(len(self.buckets)))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> TimeseriesOut:
+        return {**head(self.query), **self.series_json()}
+
+    def series_json(self) -> SeriesPartOut:
         return {
-            **head(self.query),
             "interval": self.interval,
             "group_by": self.group_by,
             "buckets": [bucket.isoformat() for bucket in self.buckets],

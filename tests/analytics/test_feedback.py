@@ -28,6 +28,7 @@ from shortener.db import utcnow
 from shortener.models import Link
 from shortener.outcomes import AnswerEvent
 from shortener.unit_of_work import transaction
+from tests.analytics.documented import Documented
 from tests.user_agents import IPHONE
 
 Z = 1.959964
@@ -275,6 +276,21 @@ def test_an_unknown_parameter_or_value_is_a_400_naming_it(
 
     assert error["code"] == "invalid_parameter"
     assert error["details"] == {"parameter": parameter}
+
+
+@pytest.mark.usefixtures("answered")
+def test_the_feedback_answers_as_the_document_says(
+    app: Flask, client: FlaskClient, analyst: dict[str, str]
+) -> None:
+    reports = Documented(app, client, analyst)
+    for by in ("touchpoint", "stage"):
+        assert reports.get("feedback", by=by)["rows"], by
+    assert reports.get("feedback", stage="decision")["rows"] == []
+    assert reports.get("feedback/comments")["rows"]
+    assert reports.get("feedback/comments", touchpoint="store-flyer", limit="1")["touchpoint"]
+    assert reports.get("feedback/comments", format="csv").startswith("answered_at,")
+    refused = reports.get("feedback/comments", touchpoint="nowhere")
+    assert refused["error"]["code"] == "not_found"
 
 
 @pytest.mark.usefixtures("answered")

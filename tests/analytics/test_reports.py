@@ -7,23 +7,43 @@ the end of this hour) holds all of it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from analytics.reports.api import TouchpointReportArgs
+from analytics.reports.breakdowns import ALL_DIMENSIONS
 from analytics.reports.conversions import OUTCOME_COLUMNS
+from analytics.reports.drilldown import (
+    CampaignRow,
+    CampaignRowOut,
+    LinkRef,
+    LinkRefOut,
+    LinkRow,
+    LinkRowOut,
+)
+from analytics.reports.engagement import TouchpointRow, TouchpointRowOut
+from analytics.reports.feedback import Comment, CommentOut, FeedbackFigures, FeedbackFiguresOut
+from analytics.reports.journeys import FunnelRow, FunnelRowOut, NextRow, NextRowOut
 from analytics.reports.query import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    ReportArgs,
     ReportQuery,
-    ReportRequest,
-    parse_order,
 )
 from analytics.reports.rates import rate
+from analytics.reports.refs import StageRef, TouchpointRef
+from analytics.reports.render import StageRefOut, TouchpointRefOut
+from analytics.reports.stages import StageRow, StageRowOut
+from analytics.reports.timeseries import GROUPS
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
+from shortener.schemas import validate_query
+from tests.analytics.documented import Documented
 
 
 def summary(body: Any) -> list[tuple[str, int, float]]:
@@ -455,7 +475,7 @@ def test_bad_parameters_are_400_naming_the_parameter(reports: Any) -> None:
             assert error["message"] == "limit: must be a whole number from 1 to 1000", query
         if name == "by":
             assert error["message"] == (
-                "by: must be clicks, per_1k_reached or moved_on, not 'visitors'"
+                "by: must be one of 'clicks', 'per_1k_reached' or 'moved_on'"
             )
 
 
@@ -518,7 +538,7 @@ def test_an_unknown_parameter_is_a_400_naming_it_never_an_answer_for_everything(
     name = extra.split("=")[0]
     assert error["code"] == "invalid_parameter"
     assert error["details"] == {"parameter": name}
-    assert error["message"].startswith(f"{name}: is not a parameter of this report")
+    assert error["message"].startswith(f"{name}: is not a known field (known: ")
 
 
 def test_an_unknown_parameter_is_refused_in_csv_too(
@@ -527,6 +547,72 @@ def test_an_unknown_parameter_is_refused_in_csv_too(
     for path in report_paths.values():
         query = f"{path}{'&' if '?' in path else '?'}format=csv&touchpont=x"
         assert reports.error(query)["details"] == {"parameter": "touchpont"}, path
+
+
+# --- what the OpenAPI document says --------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("followed")
+def test_every_report_answers_as_the_document_says(
+    app: Flask, client: FlaskClient, analyst: dict[str, str], link: dict[str, Any]
+) -> None:
+    reports = Documented(app, client, analyst)
+    for by in ("clicks", "per_1k_reached", "moved_on"):
+        assert reports.get("touchpoints", by=by)["rows"], by
+    assert reports.get("touchpoints", order="least", bots="include")["rows"]
+    assert reports.get("stages")["rows"]
+    for group in GROUPS:
+        assert reports.get("timeseries", group_by=group, interval="hour")["series"], group
+    for dimension in ALL_DIMENSIONS:
+        assert reports.get("breakdown", dimension=dimension)["rows"], dimension
+    assert reports.get("campaigns")["rows"]
+    for mode in ("closed", "open"):
+        assert reports.get("funnel", mode=mode)["journeys"] == 4
+    assert reports.get("paths")["rows"]
+    assert reports.get("next", touchpoint="store-flyer")["rows"]
+    assert reports.get("touchpoints/{key}", "touchpoints/store-flyer")["figures"]
+    assert reports.get("touchpoints/{key}", "touchpoints/packaging", channel="digital")[
+        "figures"] is None  # not listed in that window
+    assert reports.get("links/{link_id}", f"links/{link['id']}")["figures"]["clicks"]
+    assert reports.get("campaigns/{name}", "campaigns/spring-launch")["figures"]
+    assert reports.get("touchpoints", format="csv").startswith("touchpoint_key,")
+    assert reports.get("links/{link_id}", f"links/{link['id']}", format="csv", table="os")
+    refused = [
+        reports.get("touchpoints", limit="0"),
+        reports.get("next", touchpoint="nowhere"),
+        reports.get("touchpoints/{key}", "touchpoints/nowhere"),
+        reports.get("campaigns/{name}", "campaigns/nothing/at/all", format="csv"),
+    ]
+    assert [error["error"]["code"] for error in refused] == [
+        "invalid_parameter", "not_found", "not_found", "not_found",
+    ]
+
+
+def test_the_document_gives_each_report_the_parameters_it_takes(
+    app: Flask, client: FlaskClient, analyst: dict[str, str]
+) -> None:
+    reports = Documented(app, client, analyst)
+    window = {field.alias or name for name, field in ReportArgs.model_fields.items()}
+    detail = {"interval", "table"}
+    for path, own in {
+        "touchpoints": {"order", "by", "limit"}, "stages": set(), "campaigns": set(),
+        "timeseries": {"interval", "group_by"}, "breakdown": {"dimension", "limit"},
+        "funnel": {"mode"}, "paths": {"limit"}, "next": {"touchpoint"}, "feedback": {"by"},
+        "feedback/comments": {"touchpoint", "limit"}, "touchpoints/{key}": detail,
+        "links/{link_id}": detail, "campaigns/{name}": detail,
+    }.items():
+        assert reports.parameters(path) == window | own, path
+
+
+@pytest.mark.parametrize(("row", "shape"), [
+    (TouchpointRow, TouchpointRowOut), (StageRow, StageRowOut), (LinkRow, LinkRowOut),
+    (CampaignRow, CampaignRowOut), (LinkRef, LinkRefOut), (TouchpointRef, TouchpointRefOut),
+    (StageRef, StageRefOut), (FeedbackFigures, FeedbackFiguresOut), (Comment, CommentOut),
+    (FunnelRow, FunnelRowOut), (NextRow, NextRowOut),
+])
+def test_each_row_shape_names_the_fields_of_its_row(row: type, shape: type) -> None:
+    """Rows become JSON field by field (`render.as_json`): their shapes must keep up."""
+    assert list(shape.__annotations__) == [f.name for f in fields(row)]
 
 
 # --- parsing, without a database -----------------------------------------------------------------
@@ -570,11 +656,25 @@ def test_filters_are_parsed_with_their_defaults() -> None:
         "awareness", "physical", "spring", True,
     )
     assert ReportQuery.from_args({}, now=NOW).bots is False
-    assert parse_order({}) == "most"
-    assert parse_order({"order": "least"}) == "least"
-    assert ReportRequest.from_args({}, now=NOW).limit == DEFAULT_LIMIT == 50
-    takes = {"limit"}
-    assert ReportRequest.from_args({"limit": "1000"}, now=NOW, takes=takes).limit == MAX_LIMIT
+    assert validate_query(TouchpointReportArgs, {}).order == "most"
+    assert validate_query(TouchpointReportArgs, {"order": "least"}).order == "least"
+    assert validate_query(TouchpointReportArgs, {}).limit == DEFAULT_LIMIT == 50
+    assert validate_query(TouchpointReportArgs, {"limit": " 1000 "}).limit == MAX_LIMIT
+
+
+# Python's int() takes the first two (full-width digits, here written as escapes).
+@pytest.mark.parametrize("raw", ["1_000", "\uff11\uff10", "1e3", "-5", "5.0", "0001000000000"])
+def test_a_limit_is_plain_digits(raw: str) -> None:
+    with pytest.raises(InvalidParameterError) as raised:
+        validate_query(TouchpointReportArgs, {"limit": raw})
+    assert raised.value.message == "limit: must be a whole number from 1 to 1000"
+
+
+def test_the_window_of_a_query_string_leaves_the_other_parameters_to_the_caller() -> None:
+    asked = {"from": "2026-11-01", "range": "custom", "interval": "hour", "format": "xml"}
+    assert ReportQuery.from_args(asked, now=NOW) == ReportQuery.from_args(
+        {"from": "2026-11-01"}, now=NOW
+    )
 
 
 def test_a_window_of_400_days_is_the_longest() -> None:

@@ -10,23 +10,22 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pycountry
 import redis
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from analytics.models import Conversion
-from shortener import request_input
+from shortener import schemas
 from shortener.clicks import new_click_id
 from shortener.errors import InvalidFieldError
 from shortener.outcomes import ClickTokens, ConversionEvent
 from shortener.touchpoints import find_coupon
 
-FIELDS = frozenset(
-    {"click_id", "coupon", "event", "value", "currency", "occurred_at", "external_id"}
-)
 EVENT = re.compile(r"[a-z0-9_-]{1,40}")
 MAX_VALUE = Decimal(10) ** 12
 MICROS = Decimal(1_000_000)
@@ -39,6 +38,81 @@ class OutsideWindowError(InvalidFieldError):
     code = "outside_window"
 
 
+def _event(value: str) -> str:
+    if not EVENT.fullmatch(value):
+        raise ValueError("must be signup, lead, sale or a name of a-z, 0-9, _ and - (1 to 40)")
+    return value
+
+
+def _decimal(raw: Any) -> Any:
+    """A value as sent (a number, or a string that keeps it exact) as a Decimal."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError("must be a decimal number, e.g. 49.90")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"must be a decimal number, not {raw!r}") from None
+    if not value.is_finite() or value < 0 or value > MAX_VALUE:
+        raise ValueError("must be a number from 0 to 1,000,000,000,000")
+    micros = value * MICROS
+    if micros != micros.to_integral_value():
+        raise ValueError("has more than 6 decimal places")
+    return value
+
+
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 3 or pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError("must be an ISO 4217 code (EUR, USD, …) with a value")
+    return code
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_decimal),
+    WithJsonSchema({"anyOf": [
+        {"type": "number", "minimum": 0, "maximum": int(MAX_VALUE)},
+        {"type": "string", "description": "a decimal, kept exact: \"49.90\""},
+    ]}),
+]
+
+Currency = Annotated[
+    str, AfterValidator(_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{3}$"})
+]
+
+
+class NewConversion(schemas.Body):
+    """A conversion of a click (`click_id`) or of a coupon (`coupon`): one of the two."""
+
+    click_id: Annotated[str, schemas.Line(80)] | None = Field(
+        default=None, description="the `tl_click` the link handed the shop"
+    )
+    coupon: Annotated[str, schemas.Line(40)] | None = Field(
+        default=None, description="a touchpoint's coupon code"
+    )
+    event: Annotated[str, schemas.Line(40), AfterValidator(_event)] = Field(
+        description="signup, lead, sale or a name of a-z, 0-9, _ and -",
+        json_schema_extra={"pattern": f"^{EVENT.pattern}$"},
+    )
+    value: Money | None = Field(default=None, description="at most 6 decimal places")
+    currency: Currency | None = Field(
+        default=None, description="ISO 4217 (any letter case), with a value"
+    )
+    occurred_at: schemas.Timestamp | None = Field(
+        default=None, description="now if null; after its click, and inside the window"
+    )
+    external_id: Annotated[str, schemas.Line(200)] | None = Field(
+        default=None, description="the shop's id: sent again, it is a duplicate"
+    )
+
+
+class ConversionOut(TypedDict):
+    id: str
+    result: Literal["accepted", "duplicate"]
+    event: str
+    external_id: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     id: str
@@ -49,27 +123,24 @@ def conversion_from_json(
     session: Session, data: Any, *, tokens: ClickTokens, now: datetime, window_days: int
 ) -> ConversionEvent:
     """The conversion a request describes, or a 422 naming the field at fault."""
-    data = request_input.json_object(data)
-    request_input.reject_unknown(data, FIELDS)
-    click = request_input.string(data, "click_id", max_length=80)
-    coupon = request_input.string(data, "coupon", max_length=40)
-    if (click in (None, request_input.MISSING)) == (coupon in (None, request_input.MISSING)):
+    body = schemas.validate_body(NewConversion, data)
+    return conversion_of(session, body, tokens=tokens, now=now, window_days=window_days)
+
+
+def conversion_of(
+    session: Session, body: NewConversion, *, tokens: ClickTokens, now: datetime,
+    window_days: int,
+) -> ConversionEvent:
+    """The conversion `body` describes, once its click (or coupon), value and time check out."""
+    if (body.click_id is None) == (body.coupon is None):
         raise InvalidFieldError("click_id", "give either click_id (tl_click) or coupon")
-    event = request_input.string(data, "event", required=True, max_length=40)
-    if not EVENT.fullmatch(event):
-        raise InvalidFieldError(
-            "event", "must be signup, lead, sale or a name of a-z, 0-9, _ and - (1 to 40)"
-        )
-    value_micros, currency = _value(data)
-    occurred = request_input.timestamp(data, "occurred_at")
-    occurred_at = now if occurred in (None, request_input.MISSING) else occurred.astimezone(UTC)
+    value_micros, currency = _value(body.value, body.currency)
+    occurred_at = now if body.occurred_at is None else body.occurred_at.astimezone(UTC)
     if occurred_at > now + CLOCK_SKEW:
         raise InvalidFieldError("occurred_at", "is in the future")
-    external_id = request_input.string(data, "external_id", max_length=200)
-    external_id = None if external_id is request_input.MISSING else external_id
     fields: dict[str, Any] = {}
-    if click not in (None, request_input.MISSING):
-        ref = tokens.verify(click)
+    if body.click_id is not None:
+        ref = tokens.verify(body.click_id)
         if ref is None:
             raise InvalidFieldError("click_id", "is not a click of this Touchlink (tl_click)")
         clicked_at = datetime.fromtimestamp(ref.clicked_at, UTC)
@@ -80,45 +151,31 @@ def conversion_from_json(
                 "click_id", f"the click is more than {window_days} days older than the conversion"
             )
         fields = {"click_id": ref.click_id, "link_id": ref.link_id, "clicked_at": ref.clicked_at}
-    else:
-        found = find_coupon(session, coupon)
+    elif body.coupon is not None:
+        found = find_coupon(session, body.coupon)
         if found is None:
-            raise InvalidFieldError("coupon", f"no touchpoint has the coupon {coupon!r}")
+            raise InvalidFieldError("coupon", f"no touchpoint has the coupon {body.coupon!r}")
         fields = {"coupon": found.code, "touchpoint_id": found.touchpoint_id}
     return ConversionEvent(
         id=new_click_id(),
-        event=event,
+        event=body.event,
         occurred_at=occurred_at.timestamp(),
         value_micros=value_micros,
         currency=currency,
-        external_id=external_id,
+        external_id=body.external_id,
         **fields,
     )
 
 
-def _value(data: dict[str, Any]) -> tuple[int | None, str | None]:
-    """The value in millionths of its currency, and the currency (ISO 4217, upper-case)."""
-    raw, currency = data.get("value"), data.get("currency")
-    if raw is None:
+def _value(value: Decimal | None, currency: str | None) -> tuple[int | None, str | None]:
+    """The value in millionths of its currency, and the currency: one goes with the other."""
+    if value is None:
         if currency is not None:
             raise InvalidFieldError("currency", "goes with a value")
         return None, None
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise InvalidFieldError("value", "must be a decimal number, e.g. 49.90")
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise InvalidFieldError("value", f"must be a decimal number, not {raw!r}") from None
-    if not value.is_finite() or value < 0 or value > MAX_VALUE:
-        raise InvalidFieldError("value", "must be a number from 0 to 1,000,000,000,000")
-    micros = value * MICROS
-    if micros != micros.to_integral_value():
-        raise InvalidFieldError("value", "has more than 6 decimal places")
-    if not isinstance(currency, str) or pycountry.currencies.get(
-        alpha_3=currency.strip().upper()
-    ) is None or len(currency.strip()) != 3:
+    if currency is None:
         raise InvalidFieldError("currency", "must be an ISO 4217 code (EUR, USD, …) with a value")
-    return int(micros), currency.strip().upper()
+    return int(value * MICROS), currency
 
 
 def accept(
@@ -158,7 +215,7 @@ def _external_key(external_id: str) -> str:
     return "touchlink:conversion:" + hashlib.sha256(external_id.encode()).hexdigest()
 
 
-def conversion_json(conversion: ConversionEvent, accepted: Accepted) -> dict[str, Any]:
+def conversion_json(conversion: ConversionEvent, accepted: Accepted) -> ConversionOut:
     return {
         "id": accepted.id,
         "result": "duplicate" if accepted.duplicate else "accepted",

@@ -11,18 +11,20 @@ most TOUCHLINK_LIVE_VIEWERS of them and answers 503 (`live_full`) beyond.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, request
+from pydantic import Field, StringConstraints
 
 from analytics.live import EventStream, LiveFilter, LiveHub, channel_of
-from analytics.reports.query import arg, check_known
 from analytics.sinks import BufferedSQLSink
-from shortener import stages, touchpoints
+from shortener import schemas, stages, touchpoints
 from shortener.api_auth import authenticate_request
 from shortener.errors import AuthenticationError, PermissionDeniedError
 from shortener.models import Role
+from shortener.openapi import operation
 from shortener.runtime import runtime
 from shortener.signin import current_user
 from shortener.unit_of_work import db_session
@@ -30,13 +32,40 @@ from shortener.unit_of_work import db_session
 bp = Blueprint("live_api", __name__, url_prefix="/api/v1/live")
 
 EXTENSION = "touchlink.live"
-PARAMETERS = frozenset({"touchpoint", "stage"})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# A key, looked up as sent: one that names nothing is a 404.
+_KeyName = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class LiveQuery(schemas.Query):
+    touchpoint: _KeyName | None = Field(default=None, description="only this touchpoint's clicks")
+    stage: _KeyName | None = Field(default=None, description="only this stage's clicks")
+
+
+def analyst_or_signed_in(view: F) -> F:
+    """`check_analyst` first, before the query is read, as `@requires` does for a key."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_analyst()
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @bp.get("")
-def live() -> Any:
-    check_analyst()
-    wanted = parse_filter(request.args)
+@analyst_or_signed_in
+@operation(
+    "The live feed of clicks, as Server-Sent Events", query=LiveQuery,
+    errors=(401, 403, 404), media={"text/event-stream": {"schema": {"type": "string"}}},
+    description="Role: analyst or above, by an API key or (without one) the session of a "
+    "signed-in user. Beyond TOUCHLINK_LIVE_VIEWERS viewers a process answers 503 "
+    "(`live_full`).",
+)
+def live(query: LiveQuery) -> Any:
+    wanted = live_filter(query)
     hub = live_hub()
     viewer = hub.join(wanted)
     stream = EventStream(hub, viewer, heartbeat=runtime().settings.live_heartbeat)
@@ -64,12 +93,10 @@ def check_analyst() -> None:
         )
 
 
-def parse_filter(args: Mapping[str, str]) -> LiveFilter:
-    """`touchpoint=KEY` and `stage=KEY`; a 400 for any other parameter, a 404 for a key that
-    names nothing."""
-    check_known(args, PARAMETERS)
+def live_filter(query: LiveQuery) -> LiveFilter:
+    """The touchpoint and stage the feed is narrowed to; a 404 for a key that names nothing."""
     session = db_session()
-    touchpoint, stage = arg(args, "touchpoint"), arg(args, "stage")
+    touchpoint, stage = query.touchpoint, query.stage
     if touchpoint is not None:
         touchpoints.get_touchpoint(session, touchpoint)
     if stage is not None:

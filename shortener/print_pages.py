@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from shortener import links
+from shortener import links, schemas
 from shortener.api_auth import requires
 from shortener.db import utcnow
 from shortener.errors import NotFoundError
@@ -22,16 +22,32 @@ from shortener.forms import submit
 from shortener.links import scan_url
 from shortener.models import Channel, Role
 from shortener.nav import add_nav_item
+from shortener.openapi import operation
 from shortener.print_logo import LOGO_MAX_BYTES, InvalidLogoError, Logo
 from shortener.print_selection import (
     MAX_CODES,
     Selection,
+    SelectionQuery,
     find_touchpoint,
     printable_query,
     select_links,
 )
-from shortener.print_sheet import COLUMNS_MAX, PAPERS, SheetEntry, SheetLayout, render_sheet
-from shortener.qr import CAPTION_MAX, qr_response
+from shortener.print_sheet import (
+    COLUMNS_MAX,
+    PAPERS,
+    LayoutQuery,
+    SheetEntry,
+    SheetLayout,
+    render_sheet,
+)
+from shortener.qr import (
+    CAPTION_MAX,
+    IMAGE_MEDIA,
+    CodeQuery,
+    QROptions,
+    code_response,
+    qr_response,
+)
 from shortener.runtime import runtime
 from shortener.signin import signed_in
 from shortener.touchpoints import list_touchpoints
@@ -44,13 +60,24 @@ bp = Blueprint("print_kit", __name__)
 UPLOAD_ROOM = 64 * 1024
 UPLOADS = frozenset({"print_api.api_logo_code", "print_kit.code"})
 PAPER_NAMES = {"a4": "A4, 210 by 297 mm", "letter": "US Letter, 8.5 by 11 in"}
+# A code with a logo: the logo, and the drawing options as fields beside it if not in the query.
+LOGO_FORM = {"multipart/form-data": {"schema": {
+    "type": "object",
+    "properties": {
+        "logo": {"type": "string", "format": "binary", "description": "a PNG or SVG image"},
+        **CodeQuery.model_json_schema()["properties"],
+    },
+    "required": ["logo"],
+}}}
 
 
-def sheet_response(session: Session, args: MultiDict[str, str]) -> Response:
-    """The PDF of the codes `args` select, laid out as `args` ask."""
+class SheetQuery(SelectionQuery, LayoutQuery):
+    """A sheet's codes, and how they are laid out."""
+
+
+def sheet_response(session: Session, selection: Selection, layout: SheetLayout) -> Response:
+    """The PDF of the codes `selection` names, laid out as `layout` says."""
     settings = runtime().settings
-    selection = Selection.from_args(args)
-    layout = SheetLayout.from_args(args)
     found = select_links(session, selection, domain=settings.short_host, now=utcnow())
     entries = [SheetEntry.of(link, scheme=settings.scheme) for link in found]
     pdf = render_sheet(entries, layout, title=_title(selection))
@@ -94,17 +121,28 @@ def uploaded_logo(*, required: bool) -> Logo | None:
 
 @api_bp.get("/qr-sheet.pdf")
 @requires(Role.ANALYST)
-def api_sheet() -> Response:
-    return sheet_response(db_session(), request.args)
+@operation("A PDF sheet of QR codes, each with its touchpoint, stage and short URL",
+           query=SheetQuery, errors=(404, 422),
+           media={"application/pdf": {"schema": {"type": "string", "format": "binary"}}})
+def api_sheet(query: SheetQuery) -> Response:
+    selection = Selection.of(query.every_link(request.args))
+    return sheet_response(db_session(), selection, SheetLayout.of(query))
 
 
 @api_bp.post("/links/<int:link_id>/qr.<any(svg, png):fmt>")
 @requires(Role.ANALYST)
-def api_logo_code(link_id: int, fmt: str) -> Response:
+@operation("A link's QR code with a logo in its centre, read back before it is sent",
+           query=CodeQuery, request_media=LOGO_FORM, media=IMAGE_MEDIA, errors=(413, 422))
+def api_logo_code(link_id: int, fmt: str, query: CodeQuery) -> Response:
     logo = uploaded_logo(required=True)
+    # Options may come as form fields beside the logo too; those of the query string win.
+    sent = schemas.validate_query(CodeQuery, request.form)
+    sent = sent.model_copy(update=query.model_dump(exclude_unset=True))
     link = links.get_link(db_session(), link_id)
     data = scan_url(link, scheme=runtime().settings.scheme)
-    return qr_response(data, request.values, fmt=fmt, name=link.slug, logo=logo)
+    return code_response(
+        data, QROptions.of(sent), fmt=fmt, name=link.slug, logo=logo, download=sent.download
+    )
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -165,7 +203,9 @@ def print_page() -> str:
 def sheet() -> Any:
     if not request.form.getlist("links"):
         return _page({"links": "Tick at least one link to print."}), 422
-    return submit(lambda: sheet_response(db_session(), request.form), _page)
+    return submit(lambda: sheet_response(
+        db_session(), Selection.from_args(request.form), SheetLayout.from_args(request.form)
+    ), _page)
 
 
 @bp.post("/links/print/code")

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field, WithJsonSchema
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from shortener import request_input
+from shortener import schemas
 from shortener.errors import BadRequestError, DomainError, InvalidParameterError, NotFoundError
 from shortener.models import MAX_ID, Channel, Link, Stage, Touchpoint
 from shortener.slugs import looks_like_slug, slug_key
@@ -72,6 +74,44 @@ class UnprintableLinksError(DomainError):
         )
 
 
+def _one_or_more(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _channel(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    channel = value.strip().lower()
+    if channel not in set(Channel):
+        raise ValueError(f"must be one of {_CHANNELS}, got {_shown(channel)}")
+    return channel
+
+
+class SelectionQuery(schemas.Query):
+    """Which codes a sheet prints, as a query string (or a form) says it: one of the three."""
+
+    links: Annotated[list[str], BeforeValidator(_one_or_more)] = Field(
+        default_factory=list,
+        description="link ids or slugs, comma-separated; the parameter may be repeated",
+    )
+    touchpoint: Annotated[str, schemas.Line(64)] | None = Field(
+        default=None, description="every live link of this touchpoint"
+    )
+    channel: Annotated[
+        str, BeforeValidator(_channel), WithJsonSchema({"enum": [c.value for c in Channel]})
+    ] | None = Field(default=None, description="every live link of this channel's touchpoints")
+
+    @classmethod
+    def from_args(cls, args: MultiDict[str, str]) -> SelectionQuery:
+        """The selection of a query string or a form, its other fields left aside."""
+        known = {name: value for name, value in args.items() if name in cls.model_fields}
+        return schemas.validate_query(cls, known).every_link(args)
+
+    def every_link(self, args: MultiDict[str, str]) -> SelectionQuery:
+        """With every value of `links` in `args`: a query model is handed the first alone."""
+        return self.model_copy(update={"links": args.getlist("links")})
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Exactly one of: `links` (ids or slugs, in the order given), `touchpoint` (a key) or
@@ -83,12 +123,20 @@ class Selection:
 
     @classmethod
     def from_args(cls, args: MultiDict[str, str], *, limit: int = MAX_CODES) -> Selection:
+        """The selection of a query string or a form (see `of`)."""
+        return cls.of(SelectionQuery.from_args(args), limit=limit)
+
+    @classmethod
+    def of(cls, query: SelectionQuery, *, limit: int = MAX_CODES) -> Selection:
         """`links=3,spring` (repeatable, as checkboxes send it), `touchpoint=KEY` or
         `channel=physical`; a 400 for none, for two, or for more than `limit` links named."""
-        tokens = _link_tokens(args)
-        given = [name for name in SELECTORS if args.get(name, "").strip()]
-        if tokens and "links" not in given:
-            given.insert(0, "links")
+        tokens = _link_tokens(query.links)
+        chosen = {
+            "links": any(value.strip() for value in query.links),
+            "touchpoint": query.touchpoint is not None,
+            "channel": query.channel is not None,
+        }
+        given = [name for name in SELECTORS if chosen[name]]
         if not given:
             raise SelectionError(
                 "Choose the codes to print: links=<ids or slugs>, touchpoint=<key> "
@@ -100,26 +148,21 @@ class Selection:
                 f"Give only one of links, touchpoint or channel, not {' and '.join(given)}.",
                 given,
             )
-        if given == ["links"]:
-            if not tokens:
-                raise InvalidParameterError("links", "names no link")
-            if len(tokens) > limit:
-                raise TooManyCodesError(len(tokens), limit)
-            return cls(links=tokens)
-        if given == ["touchpoint"]:
-            return cls(touchpoint=request_input.text_param(args, "touchpoint", max_length=64))
-        channel = args.get("channel", "").strip().lower()
-        if channel not in set(Channel):
-            raise InvalidParameterError(
-                "channel", f"must be one of {_CHANNELS}, got {_shown(channel)}"
-            )
-        return cls(channel=channel)
+        if query.touchpoint is not None:
+            return cls(touchpoint=query.touchpoint)
+        if query.channel is not None:
+            return cls(channel=query.channel)
+        if not tokens:
+            raise InvalidParameterError("links", "names no link")
+        if len(tokens) > limit:
+            raise TooManyCodesError(len(tokens), limit)
+        return cls(links=tokens)
 
 
-def _link_tokens(args: MultiDict[str, str]) -> tuple[str, ...]:
+def _link_tokens(values: Sequence[str]) -> tuple[str, ...]:
     """The ids and slugs of `links`, each once, in the order first given."""
     seen: dict[str, None] = {}
-    for value in args.getlist("links"):
+    for value in values:
         for token in value.split(","):
             token = token.strip()
             if not token:

@@ -7,12 +7,14 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field, WithJsonSchema
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from shortener.errors import InvalidParameterError
+from shortener import schemas
 from shortener.links import scan_url, short_url
 from shortener.models import Link
 from shortener.print_fonts import BOLD, REGULAR, fit, ttf
@@ -50,6 +52,36 @@ class SheetEntry:
         )
 
 
+def _paper(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    paper = value.strip().lower()
+    if paper not in PAPERS:
+        raise ValueError(f"must be a4 or letter, got {value.strip()[:40]!r}")
+    return paper
+
+
+def _columns(value: Any) -> Any:
+    # Digits only: int() would also take "1_000" and non-Latin digits.
+    text = value.strip() if isinstance(value, str) else str(value)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text[:3]) <= COLUMNS_MAX:
+        raise ValueError(f"must be a whole number from 1 to {COLUMNS_MAX}")
+    return int(text)
+
+
+class LayoutQuery(schemas.Query):
+    """How a sheet is laid out, as a query string (or a form) says it."""
+
+    paper: Annotated[
+        str, BeforeValidator(_paper), WithJsonSchema({"enum": list(PAPERS)})
+    ] = Field(PAPER_DEFAULT, description="any letter case")
+    columns: Annotated[
+        int,
+        BeforeValidator(_columns),
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": COLUMNS_MAX}),
+    ] = Field(COLUMNS_DEFAULT, description="codes across the page")
+
+
 @dataclass(frozen=True, slots=True)
 class SheetLayout:
     paper: str = PAPER_DEFAULT
@@ -63,23 +95,14 @@ class SheetLayout:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> SheetLayout:
-        """`paper` (a4 or letter) and `columns` (1 to 6); blank means the default."""
-        raw_paper = args.get("paper", "").strip()
-        paper = raw_paper.lower() or PAPER_DEFAULT
-        if paper not in PAPERS:
-            shown = repr(raw_paper[:40])
-            raise InvalidParameterError("paper", f"must be a4 or letter, got {shown}")
-        raw_columns = args.get("columns", "").strip()
-        columns = COLUMNS_DEFAULT
-        if raw_columns:
-            if not (raw_columns.isascii() and raw_columns.isdigit()) or not (
-                1 <= int(raw_columns[:3]) <= COLUMNS_MAX
-            ):
-                raise InvalidParameterError(
-                    "columns", f"must be a whole number from 1 to {COLUMNS_MAX}"
-                )
-            columns = int(raw_columns)
-        return cls(paper=paper, columns=columns)
+        """`paper` (a4 or letter) and `columns` (1 to 6) of a query string or a form, its other
+        fields left aside; blank means the default."""
+        known = {name: value for name, value in args.items() if name in LayoutQuery.model_fields}
+        return cls.of(schemas.validate_query(LayoutQuery, known))
+
+    @classmethod
+    def of(cls, query: LayoutQuery) -> SheetLayout:
+        return cls(paper=query.paper, columns=query.columns)
 
     @property
     def per_page(self) -> int:

@@ -1,6 +1,6 @@
-"""QR parameters parsed and clamped from a query string, rendering of a code to SVG or PNG (with an
-optional caption under it and an optional logo in its centre), and the image response the API and
-the pages both send."""
+"""QR parameters parsed and clamped from a query string (`QRQuery`), rendering of a code to SVG or
+PNG (with an optional caption under it and an optional logo in its centre), and the image response
+the API and the pages both send."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ import io
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Annotated, Any
 from xml.sax.saxutils import escape
 
 import qrcode
 import zxingcpp
+from annotated_types import GroupedMetadata
 from flask import Response
 from PIL import Image, ImageDraw, ImageFont
+from pydantic import BeforeValidator, Field, WithJsonSchema
 from qrcode import constants
 
+from shortener import schemas
 from shortener.errors import DomainError, InvalidParameterError
 from shortener.print_fonts import fit, font_path
 from shortener.print_logo import Logo, rasterise_svg
@@ -51,7 +56,8 @@ _ECC_LEVELS = {
 }
 # ASCII digits only: int() would also take "1_000" and non-Latin digits.
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-_COLOUR = re.compile(r"#?([0-9a-f]{3}|[0-9a-f]{6})", re.IGNORECASE)
+_COLOUR_PATTERN = "#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})"
+_COLOUR = re.compile(_COLOUR_PATTERN)
 _NORMAL_COLOUR = re.compile(r"#[0-9a-f]{6}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SVG_NS = "http://www.w3.org/2000/svg"
@@ -63,6 +69,122 @@ class UnreadableCodeError(DomainError):
 
     code = "unreadable_code"
     status = 422
+
+
+@dataclass(frozen=True, slots=True)
+class _Clamped(GroupedMetadata):
+    """A whole number brought into `low`..`high`: a size past the largest draws the largest."""
+
+    low: int
+    high: int
+
+    def __iter__(self) -> Iterator[Any]:
+        yield BeforeValidator(partial(_clamp, low=self.low, high=self.high))
+        yield WithJsonSchema({"type": "integer"})
+
+
+def _clamp(value: Any, *, low: int, high: int) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return min(high, max(low, value))
+    if not isinstance(value, str):
+        return value  # the integer schema says what is wrong with it
+    raw = value.strip()
+    if not _INTEGER.fullmatch(raw):
+        raise ValueError(f"must be a whole number, got {_shown(raw)}")
+    digits = raw.lstrip("+-").lstrip("0") or "0"
+    negative = raw.startswith("-")
+    # Far out of range either way; int() would also refuse past Python's digit limit.
+    if len(digits) > 9:
+        return low if negative else high
+    return min(high, max(low, -int(digits) if negative else int(digits)))
+
+
+def _ecc(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    ecc = value.strip().upper()
+    if ecc not in _ECC_LEVELS:
+        raise ValueError(
+            f"must be one of L, M, Q or H (error correction level), got {_shown(value.strip())}"
+        )
+    return ecc
+
+
+def _colour(value: Any, *, allow_transparent: bool) -> Any:
+    """A colour as lowercase #rrggbb (or `transparent`), from #rgb or #rrggbb in any case."""
+    if not isinstance(value, str):
+        return value
+    raw = value.strip()
+    if allow_transparent and raw.lower() == TRANSPARENT:
+        return TRANSPARENT
+    match = _COLOUR.fullmatch(raw)
+    if match is None:
+        accepted = "a hex colour like #1a237e or #fff"
+        if allow_transparent:
+            accepted += ", or 'transparent'"
+        raise ValueError(f"must be {accepted}, got {_shown(raw)}")
+    digits = match.group(1).lower()
+    if len(digits) == 3:
+        digits = "".join(digit * 2 for digit in digits)
+    return f"#{digits}"
+
+
+def _caption_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    caption = value.strip()
+    if len(caption) > CAPTION_MAX:
+        raise ValueError(f"must be at most {CAPTION_MAX} characters")
+    if _CONTROL.search(caption):
+        raise ValueError("must be one line, without control characters")
+    return caption
+
+
+_HEX = {"type": "string", "pattern": f"^{_COLOUR_PATTERN}$"}
+Ecc = Annotated[
+    str, BeforeValidator(_ecc), WithJsonSchema({"type": "string", "pattern": "^[LMQHlmqh]$"})
+]
+Foreground = Annotated[
+    str, BeforeValidator(partial(_colour, allow_transparent=False)), WithJsonSchema(_HEX)
+]
+Background = Annotated[
+    str,
+    BeforeValidator(partial(_colour, allow_transparent=True)),
+    WithJsonSchema({"anyOf": [_HEX, {"const": TRANSPARENT}]}),
+]
+Caption = Annotated[
+    str,
+    BeforeValidator(_caption_text),
+    WithJsonSchema({"type": "string", "maxLength": CAPTION_MAX}),
+]
+
+
+class QRQuery(schemas.Query):
+    """How to draw a code, as a query string (or a form) says it."""
+
+    size: Annotated[int, _Clamped(SIZE_MIN, SIZE_MAX)] = Field(
+        SIZE_DEFAULT, description=f"pixels, margin included; brought into {SIZE_MIN}..{SIZE_MAX}"
+    )
+    margin: Annotated[int, _Clamped(MARGIN_MIN, MARGIN_MAX)] = Field(
+        MARGIN_DEFAULT, description=f"the quiet zone, in modules; brought into "
+        f"{MARGIN_MIN}..{MARGIN_MAX}"
+    )
+    ecc: Ecc = Field(ECC_DEFAULT, description="error correction level, L, M, Q or H (any case)")
+    fg: Foreground = Field(FG_DEFAULT, description="the modules' colour, #rrggbb or #rgb")
+    bg: Background = Field(
+        BG_DEFAULT, description="the background, #rrggbb, #rgb or transparent (any case)"
+    )
+    caption: Caption = Field("", description="a line written under the code")
+    logo_size: Annotated[int, _Clamped(LOGO_SIZE_MIN, LOGO_SIZE_MAX)] = Field(
+        LOGO_SIZE_DEFAULT, description=f"with a logo, the percentage of the code's width it "
+        f"covers; brought into {LOGO_SIZE_MIN}..{LOGO_SIZE_MAX}"
+    )
+
+
+class CodeQuery(QRQuery):
+    """A code as the API draws it: the options, and whether it is offered as a file."""
+
+    download: bool = Field(False, description="as an attachment named after the slug")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +223,17 @@ class QROptions:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> QROptions:
-        """Parse query-string values: numbers are clamped, anything malformed or unscannable raises.
+        """The options of a query string or a form, its other fields left aside (a page's
+        form holds more): numbers are clamped, anything malformed or unscannable raises
+        InvalidParameterError naming the offending parameter. A blank value counts as absent,
+        so an empty field of a GET form means the default."""
+        known = {name: value for name, value in args.items() if name in QRQuery.model_fields}
+        return cls.of(schemas.validate_query(QRQuery, known))
 
-        A blank value counts as absent, so an empty field of a GET form means the default.
-        Raises InvalidParameterError naming the offending parameter.
-        """
-        size = _parse_int(args, "size", SIZE_DEFAULT, SIZE_MIN, SIZE_MAX)
-        margin = _parse_int(args, "margin", MARGIN_DEFAULT, MARGIN_MIN, MARGIN_MAX)
-        raw_ecc = args.get("ecc", "").strip()
-        ecc = raw_ecc.upper() or ECC_DEFAULT
-        if ecc not in _ECC_LEVELS:
-            raise InvalidParameterError(
-                "ecc",
-                f"must be one of L, M, Q or H (error correction level), got {_shown(raw_ecc)}",
-            )
-        fg = _parse_colour(args, "fg", FG_DEFAULT, allow_transparent=False)
-        bg = _parse_colour(args, "bg", BG_DEFAULT, allow_transparent=True)
+    @classmethod
+    def of(cls, query: QRQuery) -> QROptions:
+        """The options a validated query gives, once its colours are known to scan."""
+        fg, bg = query.fg, query.bg
         # A transparent background takes the colour of whatever the code is placed on, unknown here.
         if bg != TRANSPARENT:
             if fg == bg:
@@ -130,18 +247,9 @@ class QROptions:
                     f"contrast between fg {fg} and bg {bg} is {ratio:.2f}:1, too low to scan; "
                     f"choose colours at least {MIN_CONTRAST:.0f}:1 apart in lightness",
                 )
-        caption = args.get("caption", "").strip()
-        if len(caption) > CAPTION_MAX:
-            raise InvalidParameterError("caption", f"must be at most {CAPTION_MAX} characters")
-        if _CONTROL.search(caption):
-            raise InvalidParameterError(
-                "caption", "must be one line, without control characters"
-            )
-        logo_size = _parse_int(
-            args, "logo_size", LOGO_SIZE_DEFAULT, LOGO_SIZE_MIN, LOGO_SIZE_MAX
-        )
         return cls(
-            size=size, margin=margin, ecc=ecc, fg=fg, bg=bg, caption=caption, logo_size=logo_size
+            size=query.size, margin=query.margin, ecc=query.ecc, fg=fg, bg=bg,
+            caption=query.caption, logo_size=query.logo_size,
         )
 
 
@@ -307,15 +415,33 @@ def _check_reads_as(png: bytes, data: str, options: QROptions) -> None:
 def qr_response(
     data: str, args: Mapping[str, str], *, fmt: str, name: str, logo: Logo | None = None
 ) -> Response:
-    """The code of `data` as `fmt` (svg or png) drawn with the options of `args` (a `caption`
-    among them) and `logo`; with `download` in `args`, as an attachment named after `name`."""
+    """The code of `data` drawn with the options of `args` (a query string or a form); with
+    `download` in `args`, as an attachment."""
     options = QROptions.from_args(args)
+    return code_response(
+        data, options, fmt=fmt, name=name, logo=logo, download=bool(args.get("download"))
+    )
+
+
+def code_response(
+    data: str, options: QROptions, *, fmt: str, name: str, logo: Logo | None = None,
+    download: bool = False,
+) -> Response:
+    """The code of `data` as `fmt` (svg or png) drawn with `options` and `logo`; with
+    `download`, as an attachment named after `name`."""
     image = render_checked(data, options, fmt=fmt, logo=logo)
     mimetype = "image/svg+xml" if fmt == "svg" else "image/png"
     response = Response(image, mimetype=mimetype)
-    if args.get("download"):
+    if download:
         response.headers["Content-Disposition"] = f'attachment; filename="{name}-qr.{fmt}"'
     return response
+
+
+# The image media types of a code, for the OpenAPI document.
+IMAGE_MEDIA = {
+    "image/svg+xml": {"schema": {"type": "string"}},
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+}
 
 
 def _caption(options: QROptions, side: int) -> tuple[str, float, int]:
@@ -364,41 +490,6 @@ def dark_runs(matrix: list[list[bool]]) -> Iterator[tuple[int, int, int]]:
             while x < len(row) and row[x]:
                 x += 1
             yield start, y, x - start
-
-
-def _parse_int(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = args.get(name, "").strip()
-    if not raw:
-        return default
-    if not _INTEGER.fullmatch(raw):
-        raise InvalidParameterError(name, f"must be a whole number, got {_shown(raw)}")
-    digits = raw.lstrip("+-").lstrip("0") or "0"
-    negative = raw.startswith("-")
-    # Far out of range either way; int() would also refuse past Python's digit limit.
-    if len(digits) > 9:
-        return low if negative else high
-    value = -int(digits) if negative else int(digits)
-    return min(high, max(low, value))
-
-
-def _parse_colour(
-    args: Mapping[str, str], name: str, default: str, *, allow_transparent: bool
-) -> str:
-    raw = args.get(name, "").strip()
-    if not raw:
-        return default
-    if allow_transparent and raw.lower() == TRANSPARENT:
-        return TRANSPARENT
-    match = _COLOUR.fullmatch(raw)
-    if match is None:
-        accepted = "a hex colour like #1a237e or #fff"
-        if allow_transparent:
-            accepted += ", or 'transparent'"
-        raise InvalidParameterError(name, f"must be {accepted}, got {_shown(raw)}")
-    digits = match.group(1).lower()
-    if len(digits) == 3:
-        digits = "".join(digit * 2 for digit in digits)
-    return f"#{digits}"
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import jsonschema
 import pytest
 import redis
 from flask import Flask
@@ -26,6 +27,7 @@ from flask.testing import FlaskClient
 from analytics.runtime import runtime
 from analytics.stream import ClickStream
 from analytics.worker import IngestWorker
+from shortener.openapi import document
 from tests.analytics.conftest import BrowserMaker, CaptureClock
 from tests.user_agents import ANDROID, DESKTOP, IPHONE
 
@@ -554,3 +556,32 @@ def test_the_dashboard_credits_conversions_by_the_model_chosen(
     assert csv_text.splitlines()[1] == "flyer,Flyer,physical,2.0,EUR 12.50"
     wrong = page.get("/dashboard?model=magic")
     assert wrong.status_code == 400 and "model" in wrong.get_data(as_text=True)
+
+
+def test_the_answers_are_those_the_document_describes(app: Flask, tracked: dict[str, Any]) -> None:
+    api, tracker, analyst = tracked["api"], tracked["tracker"], tracked["analyst"]
+    spec = document(app)
+
+    def check(path: str, method: str, status: int, body: Any) -> None:
+        content = spec["paths"][path][method]["responses"][str(status)]["content"]
+        schema = {**content["application/json"]["schema"], "components": spec["components"]}
+        jsonschema.Draft202012Validator(schema).validate(body)
+
+    sale = {"click_id": tracked["token"], "event": "sale", "value": "10", "currency": "EUR",
+            "external_id": "A-1"}
+    for status in (202, 200):  # accepted, then a duplicate
+        posted = api.post("/api/v1/conversions", json=sale, headers=tracker)
+        assert posted.status_code == status
+        check("/api/v1/conversions", "post", status, posted.json)
+    refused = api.post("/api/v1/conversions", json={"event": 5}, headers=tracker)
+    assert refused.status_code == 422
+    check("/api/v1/conversions", "post", 422, refused.json)
+    rows = [{"coupon": "LYON10", "event": "lead"}, {"coupon": "NOPE", "event": "lead"}, sale]
+    bulk = api.post("/api/v1/conversions/bulk", json={"rows": rows}, headers=tracker)
+    assert [r["status"] for r in bulk.json["results"]] == [202, 422, 200]
+    check("/api/v1/conversions/bulk", "post", 200, bulk.json)
+    asked = (("conversions", {"interval": "hour"}), ("attribution", {"model": "linear"}))
+    for path, query in asked:
+        report = api.get(f"/api/v1/reports/{path}", query_string=query, headers=analyst)
+        assert report.status_code == 200 and report.json["rows"]
+        check(f"/api/v1/reports/{path}", "get", 200, report.json)

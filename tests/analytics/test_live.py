@@ -26,6 +26,7 @@ from analytics.live_api import live_hub
 from analytics.runtime import runtime
 from analytics.stream import ClickStream
 from analytics.worker import IngestWorker
+from shortener.openapi import document
 from tests.conftest import AuthActions, Pages
 from tests.faults import wait_until
 from tests.user_agents import IPHONE
@@ -355,3 +356,23 @@ def test_without_redis_the_embedded_sink_feeds_the_live_feed(
     wait_until(lambda: viewer.clicks(), timeout=10, what="the click on the live feed")
     [click] = viewer.clicks()
     assert set(click) == FIELDS and click["slug"] == "flyer" and click["scan"] is False
+
+
+def test_the_feed_answers_as_its_operation_is_documented(
+    live_app: Flask, headers: Callable[[str], dict[str, str]],
+) -> None:
+    """Left out of the schemathesis run (a stream never ends): its statuses and media here."""
+    operation = document(live_app)["paths"]["/api/v1/live"]["get"]
+    client, analyst = live_app.test_client(), headers("analyst")
+    streamed = client.get("/api/v1/live", headers=analyst, buffered=False)
+    assert streamed.status_code == 200
+    assert streamed.mimetype in operation["responses"]["200"]["content"]
+    streamed.close()
+    for answer in (
+        client.get("/api/v1/live"),
+        client.get("/api/v1/live", headers=headers("tracker")),
+        client.get("/api/v1/live?touchpoint=nowhere", headers=analyst),
+        client.get("/api/v1/live?touchpont=flyer", headers=analyst),
+    ):
+        assert str(answer.status_code) in operation["responses"]
+        assert answer.mimetype in operation["responses"][str(answer.status_code)]["content"]

@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, render_template, request
+from markupsafe import Markup
 from pydantic import BaseModel, TypeAdapter
 from werkzeug.routing import Rule
 
@@ -287,7 +288,17 @@ def openapi_json() -> Any:
 def api_reference() -> str:
     """The document as a page: every operation, its parameters and fields, its responses."""
     doc = document(current_app)
-    return render_template("api_reference.html", doc=doc, tags=reference(doc))
+    return render_template(
+        "api_reference.html", doc=doc, tags=reference(doc), shapes=shapes(doc), code=inline_code
+    )
+
+
+def inline_code(text: str) -> Markup:
+    """The document's `backticks` as <code>, the rest escaped."""
+    code = Markup("<code>{}</code>")
+    return Markup("").join(
+        code.format(part) if i % 2 else part for i, part in enumerate(text.split("`"))
+    )
 
 
 # --- the reference page ------------------------------------------------------------------------
@@ -337,6 +348,11 @@ def reference(doc: Mapping[str, Any]) -> list[tuple[str, list[Entry]]]:
     return sorted(tags.items())
 
 
+def shapes(doc: Mapping[str, Any]) -> list[tuple[str, list[Row]]]:
+    """The document's named schemas (bodies and answers), each with its fields."""
+    return sorted((name, _fields(schema)) for name, schema in doc["components"]["schemas"].items())
+
+
 def _resolve(schema: Mapping[str, Any], schemas: Mapping[str, Any]) -> Mapping[str, Any]:
     while "$ref" in schema:
         schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
@@ -360,5 +376,8 @@ def _kind(schema: Mapping[str, Any]) -> str:
         return " | ".join(map(str, schema["enum"]))
     if schema.get("type") == "array":
         return f"list of {_kind(schema.get('items', {}))}"
+    if schema.get("type") == "object" and "properties" in schema:  # a generic one, inline
+        fields = ", ".join(f"{name}: {_kind(prop)}" for name, prop in schema["properties"].items())
+        return f"object ({fields})"
     kind = str(schema.get("type", "any"))
     return f"{kind} ({schema['format']})" if "format" in schema else kind

@@ -52,6 +52,8 @@ def test_the_reference_page_lists_every_operation(
         for method, operation in operations.items():
             assert f'id="{operation["operationId"]}"' in page, (method, path)
     assert "marketer or above" in page
+    for name in spec["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page
 
 
 def _check(spec: dict[str, Any], path: str, method: str, status: int, body: Any) -> None:

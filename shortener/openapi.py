@@ -155,7 +155,7 @@ class _Components:
     def ref(self, kind: Any, *, mode: str = "validation") -> dict[str, Any]:
         """A reference to `kind`'s schema (a model or a TypedDict), added on first use."""
         name = getattr(kind, "__name__", None)
-        found = TypeAdapter(kind).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        found = _closed(TypeAdapter(kind).json_schema(ref_template=REF, mode=mode))  # type: ignore[arg-type]
         for sub, schema in found.pop("$defs", {}).items():
             self.schemas.setdefault(sub, schema)
         if name is None or not (isinstance(kind, type) and (
@@ -164,6 +164,19 @@ class _Components:
             return found  # a list, a union: inline
         self.schemas.setdefault(name, found)
         return {"$ref": REF.format(model=name)}
+
+
+def _closed(schema: Any) -> Any:
+    """`schema` with every object that lists its fields holding those alone: an answer sends
+    exactly what its TypedDict says (bodies refuse other fields already)."""
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    found = {name: _closed(value) for name, value in schema.items()}
+    if found.get("type") == "object" and "properties" in found:
+        found.setdefault("additionalProperties", False)
+    return found
 
 
 def _operation(

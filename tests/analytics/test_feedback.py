@@ -28,7 +28,7 @@ from shortener.db import utcnow
 from shortener.models import Link
 from shortener.outcomes import AnswerEvent
 from shortener.unit_of_work import transaction
-from tests.analytics.documented import Documented
+from tests.documented import Documented
 from tests.user_agents import IPHONE
 
 Z = 1.959964

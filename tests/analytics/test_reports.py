@@ -43,7 +43,7 @@ from analytics.reports.timeseries import GROUPS
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
 from shortener.schemas import validate_query
-from tests.analytics.documented import Documented
+from tests.documented import Documented
 
 
 def summary(body: Any) -> list[tuple[str, int, float]]:

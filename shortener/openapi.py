@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Flask, current_app, render_template, request
 from markupsafe import Markup
 from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 from werkzeug.routing import Rule
 
 from shortener import request_input, schemas
@@ -152,10 +153,10 @@ class _Components:
         }
         self.schemas.update(self.schemas["Error"].pop("$defs", {}))
 
-    def ref(self, kind: Any, *, mode: str = "validation") -> dict[str, Any]:
+    def ref(self, kind: Any, *, mode: JsonSchemaMode = "validation") -> dict[str, Any]:
         """A reference to `kind`'s schema (a model or a TypedDict), added on first use."""
         name = getattr(kind, "__name__", None)
-        found = _closed(TypeAdapter(kind).json_schema(ref_template=REF, mode=mode))  # type: ignore[arg-type]
+        found: dict[str, Any] = _closed(TypeAdapter(kind).json_schema(ref_template=REF, mode=mode))
         for sub, schema in found.pop("$defs", {}).items():
             self.schemas.setdefault(sub, schema)
         if name is None or not (isinstance(kind, type) and (

@@ -58,13 +58,9 @@ class Survey(schemas.Body):
     then: Annotated[str, schemas.OneOf(*SURVEY_THEN)] = "thanks"
 
 
-class LinkChange(schemas.Body):
-    """Only the fields given change; those that may be cleared take null."""
+class _LinkSettings(schemas.Body):
+    """What a create and an update both take; null clears those that may be cleared."""
 
-    url: Destination = schemas.optional()
-    touchpoint: schemas.Key = schemas.optional()
-    stage: schemas.Key = schemas.optional()
-    slug: Annotated[str, schemas.Line(1000)] = schemas.optional()
     campaign: schemas.Text | None = None
     title: Annotated[str, schemas.Line(300)] | None = None
     redirect_status: Annotated[int, schemas.OneOf(*REDIRECT_STATUSES)] = schemas.optional()
@@ -74,10 +70,19 @@ class LinkChange(schemas.Body):
     fallback_url: Destination | None = None
     track_conversions: bool = schemas.optional()
     survey: Survey | None = None
+
+
+class LinkChange(_LinkSettings):
+    """Only the fields given change."""
+
+    url: Destination = schemas.optional()
+    touchpoint: schemas.Key = schemas.optional()
+    stage: schemas.Key = schemas.optional()
+    slug: Annotated[str, schemas.Line(1000)] = schemas.optional()
     archived: bool = schemas.optional()
 
 
-class NewLink(schemas.Body):
+class NewLink(_LinkSettings):
     url: Destination
     touchpoint: schemas.Key
     stage: schemas.Key
@@ -87,15 +92,6 @@ class NewLink(schemas.Body):
     domain: Annotated[str, schemas.Line(300)] | None = Field(
         default=None, description="the default one if null"
     )
-    campaign: schemas.Text | None = None
-    title: Annotated[str, schemas.Line(300)] | None = None
-    redirect_status: Annotated[int, schemas.OneOf(*REDIRECT_STATUSES)] = schemas.optional()
-    utm: bool = schemas.optional(description="add utm_source, utm_medium, utm_campaign")
-    expires_at: schemas.Timestamp | None = None
-    starts_at: schemas.Timestamp | None = None
-    fallback_url: Destination | None = None
-    track_conversions: bool = schemas.optional()
-    survey: Survey | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -361,7 +361,7 @@ def test_without_redis_the_embedded_sink_feeds_the_live_feed(
 def test_the_feed_answers_as_its_operation_is_documented(
     live_app: Flask, headers: Callable[[str], dict[str, str]],
 ) -> None:
-    """Left out of the schemathesis run (a stream never ends): its statuses and media here."""
+    """Its statuses and media types as documented (schemathesis sees the stream's headers only)."""
     operation = document(live_app)["paths"]["/api/v1/live"]["get"]
     client, analyst = live_app.test_client(), headers("analyst")
     streamed = client.get("/api/v1/live", headers=analyst, buffered=False)

@@ -32,14 +32,13 @@ from shortener import schemas
 from shortener.db import utcnow
 from shortener.errors import InvalidURLError, NotFoundError
 from shortener.models import Link, Webhook, WebhookClicks, WebhookDelivery
-from shortener.urls import validate_destination
+from shortener.urls import MAX_URL_LENGTH, validate_destination
 
 EVENTS = (
     "link.created", "link.updated", "clicks", "alert.raised", "alert.resolved",
     "conversion.created",
 )
 MAX_EVENTS_FIELD = 255
-MAX_URL_LENGTH = 2048
 
 
 class UnsafeAddressError(Exception):

@@ -16,6 +16,7 @@ from flask import Flask
 from analytics import journey_rollups, rollups
 from analytics.alert_watch import AlertWatch
 from analytics.alerts import Notify
+from analytics.dimension_rollups import ensure_dimension_zone
 from analytics.mail import MailSettings
 from analytics.retry import Backoff, is_transient
 from analytics.runtime import Runtime, runtime
@@ -141,6 +142,8 @@ def _cut_rollups_in_the_time_zone(rt: Runtime, stop: threading.Event) -> None:
             with transaction(rt.sessions) as session:
                 if rollups.ensure_zone(session, rt.settings.zone):
                     click.echo(f"Rebuilt the daily rollups for {rt.settings.timezone}.")
+                if ensure_dimension_zone(session, rt.settings.zone):
+                    click.echo(f"Counted the breakdowns in {rt.settings.timezone} from the clicks.")
                 if journey_rollups.ensure(session, rt.settings.zone):
                     click.echo("Rebuilt the journey rollups.")
             return

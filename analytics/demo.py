@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.enrich import Enricher
-from analytics.ingest import KnownLinks, store_clicks
+from analytics.ingest import store_clicks
 from analytics.journeys import JourneyKeys
 from analytics.models import Click
 from analytics.outcome_ingest import store_outcomes
@@ -163,7 +163,6 @@ def seed_demo_clicks(
         if start.timestamp() <= click.at < now.timestamp()
     ]
     clicks.sort(key=lambda click: click.at)
-    known = KnownLinks()
     stored = 0
     for day_index in range(days + 1):
         day = first_day + timedelta(days=day_index)
@@ -172,7 +171,7 @@ def seed_demo_clicks(
             continue
         # Each day is ingested as it would have been that day, visitor salts included.
         result = store_clicks(
-            session, that_day, enricher, now=min(now, day + DAY), zone=zone, known_links=known,
+            session, that_day, enricher, now=min(now, day + DAY), zone=zone,
             journeys=journeys,
         )
         stored += result.inserted

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session
 
 from analytics import journeys as journey_store
+from analytics.dimension_rollups import LinkLabels, add_dimension_counts
 from analytics.enrich import Enricher
 from analytics.journeys import JourneyKeys
 from analytics.models import (
@@ -27,7 +28,6 @@ from analytics.upserts import add_counts, insert_new, salts_of
 from analytics.webhook_clicks import queue_clicks
 from shortener.clicks import RawClick
 from shortener.journey_cookie import COOKIELESS
-from shortener.models import Link
 
 SALT_RETENTION = timedelta(hours=48)
 SCANNER = "scanner:"  # how the bot_reason of a mail scanner's fetch starts (analytics.scanners)
@@ -46,19 +46,6 @@ class StoreResult:
     rejected: list[RawClick] = field(default_factory=list)
 
 
-class KnownLinks:
-    """Link ids seen to exist: links are archived, never deleted, so a hit needs no query."""
-
-    def __init__(self) -> None:
-        self._ids: set[int] = set()
-
-    def existing(self, session: Session, ids: set[int]) -> set[int]:
-        missing = ids - self._ids
-        if missing:
-            self._ids.update(session.scalars(select(Link.id).where(Link.id.in_(missing))))
-        return ids & self._ids
-
-
 def store_clicks(
     session: Session,
     clicks: Sequence[RawClick],
@@ -66,7 +53,6 @@ def store_clicks(
     *,
     now: datetime,
     zone: tzinfo = UTC,
-    known_links: KnownLinks | None = None,
     journeys: JourneyKeys | None = None,
     bursts: Collection[str] = (),
 ) -> StoreResult:
@@ -81,7 +67,9 @@ def store_clicks(
     result = StoreResult()
     if not clicks:
         return result
-    known = (known_links or KnownLinks()).existing(session, {c.link_id for c in clicks})
+    labels = LinkLabels.read(
+        session, {c.link_id for c in clicks}, {c.touchpoint_id for c in clicks}
+    )
     salts = visitor_salts(session, {_day(c.at, zone) for c in clicks}, now=now, zone=zone)
     journey_salts: dict[int, bytes] = {}
     if journeys is not None and any(c.journey == COOKIELESS for c in clicks):
@@ -93,7 +81,7 @@ def store_clicks(
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for click in clicks:
-        if click.link_id not in known:
+        if click.link_id not in labels.campaigns:
             result.rejected.append(click)
             continue
         day = _day(click.at, zone)
@@ -144,7 +132,7 @@ def store_clicks(
         result.touches = recorded.touches
         # Last, the rollups: every batch shares their rows, and holds their locks from the
         # first upsert to the commit, so a batch in flight behind this one waits that long.
-        _add_to_rollups(session, fresh, zone)
+        _add_to_rollups(session, fresh, labels, zone)
         if recorded.change is not None:
             recorded.change.apply(session)
         queue_clicks(session, fresh)  # for the webhooks that want them
@@ -162,7 +150,9 @@ def _scanner(click: RawClick, operator: str | None, bursts: Collection[str]) -> 
     return None
 
 
-def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) -> None:
+def _add_to_rollups(
+    session: Session, rows: list[dict[str, Any]], labels: LinkLabels, zone: tzinfo
+) -> None:
     humans = [
         row for row in rows if not row["is_bot"] and not row["is_test"] and row["visitor_id"]
     ]
@@ -170,6 +160,7 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) 
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(COUNTERS))
     latest: dict[tuple[Any, ...], datetime] = {}
     earliest: dict[tuple[Any, ...], datetime] = {}
+    first_visits: set[str] = set()
     for row in rows:
         at = row["occurred_at"]
         hour = at.replace(minute=0, second=0, microsecond=0)
@@ -192,6 +183,7 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) 
         if visit in new_visitors:
             new_visitors.discard(visit)  # counted once, on the visitor's first click of the day
             counts[3] += 1
+            first_visits.add(row["click_id"])
     # Sorted, so that two workers updating the same rows take their locks in the same order.
     values = [
         {
@@ -227,6 +219,7 @@ def _add_to_rollups(session: Session, rows: list[dict[str, Any]], zone: tzinfo) 
         counters=COUNTERS,
         latest="last_click_at",
     )
+    add_dimension_counts(session, rows, first_visits, labels, zone)
 
 
 def _touchpoint_periods(

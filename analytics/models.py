@@ -128,6 +128,30 @@ class TouchpointStats(Base):
     last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class DimensionStats(Base):
+    """Clicks per day by one dimension's value (device, OS, browser, country, referrer site and
+    host, scan or click): what the breakdowns read.
+
+    Keyed also by the stage, channel and campaign the click's link had at click time ("" for no
+    campaign), so the dashboard's filters need no raw click; kept by the ingest transaction, in
+    days of the workspace's time zone (`workspace_state.dimension_timezone`). A visitor counts
+    where their first human click of the day on a link is, as in `link_hourly_stats`.
+    """
+
+    __tablename__ = "dimension_stats"
+
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    stage_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)  # "" when the click had none
+    clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
+    bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    test_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    visitors: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class DailyVisitor(Base):
     """Which visitors clicked a link on a day: tells the ingest whether a visitor is new."""
 

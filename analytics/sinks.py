@@ -30,7 +30,7 @@ from analytics.events import (
     event_to_json,
     outcome_payload,
 )
-from analytics.ingest import KnownLinks, StoreResult, store_clicks
+from analytics.ingest import StoreResult, store_clicks
 from analytics.journeys import JourneyKeys, RetentionClock
 from analytics.live import LiveHub, Names, publish_stored
 from analytics.metrics import Metrics
@@ -245,7 +245,6 @@ class BufferedSQLSink(_Flusher):
         self._sessions = sessions
         self._enricher = enricher
         self._metrics = metrics
-        self._known_links = KnownLinks()
         self._dead_letters = spool_dir / DEAD_LETTER_FILE
         self._max_deliveries = max_deliveries
         self._attempts: Counter[str] = Counter()
@@ -332,7 +331,6 @@ class BufferedSQLSink(_Flusher):
                 self._enricher,
                 now=datetime.now(UTC),
                 zone=self._zone,
-                known_links=self._known_links,
                 journeys=self._journeys,
             )
         # Committed: the live feed.

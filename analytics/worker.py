@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.enrich import Enricher
 from analytics.events import BadEventError, decode_entry, event_id
-from analytics.ingest import KnownLinks, store_clicks
+from analytics.ingest import store_clicks
 from analytics.journeys import JourneyKeys, RetentionClock
 from analytics.live import Names, RedisChannel, channel_of, publish_stored
 from analytics.metrics import Metrics
@@ -95,7 +95,6 @@ class IngestWorker:
         self.raw_retention_days = raw_retention_days
         self._retention = RetentionClock()
         self.stats = WorkerStats()
-        self._known_links = KnownLinks()
         # Clicks that could be a mail scanner's burst wait, unacknowledged, until it would be over.
         self._bursts: BurstWatch[tuple[Entry, RawClick | Outcome]] = BurstWatch()
         self._multi_link = MultiLinkTouchpoints()
@@ -283,7 +282,7 @@ class IngestWorker:
             with transaction(self.sessions) as session:
                 stored = store_clicks(
                     session, clicks, self.enricher, now=now, zone=self.zone,
-                    known_links=self._known_links, journeys=self.journeys, bursts=bursts,
+                    journeys=self.journeys, bursts=bursts,
                 )
                 kept = store_outcomes(
                     session, outcomes, now=now, zone=self.zone, journeys=self.journeys

@@ -43,8 +43,10 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from analytics.dimension_rollups import VALUES as DIMENSION_VALUES  # noqa: E402
+from analytics.dimension_rollups import rebuild_sql as dimension_sql  # noqa: E402
 from analytics.enrich import make_enricher  # noqa: E402
-from analytics.ingest import KnownLinks, store_clicks  # noqa: E402
+from analytics.ingest import store_clicks  # noqa: E402
 from analytics.reports import engagement as reports  # noqa: E402
 from analytics.reports import stages  # noqa: E402
 from analytics.reports.periods import plan_pieces  # noqa: E402
@@ -54,7 +56,7 @@ from shortener.clicks import RawClick  # noqa: E402
 from shortener.db import make_engine  # noqa: E402
 from shortener.models import Channel  # noqa: E402
 
-ROLLUPS = ("link_hourly_stats", "daily_visitors", "touchpoint_stats")
+ROLLUPS = ("link_hourly_stats", "daily_visitors", "touchpoint_stats", "dimension_stats")
 ZIPF = 1.1  # touchpoint popularity: rank r gets a share ∝ r^-1.1
 ACTIVE = 0.96  # the least popular 4% of touchpoints get no clicks at all
 
@@ -82,9 +84,9 @@ SELECT id, 1000 + id * 37 % 20000, current_date - 400 FROM touchpoints WHERE id 
 """
 
 SEED_LINKS = f"""
-INSERT INTO links (domain, slug, destination, touchpoint_id, stage_id, campaign, archived,
-                   archived_at)
-SELECT 'go.example.com', 'l' || l, 'https://shop.example.com/p/' || l, tp,
+INSERT INTO links (domain, slug, slug_key, destination, touchpoint_id, stage_id, campaign,
+                   archived, archived_at)
+SELECT 'go.example.com', 'l' || l, 'l' || l, 'https://shop.example.com/p/' || l, tp,
        {STAGE_OF.format(tp="tp", j="j")}, CASE WHEN l %% 7 = 0 THEN 'spring' END, l %% 200 = 0,
        CASE WHEN l %% 200 = 0 THEN now() END
 FROM (SELECT l, (l - 1) / %(per_tp)s + 1 AS tp, (l - 1) %% %(per_tp)s AS j
@@ -127,15 +129,22 @@ SELECT lpad(to_hex(floor(extract(epoch FROM occurred_at) * 1000)::bigint), 12, '
        (ARRAY['FR', 'DE', 'US', 'GB', 'ES', 'IT', 'NL', NULL])[place] AS country,
        (ARRAY['instagram.com', 'google.com', NULL, 'facebook.com', NULL, 't.co', NULL,
               'mail.google.com'])[place] AS referrer_host,
+       (ARRAY['Instagram', 'Google', NULL, 'Facebook', NULL, 'Twitter', NULL,
+              'Gmail'])[place] AS referrer_site,
        (ARRAY['en-US', 'fr-FR', 'de-DE', NULL])[1 + place %% 4] AS language,
        -- A quarter of the clicks come from a link's eight regulars, who click it again.
        md5(CASE WHEN is_bot THEN 'bot' || person %% 500
                 WHEN regular THEN 'regular' || ((tp - 1) * %(per_tp)s + j) || '.' || seat
-                ELSE person::text END || ':' || %(day)s) AS visitor_id
+                ELSE person::text END || ':' || %(day)s) AS visitor_id,
+       false AS is_test
 FROM placed
 ORDER BY occurred_at
 """
 
+CLICK_COLUMNS = (
+    "click_id, occurred_at, link_id, touchpoint_id, stage_id, via_qr, is_bot, bot_reason, device,"
+    " os, browser, country, referrer_host, referrer_site, language, visitor_id, is_test"
+)
 # What ingest does to a set of clicks, in SQL: a visitor counts once per link per UTC day, in the
 # hour of their first click (in time order, as the stream delivers them).
 DAILY_VISITORS_FROM = """
@@ -186,6 +195,8 @@ def one(conn: psycopg.Connection[Any], sql: str) -> Any:
 def rollups_from(conn: psycopg.Connection[Any], source: str) -> None:
     conn.execute(DAILY_VISITORS_FROM.format(source=source))
     conn.execute(LINK_HOURLY_FROM.format(source=source))
+    for dimension in DIMENSION_VALUES:
+        conn.execute(dimension_sql(source, dimension, zone="'UTC'"))
 
 
 def touchpoint_stats_from_hourly(conn: psycopg.Connection[Any]) -> None:
@@ -238,11 +249,11 @@ def check_loader_against_ingest(
             via_qr=rng.random() < 0.15,
         ))
     engine = make_engine(url)
-    enricher, known = make_enricher(), KnownLinks()
+    enricher = make_enricher()
     with Session(engine) as session:
         for i in range(0, len(raw), 500):
             with session.begin():
-                store_clicks(session, raw[i:i + 500], enricher, now=now, known_links=known)
+                store_clicks(session, raw[i:i + 500], enricher, now=now)
     engine.dispose()
 
     with conn.transaction():
@@ -299,7 +310,7 @@ def load_clicks(
         }
         with conn.transaction():  # `batch` is dropped at its commit
             conn.execute(GENERATE_DAY, params)
-            conn.execute("INSERT INTO clicks SELECT * FROM batch")
+            conn.execute(f"INSERT INTO clicks ({CLICK_COLUMNS}) SELECT {CLICK_COLUMNS} FROM batch")
             rollups_from(conn, "batch")
         done += n
         rate = done / (time.perf_counter() - started)

@@ -1,22 +1,25 @@
 """Where clicks come from: device, OS, browser, country, referrer, scan or click.
 
-Breakdowns read the raw clicks of the period with one GROUP BY, keeping the ten (or `limit`) most
-frequent values: fine at the volumes a dashboard period holds today; daily dimension rollups take
-over when that stops being true.
+A breakdown keeps the ten (or `limit`) most frequent values of the window. Whole local days
+(every window of the dashboard) are summed from `dimension_stats`, whose rows carry the stage,
+channel and campaign of their clicks at click time; one touchpoint's or link's page, or a window
+cut inside a day, groups the raw clicks instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import Select, case, distinct, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
 from analytics.countries import country_name
 from analytics.models import Click
+from analytics.models import DimensionStats as Stats
 from analytics.reports.query import ReportQuery, check_limit
 from analytics.reports.render import ReportHead, head
 from analytics.reports.sql import stage_id
@@ -49,7 +52,7 @@ class BreakdownRow:
     value: str  # as stored (a country's ISO code, a referrer's site); "" when the click had none
     label: str  # for people (the country's name)
     clicks: int
-    visitors: int  # distinct visitor ids, which rotate daily: a visitor per day
+    visitors: int  # a visitor per link per day, counted where their first click of the day is
     share: float  # of all the clicks of the period, 4 places
 
 
@@ -119,17 +122,12 @@ def breakdown(
 ) -> Breakdown:
     """The period's clicks by one dimension, the `limit` most frequent values first."""
     check_limit(limit, MAX_LIMIT)
-    value = _column(dimension)
-    grouped = (
-        _matching_clicks(
-            session, select(value, func.count(), func.count(distinct(Click.visitor_id))), query
-        )
-        .group_by(value)
-        .order_by(func.count().desc(), value)
-        .limit(limit)
-    )
-    found = [(str(v or ""), int(c), int(u)) for v, c, u in session.execute(grouped)]
-    total = int(session.scalar(_matching_clicks(session, select(func.count()), query)) or 0)
+    if query.empty:
+        return Breakdown(query=query, dimension=dimension, rows=(), total=0)
+    if _whole_days(query) and query.touchpoint_id is None and query.link_id is None:
+        found, total = _from_rollups(session, query, dimension, limit)
+    else:
+        found, total = _from_clicks(session, query, dimension, limit)
     rows = tuple(
         BreakdownRow(
             value=v,
@@ -143,12 +141,96 @@ def breakdown(
     return Breakdown(query=query, dimension=dimension, rows=rows, total=total)
 
 
-def _matching_clicks(session: Session, stmt: Select[Any], query: ReportQuery) -> Select[Any]:
-    """A select over the raw clicks narrowed to the window and the filters."""
+Counts = list[tuple[str, int, int]]  # (value, clicks, visitors), most clicks first
+
+
+def _whole_days(query: ReportQuery) -> bool:
+    """Whether the window is whole local days (the last one cut at the present, after which
+    nothing is stored yet): what `dimension_stats` holds."""
+    end = query.requested_end or query.end
+    return all(query.local(t).time() == time(0) for t in (query.start, end))
+
+
+def _from_rollups(
+    session: Session, query: ReportQuery, dimension: Dimension, limit: int
+) -> tuple[Counts, int]:
+    clicks: Any = Stats.clicks
+    if query.bots:
+        clicks = clicks + Stats.bot_clicks
+    if query.tests:
+        clicks = clicks + Stats.test_clicks
+    end = query.requested_end or query.end
+    stmt = select(Stats.value, func.sum(clicks).label("clicks"), func.sum(Stats.visitors)).where(
+        Stats.dimension == dimension,
+        Stats.day >= query.first_day,
+        Stats.day < query.local(end).date(),
+    )
+    if query.stage is not None:
+        stmt = stmt.where(Stats.stage_id == stage_id(session, query.stage))
+    if query.channel is not None:
+        stmt = stmt.where(Stats.channel == query.channel)
+    if query.campaign is not None:
+        stmt = stmt.where(Stats.campaign == query.campaign)
+    values = stmt.group_by(Stats.value).having(func.sum(clicks) > 0).subquery()
+    found = session.execute(
+        select(values, func.sum(values.c.clicks).over())
+        .order_by(values.c.clicks.desc(), values.c.value)
+        .limit(limit)
+    ).all()
+    total = int(found[0][3]) if found else 0
+    return [(str(v), int(c), int(u)) for v, c, u, _ in found], total
+
+
+def _from_clicks(
+    session: Session, query: ReportQuery, dimension: Dimension, limit: int
+) -> tuple[Counts, int]:
+    """The same from the raw clicks: for one touchpoint or link, or a window cut inside a day.
+    A visitor counts as in the rollups: once per link per day (visitor ids rotate daily), under
+    the value of their first human click of the day, when it is in the window."""
+    person = and_(Click.is_bot.is_(False), Click.is_test.is_(False), Click.visitor_id != "")
+    nth = func.row_number().over(
+        partition_by=(person, Click.visitor_id, Click.link_id),
+        order_by=(Click.occurred_at, Click.click_id),
+    )
+    day_start = query.local(query.start).replace(hour=0)
+    clicks = _matching_clicks(
+        session,
+        select(
+            _column(dimension).label("value"),
+            Click.occurred_at.label("at"),
+            case((person, nth), else_=0).label("nth"),
+        ),
+        query,
+        since=day_start,
+    ).subquery()
+    in_window = clicks.c.at >= query.start
+    found = [
+        (str(v or ""), int(c), int(u or 0))
+        for v, c, u in session.execute(
+            select(
+                clicks.c.value,
+                func.count(),
+                func.sum(case((clicks.c.nth == 1, 1), else_=0)),
+            )
+            .where(in_window)
+            .group_by(clicks.c.value)
+            .order_by(func.count().desc(), clicks.c.value)
+            .limit(limit)
+        )
+    ]
+    total = int(session.scalar(_matching_clicks(session, select(func.count()), query)) or 0)
+    return found, total
+
+
+def _matching_clicks(
+    session: Session, stmt: Select[Any], query: ReportQuery, *, since: datetime | None = None
+) -> Select[Any]:
+    """A select over the raw clicks narrowed to the window (from `since`, when earlier) and the
+    filters."""
     stmt = (
         stmt.select_from(Click)
         .join(Touchpoint, Touchpoint.id == Click.touchpoint_id)
-        .where(Click.occurred_at >= query.start, Click.occurred_at < query.end)
+        .where(Click.occurred_at >= (since or query.start), Click.occurred_at < query.end)
     )
     if query.touchpoint_id is not None:
         stmt = stmt.where(Click.touchpoint_id == query.touchpoint_id)
@@ -157,7 +239,8 @@ def _matching_clicks(session: Session, stmt: Select[Any], query: ReportQuery) ->
     if not query.bots:
         stmt = stmt.where(Click.is_bot.is_(False))
     if not query.tests:
-        stmt = stmt.where(Click.is_test.is_(False))
+        # A bot's fetch before go-live is a bot click, as the rollups count it.
+        stmt = stmt.where(or_(Click.is_test.is_(False), Click.is_bot.is_(True)))
     if query.stage is not None:
         stmt = stmt.where(Click.stage_id == stage_id(session, query.stage))
     if query.channel is not None:

@@ -215,7 +215,9 @@ def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
     journey = None if people["touched"] else stage_reports.stage_report(
         session, replace(query, stage=None)
     )
-    series = timeseries(session, query, interval=view.interval, group_by=view.group_by)
+    series = timeseries(
+        session, query, interval=view.interval, group_by=view.group_by, top=CHART_SERIES
+    )
     return {
         **page_context(view),
         "here": lambda **args: url_for("dashboard.index", **args),
@@ -344,12 +346,11 @@ class Chart:
 def draw_timeseries(series: Timeseries) -> Chart:
     """The clicks over time as an SVG line chart, the smaller series added up as "Other"."""
     drawn = series.series[:CHART_SERIES]
-    rest = series.series[CHART_SERIES:]
     lines = [charts.Line(s.name, s.clicks, charts.colour(i)) for i, s in enumerate(drawn)]
     keys: list[str | None] = [s.key for s in drawn]
-    if rest:
-        other = tuple(sum(s.clicks[i] for s in rest) for i in range(len(series.buckets)))
-        lines.append(charts.Line(f"Other ({len(rest)})", other, charts.OTHER))
+    if series.other is not None:
+        other = series.other.clicks
+        lines.append(charts.Line(f"Other ({series.other_groups})", other, charts.OTHER))
         keys.append(None)
     counted = "Clicks, bots included," if series.query.bots else "Human clicks"
     svg = charts.line_chart(

@@ -79,12 +79,13 @@ def fresh_redis(db: int) -> str:
     return url
 
 
-def touchlink(env: dict[str, str], *args: str) -> str:
-    """Run a `touchlink` command; its standard output."""
+def touchlink(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run a `touchlink` command (with `stdin` as its input); its standard output."""
     result = subprocess.run(
         [sys.executable, "-c", "from wsgi import main; main()", *args],
         cwd=ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import Select, and_, case, func, or_, select
@@ -124,7 +124,7 @@ def breakdown(
     check_limit(limit, MAX_LIMIT)
     if query.empty:
         return Breakdown(query=query, dimension=dimension, rows=(), total=0)
-    if _whole_days(query) and query.touchpoint_id is None and query.link_id is None:
+    if query.whole_days and query.touchpoint_id is None and query.link_id is None:
         found, total = _from_rollups(session, query, dimension, limit)
     else:
         found, total = _from_clicks(session, query, dimension, limit)
@@ -144,13 +144,6 @@ def breakdown(
 Counts = list[tuple[str, int, int]]  # (value, clicks, visitors), most clicks first
 
 
-def _whole_days(query: ReportQuery) -> bool:
-    """Whether the window is whole local days (the last one cut at the present, after which
-    nothing is stored yet): what `dimension_stats` holds."""
-    end = query.requested_end or query.end
-    return all(query.local(t).time() == time(0) for t in (query.start, end))
-
-
 def _from_rollups(
     session: Session, query: ReportQuery, dimension: Dimension, limit: int
 ) -> tuple[Counts, int]:
@@ -159,11 +152,10 @@ def _from_rollups(
         clicks = clicks + Stats.bot_clicks
     if query.tests:
         clicks = clicks + Stats.test_clicks
-    end = query.requested_end or query.end
     stmt = select(Stats.value, func.sum(clicks).label("clicks"), func.sum(Stats.visitors)).where(
         Stats.dimension == dimension,
         Stats.day >= query.first_day,
-        Stats.day < query.local(end).date(),
+        Stats.day < query.end_day,
     )
     if query.stage is not None:
         stmt = stmt.where(Stats.stage_id == stage_id(session, query.stage))

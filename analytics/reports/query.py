@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -213,6 +213,18 @@ class ReportQuery:
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.zone)
+
+    @property
+    def whole_days(self) -> bool:
+        """The window is whole local days, the last one perhaps cut at the present (after
+        which nothing is stored yet): what the daily rollups answer alone."""
+        end = self.requested_end or self.end
+        return all(self.local(t).time() == time(0) for t in (self.start, end))
+
+    @property
+    def end_day(self) -> date:
+        """The local day after the window's last, for whole days (the present's cut aside)."""
+        return self.local(self.requested_end or self.end).date()
 
 
 def check_known(args: Mapping[str, str], known: Collection[str]) -> None:

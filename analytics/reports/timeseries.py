@@ -1,8 +1,9 @@
 """Clicks over time, per hour or per local day, for each touchpoint, stage, channel or link.
 
-Read from the hourly rollups like the other reports: `clicks` are human clicks (scans included),
-bots added only when asked for, and `human_clicks` and `bot_clicks` say which is which; `scans`
-and `visitors` are human. Days are those of the workspace's time zone.
+Read from the daily rollups (`touchpoint_stats`) for whole days by touchpoint, stage or
+channel, else from the hourly ones. As in the other reports, `clicks` are human clicks (scans
+included), bots added only when asked for, and `human_clicks` and `bot_clicks` say which is
+which; `scans` and `visitors` are human. Days are those of the workspace's time zone.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
 from analytics.models import LinkHourlyStats as Stats
+from analytics.models import Period
+from analytics.models import TouchpointStats as Days
 from analytics.reports.query import ReportQuery, day_start
 from analytics.reports.render import ReportHead, head
-from analytics.reports.sql import filtered, human_clicks
+from analytics.reports.sql import filtered, human_clicks, stage_id
 from shortener.errors import InvalidParameterError
 from shortener.models import Link, Stage, Touchpoint
 from shortener.schemas import TimeText
@@ -90,6 +93,8 @@ class Timeseries:
     group_by: GroupBy
     buckets: tuple[datetime, ...]  # the start of each hour or local day, in the local zone
     series: tuple[Series, ...]  # most clicks first
+    other: Series | None = None  # the groups past `top`, added up (key "")
+    other_groups: int = 0  # how many
 
     @property
     def totals(self) -> tuple[int, ...]:
@@ -149,10 +154,12 @@ def timeseries(
     *,
     interval: Interval = "day",
     group_by: GroupBy = "touchpoint",
+    top: int | None = None,
 ) -> Timeseries:
     """Figures per bucket and group; every bucket of the window is there, zeros included.
 
-    Only groups with clicks (as counted) in the window get a series.
+    Only groups with clicks (as counted) in the window get a series; with `top`, only the `top`
+    groups with most clicks, the others added up as `other`.
     """
     if interval == "hour" and query.end - query.start > MAX_HOURLY_SPAN:
         raise InvalidParameterError(
@@ -160,6 +167,62 @@ def timeseries(
         )
     buckets = buckets_of(query, interval)
     index = {bucket: i for i, bucket in enumerate(buckets)}
+    daily = (
+        interval == "day" and query.whole_days and group_by != "link"
+        and query.campaign is None and query.link_id is None
+    )
+    found = _daily_rows(session, query, group_by, top) if daily else _hourly_rows(
+        session, query, interval, group_by
+    )
+    width = len(buckets)
+    groups: dict[str | None, tuple[str, list[int], list[int], list[int], list[int]]] = {}
+    others = 0
+    for bucket, group_key, group_name, human, bots, scans, visitors, rest in found:
+        position = index.get(bucket)
+        if position is None:
+            continue
+        others = max(others, rest)
+        key = None if group_key is None else str(group_key)
+        entry = groups.setdefault(
+            key, (str(group_name), [0] * width, [0] * width, [0] * width, [0] * width)
+        )
+        entry[1][position] += int(human or 0)
+        entry[2][position] += int(bots or 0)
+        entry[3][position] += int(scans or 0)
+        entry[4][position] += int(visitors or 0)
+    series = []
+    for group_key, (group_name, human, bots, scans, visitors) in groups.items():
+        clicks = [h + b for h, b in zip(human, bots, strict=True)] if query.bots else human
+        if sum(clicks) or group_key is None:
+            series.append(
+                Series(group_key or "", group_name, tuple(clicks), tuple(human), tuple(bots),
+                       tuple(scans), tuple(visitors))
+            )
+    other = next((s for s in series if not s.key), None) if daily and top else None
+    series = [s for s in series if s is not other]
+    series.sort(key=lambda s: (-s.total, s.key))
+    if top is not None and not daily and len(series) > top:
+        rest_series = series[top:]
+        other = Series("", "Other", *(
+            tuple(map(sum, zip(*(getattr(s, f) for s in rest_series), strict=True)))
+            for f in ("clicks", "human_clicks", "bot_clicks", "scans", "visitors")
+        ))
+        series, others = series[:top], len(rest_series)
+    return Timeseries(
+        query, interval, group_by, tuple(buckets), tuple(series), other=other,
+        other_groups=others if other is not None else 0,
+    )
+
+
+# (bucket, group key, group name, human, bots, scans, visitors, groups added up as other)
+Row = tuple[datetime, Any, Any, Any, Any, Any, Any, int]
+
+
+def _hourly_rows(
+    session: Session, query: ReportQuery, interval: Interval, group_by: GroupBy
+) -> Iterable[Row]:
+    """From `link_hourly_stats`: hours, links and campaigns (the link's), and windows cut
+    inside a day."""
     key, name, order = _group_columns(group_by)
     stmt = filtered(
         session,
@@ -180,30 +243,74 @@ def timeseries(
     if group_by == "link" and query.campaign is None:  # a campaign filter joins the links
         stmt = stmt.join(Link, Link.id == Stats.link_id)
     stmt = stmt.group_by(Stats.hour, key, name, order)
-
-    width = len(buckets)
-    groups: dict[str, tuple[str, list[int], list[int], list[int], list[int]]] = {}
     for hour, group_key, group_name, _, human, bots, scans, visitors in session.execute(stmt):
-        position = index.get(bucket_of(hour, query, interval))
-        if position is None:
-            continue
-        entry = groups.setdefault(
-            str(group_key), (str(group_name), [0] * width, [0] * width, [0] * width, [0] * width)
+        yield bucket_of(hour, query, interval), group_key, group_name, human, bots, scans, \
+            visitors, 0
+
+
+def _daily_rows(
+    session: Session, query: ReportQuery, group_by: GroupBy, top: int | None
+) -> Iterable[Row]:
+    """From the day rows of `touchpoint_stats`, summed in SQL; with `top`, the groups past the
+    first `top` (by clicks, then key) come back as one group whose key is None."""
+    key, name, _ = _group_columns(group_by)
+    per = (
+        select(
+            Days.period_start.label("day"),
+            key.label("key"),
+            name.label("name"),
+            func.sum(human_clicks(Days, query)).label("human"),
+            func.sum(Days.bot_clicks).label("bots"),
+            func.sum(Days.scans).label("scans"),
+            func.sum(Days.visitors).label("visitors"),
         )
-        entry[1][position] += int(human or 0)
-        entry[2][position] += int(bots or 0)
-        entry[3][position] += int(scans or 0)
-        entry[4][position] += int(visitors or 0)
-    series = []
-    for group_key, (group_name, human, bots, scans, visitors) in groups.items():
-        clicks = [h + b for h, b in zip(human, bots, strict=True)] if query.bots else human
-        if sum(clicks):
-            series.append(
-                Series(group_key, group_name, tuple(clicks), tuple(human), tuple(bots),
-                       tuple(scans), tuple(visitors))
+        .join(Touchpoint, Touchpoint.id == Days.touchpoint_id)
+        .where(
+            Days.period == Period.DAY.value,
+            Days.period_start >= query.first_day,
+            Days.period_start < query.end_day,
+        )
+        .group_by(Days.period_start, key, name)
+    )
+    if group_by == "stage":
+        per = per.join(Stage, Stage.id == Days.stage_id)
+    if query.touchpoint_id is not None:
+        per = per.where(Days.touchpoint_id == query.touchpoint_id)
+    if query.stage is not None:
+        per = per.where(Days.stage_id == stage_id(session, query.stage))
+    if query.channel is not None:
+        per = per.where(Touchpoint.channel == query.channel)
+    if top is None:
+        stmt: Any = per
+    else:
+        days = per.cte("per_day")
+        counted = days.c.human + days.c.bots if query.bots else days.c.human
+        ranked = (
+            select(
+                days.c.key,
+                func.row_number().over(order_by=(func.sum(counted).desc(), days.c.key))
+                .label("rank"),
+                func.count().over().label("groups"),
             )
-    series.sort(key=lambda s: (-s.total, s.key))
-    return Timeseries(query, interval, group_by, tuple(buckets), tuple(series))
+            .group_by(days.c.key)
+            .having(func.sum(counted) > 0)
+            .cte("ranked")
+        )
+        shown = ranked.c.rank <= top
+        group_key = case((shown, days.c.key)).label("key")
+        group_name = case((shown, days.c.name), else_="Other").label("name")
+        stmt = (
+            select(
+                days.c.day, group_key, group_name, func.sum(days.c.human), func.sum(days.c.bots),
+                func.sum(days.c.scans), func.sum(days.c.visitors),
+                func.max(case((shown, 0), else_=ranked.c.groups - top)),
+            )
+            .join(ranked, ranked.c.key == days.c.key)
+            .group_by(days.c.day, group_key, group_name)
+        )
+    for day, *figures in session.execute(stmt):
+        rest = figures[6] if top is not None else 0
+        yield (query.local(day_start(day, query.zone)), *figures[:6], int(rest or 0))
 
 
 def _group_columns(group_by: GroupBy) -> tuple[Any, Any, Any]:

@@ -1,7 +1,8 @@
 """Breakdowns (device, OS, browser, country, referrer, scan or click) over a population of clicks
 the test sends: whole days come from `dimension_stats`, a touchpoint's page and windows cut
 inside a day from the raw clicks; both give what the test counts itself from what it sent, and
-rebuilding the rollups from the raw clicks gives the rows ingest kept."""
+rebuilding the rollups from the raw clicks gives the rows ingest kept. The dashboard's chart keeps
+the top groups of its series and adds up the rest, from the daily rollups or the hourly ones."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from sqlalchemy import select
 from analytics.dimension_rollups import ensure_dimension_zone, rebuild_dimension_stats
 from analytics.models import DimensionStats
 from analytics.reports.breakdowns import ALL_DIMENSIONS
+from analytics.reports.query import ReportQuery
+from analytics.reports.timeseries import timeseries
+from shortener.db import utcnow
 from shortener.runtime import runtime
 from shortener.unit_of_work import transaction
 from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE
@@ -198,3 +202,40 @@ def test_the_rollups_rebuilt_from_the_raw_clicks_are_those_ingest_kept(
         if r[0] == "source":
             by_day[r[1]] += r[6] + r[7]
     assert by_day == shifted
+
+
+@pytest.mark.parametrize(("group_by", "top"), [("touchpoint", 1), ("stage", 2), ("stage", 9)])
+def test_the_charts_series_are_the_top_groups_and_the_rest_added_up(
+    app: Flask, sent: list[Sent], group_by: str, top: int
+) -> None:
+    rt = runtime(app)
+    cut = (FIRST + timedelta(hours=30), FIRST + timedelta(days=3, hours=7))
+    windows = [
+        (WEEK, (FIRST, FIRST + timedelta(days=DAYS))),  # whole days: the daily rollups
+        ({"from": "2026-03-03T06:00", "to": "2026-03-05T07:00"}, cut),  # the hourly ones
+    ]
+    for args, (start, end) in windows:
+        days = [d.date() for d in (start.replace(hour=0) + timedelta(days=i) for i in range(7))
+                if d < end]
+        per: dict[str, Counter[Any]] = {}
+        for c in sent:
+            if not c.bot and start <= c.at < end:
+                touchpoint, _, stage, _ = LINKS[c.slug]
+                key = touchpoint if group_by == "touchpoint" else stage
+                per.setdefault(key, Counter())[c.at.date()] += 1
+        ranked = sorted(per, key=lambda k: (-sum(per[k].values()), k))
+        query = ReportQuery.from_args(args, now=utcnow(), zone=rt.settings.zone)
+        with rt.sessions() as session:
+            found = timeseries(session, query, interval="day", group_by=group_by, top=top)
+
+        assert [b.date() for b in found.buckets] == days
+        assert [(s.key, list(s.clicks)) for s in found.series] == [
+            (k, [per[k][d] for d in days]) for k in ranked[:top]
+        ], args
+        rest = ranked[top:]
+        if rest:
+            assert found.other is not None
+            assert list(found.other.clicks) == [sum(per[k][d] for k in rest) for d in days]
+            assert found.other_groups == len(rest)
+        else:
+            assert found.other is None and found.other_groups == 0

@@ -62,6 +62,7 @@ PARAMETERS = frozenset(
 WINDOW = ("range", "from", "to", "stage", "channel", "campaign", "bots", "tests")
 SIDE_BY_SIDE = 8  # touchpoints in each of the most and least engaged tables
 CHART_SERIES = 6  # lines drawn; the rest are added up as "Other"
+MAP_ROWS = 25  # touchpoints on the journey map, most clicks first; its CSV has them all
 TABLES = (
     "most", "least", "campaigns", "funnel", "paths", "stages", "map", "feedback", "attribution",
     "conversions", "timeseries", *DIMENSIONS,
@@ -199,18 +200,10 @@ def index() -> Any:
 
 def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
     query = view.report
-    everyone = engagement.touchpoint_report(session, query, limit=MAX_ROWS)
-    rows = everyone.rows
-    if everyone.empty:
-        # Nothing to rank as most engaged; the least engaged are every touchpoint, silent.
-        silent = engagement.touchpoint_report(session, query, order="least", limit=MAX_ROWS)
-        most, least, listed = [], list(silent.rows[:SIDE_BY_SIDE]), len(silent.rows)
-    else:
-        shown = min(SIDE_BY_SIDE, math.ceil(len(rows) / 2))
-        most, least = list(rows[:shown]), list(reversed(rows[shown:]))[:SIDE_BY_SIDE]
-        listed = len(rows)
+    ranked = engagement.touchpoint_report(session, query, limit=2 * SIDE_BY_SIDE)
+    most, least = _most_and_least(session, ranked)
     people = journey_panels(session, view.report, mode=view.funnel)
-    jmap = journey_map(session, query)
+    jmap = journey_map(session, query, limit=MAP_ROWS)
     # Visitors by stage, where there is no funnel of journeys to show instead.
     journey = None if people["touched"] else stage_reports.stage_report(
         session, replace(query, stage=None)
@@ -221,8 +214,8 @@ def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
     return {
         **page_context(view),
         "here": lambda **args: url_for("dashboard.index", **args),
-        "empty": everyone.empty,
-        "totals": _totals(rows, listed),
+        "empty": ranked.empty,
+        "totals": _totals(ranked.listed),
         "most": most,
         "least": least,
         "rate_top": rate_top([*most, *least]),
@@ -285,27 +278,46 @@ def rate_top(rows: Sequence[Any]) -> float:
     return max((row.per_1k_reached_high or 0.0 for row in rows), default=0.0) or 1.0
 
 
-def _totals(rows: Sequence[engagement.TouchpointRow], listed: int) -> dict[str, Any]:
-    human = sum(row.human_clicks for row in rows)
-    previous_human = sum(row.previous_human_clicks for row in rows)
+def _most_and_least(
+    session: Session, ranked: engagement.TouchpointReport
+) -> tuple[list[engagement.TouchpointRow], list[engagement.TouchpointRow]]:
+    """The most and the least engaged touchpoints, side by side, none in both tables."""
+    listed = ranked.listed.touchpoints
+    if ranked.empty:  # nothing to rank as most engaged: the least are every touchpoint, silent
+        silent = engagement.touchpoint_report(
+            session, ranked.query, order="least", limit=SIDE_BY_SIDE
+        )
+        return [], list(silent.rows)
+    rows = ranked.rows
+    if listed <= 2 * SIDE_BY_SIDE:  # all of them are here: split them in two
+        shown = min(SIDE_BY_SIDE, math.ceil(len(rows) / 2))
+        return list(rows[:shown]), list(reversed(rows[shown:]))[:SIDE_BY_SIDE]
+    most = list(rows[:SIDE_BY_SIDE])
+    keys = {row.touchpoint.key for row in most}
+    lowest = engagement.touchpoint_report(
+        session, ranked.query, order="least", limit=2 * SIDE_BY_SIDE
+    )
+    return most, [row for row in lowest.rows if row.touchpoint.key not in keys][:SIDE_BY_SIDE]
+
+
+def _totals(listed: engagement.ListedTotals) -> dict[str, Any]:
+    human, previous_human = listed.human_clicks, listed.previous_human_clicks
     # The tile says "human clicks": its change is of human clicks, whatever `bots=` says.
     moved, comparable = change(
         human, previous_human, current_human=human, previous_human=previous_human
     )
-    scans = sum(row.scans for row in rows)
     return {
-        "clicks": sum(row.clicks for row in rows),
         "human_clicks": human,
         "previous_human_clicks": previous_human,
-        "bot_clicks": sum(row.bot_clicks for row in rows),
-        "scanner_clicks": sum(row.scanner_clicks for row in rows),
-        "scans": scans,
-        "scan_share": rate(scans, human),
-        "visitors": sum(row.visitors for row in rows),
+        "bot_clicks": listed.bot_clicks,
+        "scanner_clicks": listed.scanner_clicks,
+        "scans": listed.scans,
+        "scan_share": rate(listed.scans, human),
+        "visitors": listed.visitors,
         "change": moved,
         "comparable": comparable,
-        "touchpoints": listed,
-        "silent": listed - sum(1 for row in rows if row.clicks),
+        "touchpoints": listed.touchpoints,
+        "silent": listed.touchpoints - listed.clicked,
     }
 
 

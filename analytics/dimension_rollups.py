@@ -22,7 +22,8 @@ from analytics.upserts import add_counts
 from shortener.models import Link, Touchpoint
 
 DIMENSION_TIMEZONE = "dimension_timezone"
-COUNTERS = ["clicks", "bot_clicks", "test_clicks", "visitors"]
+COUNTERS = ["clicks", "bot_clicks", "scanner_clicks", "test_clicks", "visitors"]
+SCANNER = "scanner:"  # how the bot_reason of a mail scanner's fetch starts
 
 # A dimension's value in a stored click row; "" where the click had none.
 VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -82,7 +83,7 @@ def add_dimension_counts(
 ) -> None:
     """Add the stored click `rows` to `dimension_stats`; `first_visits` are the click ids that
     were a visitor's first human click of the day on their link."""
-    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    totals: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, None, None])
     days: dict[int, Any] = {}
     for row in rows:
         at: datetime = row["occurred_at"]
@@ -91,23 +92,39 @@ def add_dimension_counts(
         if day is None:
             day = days[hour] = at.astimezone(zone).date()
         # Counted as the rollups count: a bot first, then a proofing scan, then a person.
-        column = 1 if row["is_bot"] else 2 if row["is_test"] else 0
-        visit = column == 0 and row["click_id"] in first_visits
+        bot, test = row["is_bot"], not row["is_bot"] and row["is_test"]
+        human = not bot and not test
+        scanner = bot and row["bot_reason"].startswith(SCANNER)
+        visit = human and row["click_id"] in first_visits
         scope = (
             day, row["stage_id"], labels.channels.get(row["touchpoint_id"], ""),
             labels.campaigns.get(row["link_id"], ""),
         )
         for dimension, value_of in VALUES.items():
             counts = totals[(dimension, *scope, value_of(row))]
-            counts[column] += 1
-            counts[3] += visit
+            counts[0] += human
+            counts[1] += bot
+            counts[2] += scanner
+            counts[3] += test
+            counts[4] += visit
+            if human:
+                counts[5] = at if counts[5] is None or at < counts[5] else counts[5]
+                counts[6] = at if counts[6] is None or at > counts[6] else counts[6]
     keys = ["dimension", "day", "stage_id", "channel", "campaign", "value"]
     # Sorted, so that two workers updating the same rows take their locks in the same order.
     values = [
-        {**dict(zip(keys, key, strict=True)), **dict(zip(COUNTERS, counts, strict=True))}
+        {
+            **dict(zip(keys, key, strict=True)),
+            **dict(zip(COUNTERS, counts[:5], strict=True)),
+            "first_click_at": counts[5],
+            "last_click_at": counts[6],
+        }
         for key, counts in sorted(totals.items(), key=lambda item: item[0])
     ]
-    add_counts(session, _table(), values, keys=keys, counters=COUNTERS)
+    add_counts(
+        session, _table(), values, keys=keys, counters=COUNTERS, latest="last_click_at",
+        earliest="first_click_at",
+    )
 
 
 def ensure_dimension_zone(session: Session, zone: ZoneInfo) -> bool:
@@ -159,11 +176,14 @@ def rebuild_sql(source: str, dimension: str, zone: str = ":zone") -> str:
     # The dimension, the source table and the value expressions are our own constants.
     return f"""
 INSERT INTO dimension_stats (dimension, day, stage_id, channel, campaign, value, clicks,
-                             bot_clicks, test_clicks, visitors)
+                             bot_clicks, scanner_clicks, test_clicks, visitors, first_click_at,
+                             last_click_at)
 SELECT '{dimension}', day, c.stage_id, coalesce(t.channel, ''), coalesce(l.campaign, ''),
        value, count(*) FILTER (WHERE human), count(*) FILTER (WHERE is_bot),
-       count(*) FILTER (WHERE is_test AND NOT is_bot), count(*) FILTER (WHERE first_visit)
-FROM (SELECT stage_id, link_id, touchpoint_id, is_bot, is_test,
+       count(*) FILTER (WHERE is_bot AND left(bot_reason, 8) = 'scanner:'),
+       count(*) FILTER (WHERE is_test AND NOT is_bot), count(*) FILTER (WHERE first_visit),
+       min(occurred_at) FILTER (WHERE human), max(occurred_at) FILTER (WHERE human)
+FROM (SELECT stage_id, link_id, touchpoint_id, is_bot, is_test, bot_reason, occurred_at,
              NOT is_bot AND NOT is_test AS human,
              CAST(occurred_at AT TIME ZONE {zone} AS date) AS day,
              {SQL_VALUES[dimension]} AS value,

@@ -113,6 +113,8 @@ class TouchpointStats(Base):
     __tablename__ = "touchpoint_stats"
     __table_args__ = (
         CheckConstraint("period IN ('day', 'week', 'month')", name="period_known"),
+        # One touchpoint's days (a chart's top lines, its own page) without the others'.
+        Index("ix_touchpoint_stats_touchpoint_id", "touchpoint_id", "period", "period_start"),
     )
 
     period: Mapped[str] = mapped_column(String(5), primary_key=True)
@@ -148,8 +150,11 @@ class DimensionStats(Base):
     value: Mapped[str] = mapped_column(String(255), primary_key=True)  # "" when the click had none
     clicks: Mapped[int] = mapped_column(Integer, default=0)  # human clicks, scans included
     bot_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    scanner_clicks: Mapped[int] = mapped_column(Integer, default=0)  # of the bot clicks
     test_clicks: Mapped[int] = mapped_column(Integer, default=0)
     visitors: Mapped[int] = mapped_column(Integer, default=0)
+    first_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # earliest human click
+    last_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # latest human click
 
 
 class DailyVisitor(Base):

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
+from analytics.models import DimensionStats as Days
 from analytics.models import LinkHourlyStats as Stats
 from analytics.reports import breakdowns, conversions, engagement, timeseries
 from analytics.reports.breakdowns import ALL_DIMENSIONS, Breakdown, BreakdownRowOut, Dimension
@@ -401,6 +402,8 @@ def campaign_report(session: Session, query: ReportQuery) -> CampaignReport:
     scans, visitors, and its first and last click of the window."""
     if query.empty:
         return CampaignReport(query=query, rows=())
+    if query.whole_days and query.touchpoint_id is None and query.link_id is None:
+        return _campaigns_of_days(session, query)
     per_link = link_table(session, replace(query, campaign=None))
     if query.campaign is not None:
         per_link = LinkTable(
@@ -434,6 +437,68 @@ def campaign_report(session: Session, query: ReportQuery) -> CampaignReport:
                 **conversions.outcome_fields(
                     outcomes.get(name), sum(r.visitors for r in found)
                 ),
+            )
+        )
+    rows.sort(key=lambda row: (-row.clicks, -row.visitors, row.campaign))
+    return CampaignReport(query=query, rows=tuple(rows))
+
+
+def _campaigns_of_days(session: Session, query: ReportQuery) -> CampaignReport:
+    """The campaign report over whole days, from `dimension_stats` (a click counts for the
+    campaign its link had when clicked) and the links live in the window."""
+    human = Days.clicks + Days.test_clicks if query.tests else Days.clicks
+    figures = select(
+        Days.campaign,
+        func.sum(human),
+        func.sum(Days.bot_clicks),
+        func.sum(Days.scanner_clicks),
+        func.sum(case((Days.value == "scan", human), else_=0)),
+        func.sum(Days.visitors),
+        func.min(Days.first_click_at),
+        func.max(Days.last_click_at),
+    ).where(
+        Days.dimension == "source",
+        Days.campaign != "",
+        Days.day >= query.first_day,
+        Days.day < query.end_day,
+    )
+    if query.stage is not None:
+        figures = figures.where(Days.stage_id == stage_id(session, query.stage))
+    if query.channel is not None:
+        figures = figures.where(Days.channel == query.channel)
+    if query.campaign is not None:
+        figures = figures.where(Days.campaign == query.campaign)
+    found = {
+        name: (int(h), int(b), int(sc), int(scans), int(v), first, last)
+        for name, h, b, sc, scans, v, first, last in session.execute(
+            figures.group_by(Days.campaign)
+        )
+    }
+    live = select(Link.campaign, func.count(), func.count(distinct(Link.touchpoint_id))).where(
+        link_live_in(query), Link.campaign.is_not(None)
+    )
+    if query.stage is not None:
+        live = live.where(Link.stage_id == stage_id(session, query.stage))
+    if query.channel is not None:
+        live = live.where(Link.touchpoint.has(Touchpoint.channel == query.channel))
+    if query.campaign is not None:
+        live = live.where(Link.campaign == query.campaign)
+    links = {
+        name: (int(n), int(t)) for name, n, t in session.execute(live.group_by(Link.campaign))
+    }
+    outcomes = conversions.outcomes_by(session, query, "campaign")
+    rows = []
+    for name in found.keys() | links.keys():
+        h, b, sc, scans, visitors, first, last = found.get(name, (0, 0, 0, 0, 0, None, None))
+        if not (h or b) and name not in links:
+            continue
+        count, touchpoints = links.get(name, (0, 0))
+        rows.append(
+            CampaignRow(
+                campaign=str(name), links=count, touchpoints=touchpoints,
+                clicks=h + b if query.bots else h, human_clicks=h, bot_clicks=b,
+                scanner_clicks=sc, scans=scans, visitors=visitors, first_click_at=first,
+                last_click_at=last, **conversions.outcome_fields(outcomes.get(name), visitors),
             )
         )
     rows.sort(key=lambda row: (-row.clicks, -row.visitors, row.campaign))

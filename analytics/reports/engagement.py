@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any, ClassVar
 
-from sqlalchemy import Subquery, asc, desc, func, literal_column, or_, select, union_all
+from sqlalchemy import Subquery, asc, case, desc, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
@@ -148,6 +148,26 @@ class TouchpointReportOut(ReportHead):
     rows: list[TouchpointRowOut]
 
 
+LISTED_TOTALS = (
+    "all_human", "all_bots", "all_scanners", "all_scans", "all_visitors", "all_previous_human",
+    "listed", "clicked",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTotals:
+    """The sums over every touchpoint the report lists, those past its limit included."""
+
+    human_clicks: int = 0
+    bot_clicks: int = 0
+    scanner_clicks: int = 0
+    scans: int = 0
+    visitors: int = 0
+    previous_human_clicks: int = 0
+    touchpoints: int = 0
+    clicked: int = 0  # touchpoints with clicks (as counted) in the window
+
+
 @dataclass(frozen=True, slots=True)
 class TouchpointReport:
     kind: ClassVar[str] = "touchpoints"
@@ -165,6 +185,7 @@ class TouchpointReport:
     by: RankBy
     rows: tuple[TouchpointRow, ...]
     empty: bool  # no click at all in the window (or it has not begun): nothing to rank
+    listed: ListedTotals = ListedTotals()
 
     @property
     def without_reach(self) -> int:
@@ -217,10 +238,12 @@ def touchpoint_report(
         postgres=is_postgres(session),
     )
     found = run_report(session, query, statement)
-    rows = [_touchpoint_row(*row) for row in found]
+    width = len(found[0]) - len(LISTED_TOTALS) if found else 0
+    rows = [_touchpoint_row(*row[:width]) for row in found]
+    listed = ListedTotals(*(int(n or 0) for n in found[0][width:])) if found else ListedTotals()
     # The window's total (taken before LIMIT), not this page's: a page of the least engaged
     # may hold no click while the window does.
-    empty = not any(int(row[-1] or 0) for row in found)
+    empty = not any(int(row[width - 1] or 0) for row in found)
     if empty and order == "most":
         rows = []
     if journeys.journeys_touched(session, query):
@@ -230,7 +253,9 @@ def touchpoint_report(
     if by == "moved_on":  # read to MAX_LIMIT above, with journeys or without
         rows = rows[:limit]
     rows = _with_outcomes(session, query, rows)
-    return TouchpointReport(query=query, order=order, by=by, rows=tuple(rows), empty=empty)
+    return TouchpointReport(
+        query=query, order=order, by=by, rows=tuple(rows), empty=empty, listed=listed
+    )
 
 
 def _with_journeys(
@@ -291,7 +316,7 @@ def touchpoint_figures(session: Session, query: ReportQuery) -> TouchpointRow | 
         _touchpoint_statement, everyone, stage, "most", "clicks", 1, postgres=is_postgres(session)
     )
     top = run_report(session, everyone, statement)
-    total = int(top[0][-1] or 0) if top else 0
+    total = int(top[0][-1 - len(LISTED_TOTALS)] or 0) if top else 0
     row = found[0]
     return replace(row, share=round(row.clicks / total, 4) if total else 0.0)
 
@@ -427,6 +452,15 @@ def _touchpoint_rows(
             totals.c.last_click_at,
             reach.c.reached,
             func.sum(clicks).over().label("total"),
+            # The sums of every touchpoint listed, taken before LIMIT too: `ListedTotals`.
+            func.sum(human).over().label("all_human"),
+            func.sum(bots).over().label("all_bots"),
+            func.sum(func.coalesce(totals.c.scanners, 0)).over().label("all_scanners"),
+            func.sum(func.coalesce(totals.c.scans, 0)).over().label("all_scans"),
+            func.sum(visitors).over().label("all_visitors"),
+            func.sum(previous_human).over().label("all_previous_human"),
+            func.count().over().label("listed"),
+            func.count(case((clicks > 0, 1))).over().label("clicked"),
         )
         .outerjoin(totals, totals.c.touchpoint_id == Touchpoint.id)
         .outerjoin(reach, reach.c.touchpoint_id == Touchpoint.id)
@@ -466,6 +500,7 @@ def _touchpoint_rows(
             page.c.last_click_at,
             page.c.reached,
             page.c.total,
+            *(page.c[name] for name in LISTED_TOTALS),
         )
         .join(page, page.c.id == Touchpoint.id)
         .order_by(

@@ -1,25 +1,35 @@
-"""The journey map: engagement of each touchpoint at each stage, read from the hourly rollups;
-a stage that no touchpoint serves shows as a gap. The same map coloured by feedback gives each
-cell the NPS of the answers given there (`nps_map`)."""
+"""The journey map: engagement of each touchpoint at each stage, read from the rollups as the
+touchpoint report reads them; a stage that no touchpoint serves shows as a gap. The same map
+coloured by feedback gives each cell the NPS of the answers given there (`nps_map`)."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any, ClassVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from analytics.models import FeedbackAnswer
-from analytics.models import LinkHourlyStats as Stats
 from analytics.reports import feedback
 from analytics.reports.query import ReportQuery
 from analytics.reports.refs import StageRef, TouchpointRef
 from analytics.reports.render import as_json, head
-from analytics.reports.sql import filtered, human_clicks, link_live_in, touchpoint_existed_in
+from analytics.reports.sql import (
+    AnySelect,
+    link_live_in,
+    piece_rows,
+    plan,
+    run_report,
+    stage_id,
+    touchpoint_existed_in,
+)
 from shortener.models import Link, Stage, Touchpoint
+
+MAP_FIGURES = ("stage_id", "human", "bots", "visitors")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +60,11 @@ class JourneyMap:
 
     query: ReportQuery
     stages: tuple[StageRef, ...]
-    rows: tuple[MapRow, ...]  # most clicks first
+    rows: tuple[MapRow, ...]  # most clicks first (the first `limit` when asked)
+    # Keys of the stages no touchpoint serves: no live link there, and no click.
+    gaps: frozenset[str] = frozenset()
+    listed: int = 0  # the touchpoints of the map, those past the limit included
 
-    @property
-    def gaps(self) -> frozenset[str]:
-        """Keys of the stages no touchpoint serves: no live link there, and no click."""
-        return frozenset(
-            stage.key
-            for i, stage in enumerate(self.stages)
-            if not any(row.cells[i].links or row.cells[i].clicks for row in self.rows)
-        )
 
     @property
     def busiest(self) -> int:
@@ -83,9 +88,23 @@ class JourneyMap:
                 )
 
 
-def journey_map(session: Session, query: ReportQuery) -> JourneyMap:
-    """Clicks and visitors of every touchpoint of the window at every stage, with its links
-    there live in the window.
+@lru_cache(maxsize=128)
+def _map_statement(query: ReportQuery, stage: int | None, open_end: bool) -> AnySelect:
+    """Clicks (as counted) and visitors per touchpoint and stage, from the runs of rollup rows
+    that make up the window (days, weeks and months where they can)."""
+    pieces = plan(query, with_previous=False, open_end=open_end)
+    rows = union_all(*(piece_rows(p, query, stage, MAP_FIGURES) for p in pieces)).subquery()
+    counted = rows.c.human + rows.c.bots if query.bots else rows.c.human
+    return select(
+        rows.c.touchpoint_id, rows.c.stage_id, func.sum(counted), func.sum(rows.c.visitors)
+    ).group_by(rows.c.touchpoint_id, rows.c.stage_id)
+
+
+def journey_map(
+    session: Session, query: ReportQuery, *, limit: int | None = None
+) -> JourneyMap:
+    """Clicks and visitors of every touchpoint of the window at every stage (of the `limit`
+    touchpoints with most clicks, when given), with its links there live in the window.
 
     The stage filter keeps that stage's column; the channel and campaign filters choose the
     touchpoints (with a campaign: those with a link in it live in the window, or clicks through
@@ -95,15 +114,10 @@ def journey_map(session: Session, query: ReportQuery) -> JourneyMap:
     stages = tuple(StageRef(s.key, s.name, s.position) for s in stage_rows)
     if query.empty:
         return JourneyMap(query=query, stages=stages, rows=())
-    human = human_clicks(Stats, query)
-    counted = human + Stats.bot_clicks if query.bots else human
-    clicks = filtered(
-        session,
-        select(Stats.touchpoint_id, Stats.stage_id, func.sum(counted), func.sum(Stats.visitors)),
-        query,
-    ).group_by(Stats.touchpoint_id, Stats.stage_id)
+    only = stage_id(session, query.stage) if query.stage is not None else None
     figures: dict[tuple[int, int], tuple[int, int]] = {
-        (tp, st): (int(c or 0), int(v or 0)) for tp, st, c, v in session.execute(clicks)
+        (tp, st): (int(c or 0), int(v or 0))
+        for tp, st, c, v in run_report(session, query, partial(_map_statement, query, only))
     }
     live = select(Link.touchpoint_id, Link.stage_id, func.count()).where(link_live_in(query))
     if query.campaign is not None:
@@ -113,26 +127,35 @@ def journey_map(session: Session, query: ReportQuery) -> JourneyMap:
         for tp, st, n in session.execute(live.group_by(Link.touchpoint_id, Link.stage_id))
     }
     clicked = {tp for (tp, _), (c, _) in figures.items() if c}
-    wanted = select(Touchpoint).where(
-        or_(touchpoint_existed_in(query), Touchpoint.id.in_(clicked))
-    ).order_by(Touchpoint.key)
+    wanted = select(
+        Touchpoint.id, Touchpoint.key, Touchpoint.name, Touchpoint.channel, Touchpoint.archived
+    ).where(or_(touchpoint_existed_in(query), Touchpoint.id.in_(clicked)))
     if query.channel is not None:
         wanted = wanted.where(Touchpoint.channel == query.channel)
     if query.campaign is not None:
         involved = {tp for tp, _ in figures} | {tp for tp, _ in link_counts}
         wanted = wanted.where(Touchpoint.id.in_(involved))
-    by_touchpoint: dict[int, list[MapCell]] = defaultdict(list)
-    touchpoints = session.scalars(wanted).all()
-    for tp in touchpoints:
-        for stage in stage_rows:
-            c, v = figures.get((tp.id, stage.id), (0, 0))
-            by_touchpoint[tp.id].append(MapCell(c, v, link_counts.get((tp.id, stage.id), 0)))
-    rows = [
-        MapRow(TouchpointRef(tp.key, tp.name, tp.channel), tp.archived, tuple(by_touchpoint[tp.id]))
-        for tp in touchpoints
-    ]
-    rows.sort(key=lambda row: (-row.clicks, row.touchpoint.key))
-    return JourneyMap(query=query, stages=stages, rows=tuple(rows))
+    touchpoints = list(session.execute(wanted).all())
+    ids = [stage.id for stage in stage_rows]
+    totals = {tp.id: sum(figures.get((tp.id, st), (0, 0))[0] for st in ids) for tp in touchpoints}
+    served = {
+        st for (tp, st) in (figures.keys() | link_counts.keys())
+        if tp in totals and (figures.get((tp, st), (0, 0))[0] or link_counts.get((tp, st)))
+    }
+    touchpoints.sort(key=lambda tp: (-totals[tp.id], tp.key))
+    rows = tuple(
+        MapRow(
+            TouchpointRef(tp.key, tp.name, tp.channel),
+            tp.archived,
+            tuple(
+                MapCell(*figures.get((tp.id, st), (0, 0)), link_counts.get((tp.id, st), 0))
+                for st in ids
+            ),
+        )
+        for tp in touchpoints[:limit]
+    )
+    gaps = frozenset(stage.key for stage in stage_rows if stage.id not in served)
+    return JourneyMap(query, stages, rows, gaps, len(touchpoints))
 
 
 def _stages(session: Session, query: ReportQuery) -> Sequence[Stage]:

@@ -11,18 +11,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache, partial
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, union_all
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
+from analytics.models import DimensionStats as Dims
 from analytics.models import LinkHourlyStats as Stats
 from analytics.models import Period
 from analytics.models import TouchpointStats as Days
 from analytics.reports.query import ReportQuery, day_start
 from analytics.reports.render import ReportHead, head
-from analytics.reports.sql import filtered, human_clicks, stage_id
+from analytics.reports.sql import (
+    AnySelect,
+    filtered,
+    human_clicks,
+    piece_rows,
+    plan,
+    run_report,
+    stage_id,
+)
 from shortener.errors import InvalidParameterError
 from shortener.models import Link, Stage, Touchpoint
 from shortener.schemas import TimeText
@@ -190,28 +200,32 @@ def timeseries(
         entry[2][position] += int(bots or 0)
         entry[3][position] += int(scans or 0)
         entry[4][position] += int(visitors or 0)
-    series = []
+    series: list[Series] = []
+    other = None
     for group_key, (group_name, human, bots, scans, visitors) in groups.items():
         clicks = [h + b for h, b in zip(human, bots, strict=True)] if query.bots else human
-        if sum(clicks) or group_key is None:
-            series.append(
-                Series(group_key or "", group_name, tuple(clicks), tuple(human), tuple(bots),
-                       tuple(scans), tuple(visitors))
-            )
-    other = next((s for s in series if not s.key), None) if daily and top else None
-    series = [s for s in series if s is not other]
+        made = Series(group_key or "", group_name, tuple(clicks), tuple(human), tuple(bots),
+                      tuple(scans), tuple(visitors))
+        if group_key is None:  # the groups past `top`, added up in SQL
+            other = made
+        elif sum(clicks):
+            series.append(made)
     series.sort(key=lambda s: (-s.total, s.key))
-    if top is not None and not daily and len(series) > top:
-        rest_series = series[top:]
-        other = Series("", "Other", *(
-            tuple(map(sum, zip(*(getattr(s, f) for s in rest_series), strict=True)))
-            for f in ("clicks", "human_clicks", "bot_clicks", "scans", "visitors")
-        ))
-        series, others = series[:top], len(rest_series)
+    if top is not None and len(series) > top:
+        other = _added_up([*series[top:], *([other] if other else [])])
+        others += len(series) - top
+        series = series[:top]
     return Timeseries(
         query, interval, group_by, tuple(buckets), tuple(series), other=other,
         other_groups=others if other is not None else 0,
     )
+
+
+def _added_up(series: Sequence[Series]) -> Series:
+    return Series("", "Other", *(
+        tuple(map(sum, zip(*(getattr(s, f) for s in series), strict=True)))
+        for f in ("clicks", "human_clicks", "bot_clicks", "scans", "visitors")
+    ))
 
 
 # (bucket, group key, group name, human, bots, scans, visitors, groups added up as other)
@@ -251,8 +265,99 @@ def _hourly_rows(
 def _daily_rows(
     session: Session, query: ReportQuery, group_by: GroupBy, top: int | None
 ) -> Iterable[Row]:
-    """From the day rows of `touchpoint_stats`, summed in SQL; with `top`, the groups past the
-    first `top` (by clicks, then key) come back as one group whose key is None."""
+    """Whole days, from the daily rollups: by stage or channel from `dimension_stats` (a few
+    rows a day); by touchpoint from `touchpoint_stats`, the `top` ones alone when asked (found
+    as the touchpoint report finds them, the others added up from `dimension_stats`)."""
+    if query.touchpoint_id is None and group_by != "touchpoint":
+        return _dimension_days(session, query, group_by)
+    if query.touchpoint_id is None and top is not None:
+        return _top_touchpoint_days(session, query, top)
+    return _touchpoint_days(session, query, group_by)
+
+
+def _dimension_days(session: Session, query: ReportQuery, group_by: GroupBy) -> Iterable[Row]:
+    """Per day and stage, or channel (as at click time), from the `source` rows of
+    `dimension_stats` (every click is in one of them)."""
+    key, name = (
+        (Stage.key, Stage.name) if group_by == "stage" else (Dims.channel, Dims.channel)
+    )
+    human = Dims.clicks + Dims.test_clicks if query.tests else Dims.clicks
+    stmt = _dimension_filtered(
+        session,
+        select(
+            Dims.day, key, name, func.sum(human), func.sum(Dims.bot_clicks),
+            func.sum(case((Dims.value == "scan", human), else_=0)), func.sum(Dims.visitors),
+        ),
+        query,
+    ).group_by(Dims.day, key, name)
+    if group_by == "stage":
+        stmt = stmt.join(Stage, Stage.id == Dims.stage_id)
+    for day, *figures in session.execute(stmt):
+        yield (query.local(day_start(day, query.zone)), *figures, 0)
+
+
+def _dimension_filtered(session: Session, stmt: Any, query: ReportQuery) -> Any:
+    stmt = stmt.where(
+        Dims.dimension == "source", Dims.day >= query.first_day, Dims.day < query.end_day
+    )
+    if query.stage is not None:
+        stmt = stmt.where(Dims.stage_id == stage_id(session, query.stage))
+    if query.channel is not None:
+        stmt = stmt.where(Dims.channel == query.channel)
+    return stmt
+
+
+def _top_touchpoint_days(session: Session, query: ReportQuery, top: int) -> Iterable[Row]:
+    """The `top` touchpoints' days, and every other click of each day as one group (key None)."""
+    only = stage_id(session, query.stage) if query.stage is not None else None
+    ranked = run_report(session, query, partial(_ranking, query, only, top))
+    ids = [touchpoint_id for touchpoint_id, _ in ranked]
+    groups = int(ranked[0][1]) if ranked else 0
+    top_sums: dict[datetime, list[int]] = {}
+    for row in _touchpoint_days(session, query, "touchpoint", ids=ids) if ids else ():
+        yield row
+        sums = top_sums.setdefault(row[0], [0, 0, 0, 0])
+        for i, figure in enumerate(row[3:7]):
+            sums[i] += int(figure or 0)
+    if groups <= len(ids):
+        return
+    # A day's other touchpoints: all its clicks (every stage's) less the top ones'.
+    totals: dict[datetime, list[int]] = {}
+    for bucket, _, _, *figures, _ in _dimension_days(session, query, "stage"):
+        sums = totals.setdefault(bucket, [0, 0, 0, 0])
+        for i, figure in enumerate(figures):
+            sums[i] += int(figure or 0)
+    for bucket, sums in totals.items():
+        rest = [total - shown for total, shown in zip(sums, top_sums.get(bucket, [0] * 4),
+                                                        strict=True)]
+        yield bucket, None, "Other", rest[0], rest[1], rest[2], rest[3], groups - len(ids)
+
+
+@lru_cache(maxsize=128)
+def _ranking(query: ReportQuery, stage: int | None, top: int, open_end: bool) -> AnySelect:
+    """The `top` touchpoints with most clicks (as counted), then by key, and how many have any,
+    from the runs of rollup rows that make up the window."""
+    pieces = plan(query, with_previous=False, open_end=open_end)
+    rows = union_all(*(piece_rows(p, query, stage, ("human", "bots")) for p in pieces)).subquery()
+    counted = func.sum(rows.c.human + rows.c.bots if query.bots else rows.c.human)
+    stmt = (
+        select(rows.c.touchpoint_id, func.count().over())
+        .join(Touchpoint, Touchpoint.id == rows.c.touchpoint_id)
+        .group_by(rows.c.touchpoint_id, Touchpoint.key)
+        .having(counted > 0)
+        .order_by(counted.desc(), Touchpoint.key)
+        .limit(top)
+    )
+    if query.channel is not None:
+        stmt = stmt.where(Touchpoint.channel == query.channel)
+    return stmt
+
+
+def _touchpoint_days(
+    session: Session, query: ReportQuery, group_by: GroupBy, *, ids: Sequence[int] = ()
+) -> Iterable[Row]:
+    """From the day rows of `touchpoint_stats` (of the touchpoints `ids`, when given), summed in
+    SQL."""
     key, name, _ = _group_columns(group_by)
     per = (
         select(
@@ -280,37 +385,10 @@ def _daily_rows(
         per = per.where(Days.stage_id == stage_id(session, query.stage))
     if query.channel is not None:
         per = per.where(Touchpoint.channel == query.channel)
-    if top is None:
-        stmt: Any = per
-    else:
-        days = per.cte("per_day")
-        counted = days.c.human + days.c.bots if query.bots else days.c.human
-        ranked = (
-            select(
-                days.c.key,
-                func.row_number().over(order_by=(func.sum(counted).desc(), days.c.key))
-                .label("rank"),
-                func.count().over().label("groups"),
-            )
-            .group_by(days.c.key)
-            .having(func.sum(counted) > 0)
-            .cte("ranked")
-        )
-        shown = ranked.c.rank <= top
-        group_key = case((shown, days.c.key)).label("key")
-        group_name = case((shown, days.c.name), else_="Other").label("name")
-        stmt = (
-            select(
-                days.c.day, group_key, group_name, func.sum(days.c.human), func.sum(days.c.bots),
-                func.sum(days.c.scans), func.sum(days.c.visitors),
-                func.max(case((shown, 0), else_=ranked.c.groups - top)),
-            )
-            .join(ranked, ranked.c.key == days.c.key)
-            .group_by(days.c.day, group_key, group_name)
-        )
-    for day, *figures in session.execute(stmt):
-        rest = figures[6] if top is not None else 0
-        yield (query.local(day_start(day, query.zone)), *figures[:6], int(rest or 0))
+    if ids:
+        per = per.where(Days.touchpoint_id.in_(ids))
+    for day, *figures in session.execute(per):
+        yield (query.local(day_start(day, query.zone)), *figures, 0)
 
 
 def _group_columns(group_by: GroupBy) -> tuple[Any, Any, Any]:

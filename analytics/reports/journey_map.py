@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, ClassVar
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from analytics.models import FeedbackAnswer
@@ -126,23 +126,30 @@ def journey_map(
         (tp, st): int(n)
         for tp, st, n in session.execute(live.group_by(Link.touchpoint_id, Link.stage_id))
     }
-    clicked = {tp for (tp, _), (c, _) in figures.items() if c}
+    ids = [stage.id for stage in stage_rows]
+    totals: dict[int, int] = defaultdict(int)
+    for (tp, st), (c, _) in figures.items():
+        if st in ids:
+            totals[tp] += c
+    involved = {tp for tp, _ in figures} | {tp for tp, _ in link_counts}
     wanted = select(
-        Touchpoint.id, Touchpoint.key, Touchpoint.name, Touchpoint.channel, Touchpoint.archived
-    ).where(or_(touchpoint_existed_in(query), Touchpoint.id.in_(clicked)))
+        Touchpoint.id, Touchpoint.key, Touchpoint.name, Touchpoint.channel, Touchpoint.archived,
+        touchpoint_existed_in(query),
+    )
     if query.channel is not None:
         wanted = wanted.where(Touchpoint.channel == query.channel)
-    if query.campaign is not None:
-        involved = {tp for tp, _ in figures} | {tp for tp, _ in link_counts}
-        wanted = wanted.where(Touchpoint.id.in_(involved))
-    touchpoints = list(session.execute(wanted).all())
-    ids = [stage.id for stage in stage_rows]
-    totals = {tp.id: sum(figures.get((tp.id, st), (0, 0))[0] for st in ids) for tp in touchpoints}
+    touchpoints = [
+        tp for tp in session.execute(wanted)
+        # Those that existed in the window, or had clicks in it anyway; with a campaign, of
+        # those it involves.
+        if (tp[-1] or totals.get(tp.id)) and (query.campaign is None or tp.id in involved)
+    ]
+    listed = {tp.id for tp in touchpoints}
     served = {
         st for (tp, st) in (figures.keys() | link_counts.keys())
-        if tp in totals and (figures.get((tp, st), (0, 0))[0] or link_counts.get((tp, st)))
+        if tp in listed and (figures.get((tp, st), (0, 0))[0] or link_counts.get((tp, st)))
     }
-    touchpoints.sort(key=lambda tp: (-totals[tp.id], tp.key))
+    touchpoints.sort(key=lambda tp: (-totals.get(tp.id, 0), tp.key))
     rows = tuple(
         MapRow(
             TouchpointRef(tp.key, tp.name, tp.channel),

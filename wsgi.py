@@ -26,7 +26,7 @@ import analytics.app
 import analytics.demo
 import migrations
 import shortener.app
-from analytics import rollups
+from analytics import dimension_rollups, rollups
 from analytics.enrich import is_bot, make_enricher
 from analytics.figures import RollupFigures
 from analytics.journeys import JourneyKeys
@@ -167,6 +167,8 @@ def _cut_rollups_in_the_time_zone(rt: Runtime) -> None:
     with transaction(rt.sessions) as session:
         if rollups.ensure_zone(session, rt.settings.zone):
             click.echo(f"Rebuilt the daily rollups for the time zone {rt.settings.timezone}.")
+        if dimension_rollups.ensure_dimension_zone(session, rt.settings.zone):
+            click.echo(f"Counted the breakdowns in {rt.settings.timezone} from the clicks.")
 
 
 def _init(preset: str, with_demo: bool) -> bool:

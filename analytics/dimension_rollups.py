@@ -18,12 +18,12 @@ from sqlalchemy import Table, delete, select, text
 from sqlalchemy.orm import Session
 
 from analytics.models import Click, DimensionStats, WorkspaceState
+from analytics.scanners import SCANNER
 from analytics.upserts import add_counts
 from shortener.models import Link, Touchpoint
 
 DIMENSION_TIMEZONE = "dimension_timezone"
 COUNTERS = ["clicks", "bot_clicks", "scanner_clicks", "test_clicks", "visitors"]
-SCANNER = "scanner:"  # how the bot_reason of a mail scanner's fetch starts
 
 # A dimension's value in a stored click row; "" where the click had none.
 VALUES: dict[str, Callable[[dict[str, Any]], str]] = {

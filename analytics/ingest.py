@@ -24,13 +24,13 @@ from analytics.models import (
     TouchpointStats,
     VisitorSalt,
 )
+from analytics.scanners import SCANNER
 from analytics.upserts import add_counts, insert_new, salts_of
 from analytics.webhook_clicks import queue_clicks
 from shortener.clicks import RawClick
 from shortener.journey_cookie import COOKIELESS
 
 SALT_RETENTION = timedelta(hours=48)
-SCANNER = "scanner:"  # how the bot_reason of a mail scanner's fetch starts (analytics.scanners)
 COUNTERS = ["clicks", "scans", "bot_clicks", "visitors", "test_clicks", "scanner_clicks"]
 
 

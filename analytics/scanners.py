@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session
 from shortener.clicks import RawClick
 from shortener.models import Link
 
+SCANNER = "scanner:"  # how the bot_reason of a mail scanner's fetch starts
+
 # Autonomous-system names (as GeoLite2 spells them) of services whose business is scanning mail.
 # Web proxies that carry people's own browsing (Zscaler, Netskope, Menlo, Forcepoint, Cisco
 # Umbrella) are left out on purpose: their clicks are people's.

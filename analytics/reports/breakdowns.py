@@ -22,7 +22,7 @@ from analytics.models import Click
 from analytics.models import DimensionStats as Stats
 from analytics.reports.query import ReportQuery, check_limit
 from analytics.reports.render import ReportHead, head
-from analytics.reports.sql import stage_id
+from analytics.reports.sql import dimension_days, stage_id
 from shortener.models import Link, Touchpoint
 
 Dimension = Literal["device", "os", "browser", "country", "referrer", "referrer_host", "source"]
@@ -152,17 +152,12 @@ def _from_rollups(
         clicks = clicks + Stats.bot_clicks
     if query.tests:
         clicks = clicks + Stats.test_clicks
-    stmt = select(Stats.value, func.sum(clicks).label("clicks"), func.sum(Stats.visitors)).where(
-        Stats.dimension == dimension,
-        Stats.day >= query.first_day,
-        Stats.day < query.end_day,
+    stmt = dimension_days(
+        session,
+        select(Stats.value, func.sum(clicks).label("clicks"), func.sum(Stats.visitors)),
+        query,
+        dimension,
     )
-    if query.stage is not None:
-        stmt = stmt.where(Stats.stage_id == stage_id(session, query.stage))
-    if query.channel is not None:
-        stmt = stmt.where(Stats.channel == query.channel)
-    if query.campaign is not None:
-        stmt = stmt.where(Stats.campaign == query.campaign)
     values = stmt.group_by(Stats.value).having(func.sum(clicks) > 0).subquery()
     found = session.execute(
         select(values, func.sum(values.c.clicks).over())

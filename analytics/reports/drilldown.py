@@ -25,7 +25,7 @@ from analytics.reports.engagement import TouchpointRowOut
 from analytics.reports.query import ReportQuery
 from analytics.reports.rates import change
 from analytics.reports.render import Report, ReportHead, as_json, flat_row, head
-from analytics.reports.sql import human_clicks, link_live_in, stage_id
+from analytics.reports.sql import dimension_days, human_clicks, link_live_in, stage_id
 from analytics.reports.timeseries import Interval, SeriesPartOut, Timeseries
 from shortener.errors import InvalidParameterError, NotFoundError
 from shortener.models import Link, Touchpoint
@@ -456,18 +456,8 @@ def _campaigns_of_days(session: Session, query: ReportQuery) -> CampaignReport:
         func.sum(Days.visitors),
         func.min(Days.first_click_at),
         func.max(Days.last_click_at),
-    ).where(
-        Days.dimension == "source",
-        Days.campaign != "",
-        Days.day >= query.first_day,
-        Days.day < query.end_day,
-    )
-    if query.stage is not None:
-        figures = figures.where(Days.stage_id == stage_id(session, query.stage))
-    if query.channel is not None:
-        figures = figures.where(Days.channel == query.channel)
-    if query.campaign is not None:
-        figures = figures.where(Days.campaign == query.campaign)
+    ).where(Days.campaign != "")
+    figures = dimension_days(session, figures, query, "source")
     found = {
         name: (int(h), int(b), int(sc), int(scans), int(v), first, last)
         for name, h, b, sc, scans, v, first, last in session.execute(

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from analytics.models import DimensionStats as Dims
 from analytics.models import LinkHourlyStats as Stats
 from analytics.models import TouchpointStats
 from analytics.reports.periods import HOURS, Piece, plan_pieces
@@ -163,6 +164,23 @@ def filtered(session: Session, stmt: Select[Any], query: ReportQuery) -> Select[
     if query.campaign is not None:
         # The campaign is the link's; the stage is the one the click had.
         stmt = stmt.join(Link, Link.id == Stats.link_id).where(Link.campaign == query.campaign)
+    return stmt
+
+
+def dimension_days(
+    session: Session, stmt: Select[Any], query: ReportQuery, dimension: str
+) -> Select[Any]:
+    """A select over one dimension's rows of `dimension_stats`, narrowed to the window's days and
+    the query's filters (stage, channel and campaign as at click time)."""
+    stmt = stmt.where(
+        Dims.dimension == dimension, Dims.day >= query.first_day, Dims.day < query.end_day
+    )
+    if query.stage is not None:
+        stmt = stmt.where(Dims.stage_id == stage_id(session, query.stage))
+    if query.channel is not None:
+        stmt = stmt.where(Dims.channel == query.channel)
+    if query.campaign is not None:
+        stmt = stmt.where(Dims.campaign == query.campaign)
     return stmt
 
 

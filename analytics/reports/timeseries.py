@@ -26,6 +26,7 @@ from analytics.reports.query import ReportQuery, day_start
 from analytics.reports.render import ReportHead, head
 from analytics.reports.sql import (
     AnySelect,
+    dimension_days,
     filtered,
     human_clicks,
     piece_rows,
@@ -282,29 +283,19 @@ def _dimension_days(session: Session, query: ReportQuery, group_by: GroupBy) -> 
         (Stage.key, Stage.name) if group_by == "stage" else (Dims.channel, Dims.channel)
     )
     human = Dims.clicks + Dims.test_clicks if query.tests else Dims.clicks
-    stmt = _dimension_filtered(
+    stmt = dimension_days(
         session,
         select(
             Dims.day, key, name, func.sum(human), func.sum(Dims.bot_clicks),
             func.sum(case((Dims.value == "scan", human), else_=0)), func.sum(Dims.visitors),
         ),
         query,
+        "source",
     ).group_by(Dims.day, key, name)
     if group_by == "stage":
         stmt = stmt.join(Stage, Stage.id == Dims.stage_id)
     for day, *figures in session.execute(stmt):
         yield (query.local(day_start(day, query.zone)), *figures, 0)
-
-
-def _dimension_filtered(session: Session, stmt: Any, query: ReportQuery) -> Any:
-    stmt = stmt.where(
-        Dims.dimension == "source", Dims.day >= query.first_day, Dims.day < query.end_day
-    )
-    if query.stage is not None:
-        stmt = stmt.where(Dims.stage_id == stage_id(session, query.stage))
-    if query.channel is not None:
-        stmt = stmt.where(Dims.channel == query.channel)
-    return stmt
 
 
 def _top_touchpoint_days(session: Session, query: ReportQuery, top: int) -> Iterable[Row]:

@@ -258,9 +258,8 @@ def _hourly_rows(
     if group_by == "link" and query.campaign is None:  # a campaign filter joins the links
         stmt = stmt.join(Link, Link.id == Stats.link_id)
     stmt = stmt.group_by(Stats.hour, key, name, order)
-    for hour, group_key, group_name, _, human, bots, scans, visitors in session.execute(stmt):
-        yield bucket_of(hour, query, interval), group_key, group_name, human, bots, scans, \
-            visitors, 0
+    for hour, group_key, group_name, _, *figures in session.execute(stmt):
+        yield (bucket_of(hour, query, interval), group_key, group_name, *figures, 0)
 
 
 def _daily_rows(

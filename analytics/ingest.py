@@ -121,7 +121,9 @@ def store_clicks(
     if not rows:
         return result
 
-    inserted = insert_new(session, _table(Click), rows, keys=["click_id"], returning=["click_id"])
+    inserted = insert_new(
+        session, _table(Click), rows, keys=["click_id", "occurred_at"], returning=["click_id"]
+    )
     new_ids = {click_id for (click_id,) in inserted}
     result.inserted = len(new_ids)
     result.duplicates = len(rows) - len(new_ids)

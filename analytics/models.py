@@ -29,15 +29,21 @@ class Click(Base):
     """One click as it was at click time; enriched, and never holding the raw IP.
 
     An append-only table written at ingest speed: keyed by the click id made at redirect time
-    (time-ordered, so inserts land at the right edge of the index; unique, which is what makes
-    ingest idempotent), with no other index and no foreign keys to check on every row; ingest
-    checks the link exists, and links, touchpoints and stages are archived, never deleted.
+    (time-ordered, so inserts land at the right edge of the index) with its time, with no other
+    index and no foreign keys to check on every row; ingest checks the link exists, and links,
+    touchpoints and stages are archived, never deleted. On PostgreSQL it is partitioned by month
+    of `occurred_at` (analytics.partitions), and a partitioned table's key must hold the
+    partition key: hence (click_id, occurred_at), on SQLite too, so that both backends hold the
+    same rule. It makes ingest idempotent all the same: a replayed click carries the id and the
+    time it was given at redirect time, both travelling with it in the stream.
     """
 
     __tablename__ = "clicks"
+    # The partitions themselves are made by migration 0020 and the worker, not by the models.
+    __table_args__ = {"postgresql_partition_by": "RANGE (occurred_at)"}
 
     click_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     link_id: Mapped[int] = mapped_column(Integer)
     touchpoint_id: Mapped[int] = mapped_column(Integer)
     stage_id: Mapped[int] = mapped_column(Integer)

@@ -7,6 +7,7 @@ from sqlalchemy import Connection, Engine
 
 import analytics.models  # noqa: F401  (registers clicks and rollups on the metadata)
 import shortener.models  # noqa: F401
+from migrations import include_name
 from shortener.db import Base
 
 target_metadata = Base.metadata
@@ -18,6 +19,7 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -35,6 +35,7 @@ from analytics.journeys import JourneyKeys, RetentionClock
 from analytics.live import LiveHub, Names, publish_stored
 from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
+from analytics.partitions import PARTITIONS_EVERY, keep_partitions_ahead
 from analytics.retention import forget_old
 from analytics.retry import Backoff, store_in_parts
 from shortener.clicks import RawClick
@@ -255,6 +256,7 @@ class BufferedSQLSink(_Flusher):
         self._journey_retention = journey_retention_days
         self._raw_retention = raw_retention_days
         self._retention = RetentionClock()
+        self._partitions = RetentionClock(PARTITIONS_EVERY)
         # No Redis, so no channel: the live feed of this process is fed here, after each commit.
         self.live = LiveHub(max_viewers=live_viewers)
         self._live_names = Names()
@@ -314,6 +316,8 @@ class BufferedSQLSink(_Flusher):
         self._set_aside(rejected)
 
     def _maybe_forget_journeys(self) -> None:
+        if self._partitions.due():  # PostgreSQL without Redis: no worker makes them
+            keep_partitions_ahead(self._sessions)
         if not self._retention.due():
             return
         with transaction(self._sessions) as session:

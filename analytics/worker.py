@@ -27,6 +27,7 @@ from analytics.journeys import JourneyKeys, RetentionClock
 from analytics.live import Names, RedisChannel, channel_of, publish_stored
 from analytics.metrics import Metrics
 from analytics.outcome_ingest import store_outcomes
+from analytics.partitions import PARTITIONS_EVERY, keep_partitions_ahead
 from analytics.retention import forget_old
 from analytics.retry import Backoff, is_transient, store_in_parts
 from analytics.scanners import BurstWatch, MultiLinkTouchpoints
@@ -94,6 +95,7 @@ class IngestWorker:
         self.journey_retention_days = journey_retention_days
         self.raw_retention_days = raw_retention_days
         self._retention = RetentionClock()
+        self._partitions = RetentionClock(PARTITIONS_EVERY)
         self.stats = WorkerStats()
         # Clicks that could be a mail scanner's burst wait, unacknowledged, until it would be over.
         self._bursts: BurstWatch[tuple[Entry, RawClick | Outcome]] = BurstWatch()
@@ -115,6 +117,7 @@ class IngestWorker:
         rows are upserted in sorted order, so the two never deadlock.
         """
         self.stream.ensure_group()
+        self._maybe_make_partitions()  # the first round is due at once: at start
         bind = self.sessions.kw.get("bind")
         # A Connection (a test's transaction) belongs to one thread at a time.
         postgres_pool = isinstance(bind, Engine) and bind.dialect.name == "postgresql"
@@ -159,7 +162,7 @@ class IngestWorker:
                 if len(self._bursts):
                     # Nothing new: store the held clicks now due, or all of them once drained.
                     self._release_held_when_idle(everything=drain and self.stream.caught_up)
-                self._forget_when_idle()
+                self._keep_tidy()  # without traffic too
                 # Raw clicks (their IPs too) leave Redis soon after their commit, also when no
                 # later batch comes to trim them.
                 self.stream.maybe_trim()
@@ -257,7 +260,7 @@ class IngestWorker:
         result.ack_seconds = time.perf_counter() - started
         result.dead_lettered = len(bad)
         self.metrics.dead_lettered.inc(len(bad))
-        self._maybe_forget_journeys()
+        self._keep_tidy()
         self.metrics.batch_seconds.observe(
             time.perf_counter() - started + result.read_seconds + result.store_seconds
         )
@@ -318,12 +321,21 @@ class IngestWorker:
                 stored.append(entry)
         return stored, rejected, failed
 
-    def _forget_when_idle(self) -> None:
-        """Old journeys go without traffic too; SQL away now is tried again at the next due."""
+    def _keep_tidy(self) -> None:
+        """Now and then, after a batch or when idle: old journeys and raw clicks go, partitions
+        ahead are made. A failure (SQL away, a partition's lock not had in time) is tried again
+        at the next due; the batch in hand is acknowledged already."""
         try:
             self._maybe_forget_journeys()
         except Exception as exc:
             log.warning("forgetting old journeys failed (%s); trying again later", exc)
+        self._maybe_make_partitions()
+
+    def _maybe_make_partitions(self) -> None:
+        """This month's partition of the raw clicks and the next ones (PostgreSQL), now and then,
+        in the thread that stores batches (as `_maybe_forget_journeys`)."""
+        if self._partitions.due():
+            keep_partitions_ahead(self.sessions)
 
     def _maybe_forget_journeys(self) -> None:
         """Journeys past their retention go, touches and all, and raw clicks past theirs (now and

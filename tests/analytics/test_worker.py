@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from analytics.models import Click, Journey, JourneyTouch, LinkHourlyStats
+from analytics.partitions import month_after, month_start, monthly_partitions, partition_name
 from analytics.runtime import Runtime, runtime
 from analytics.stream import GROUP, ClickStream, dead_letter_stream
 from analytics.worker import IngestWorker
+from shortener.unit_of_work import transaction
 from tests.faults import KILL_AFTER_COMMIT, KILL_BEFORE_COMMIT, Workers, wait_until
 from tests.user_agents import GOOGLEBOT, IPHONE, SLACKBOT
 
@@ -314,3 +317,31 @@ def test_raw_clicks_leave_redis_soon_after_their_commit_on_an_idle_instance(
     worker.signal(signal.SIGTERM)
     code, output = worker.finish(timeout=20)
     assert code == 0, output
+
+
+def test_the_worker_makes_this_months_partition_of_the_raw_clicks_and_the_next_two(
+    redis_rt: Runtime, redis_web: FlaskClient, in_process_worker: IngestWorker, clicks: Any,
+) -> None:
+    month = month_start(datetime.now(UTC))
+    months = []
+    for _ in range(3):
+        months.append(partition_name(month))
+        month = month_after(month)
+    postgres = redis_rt.engine.dialect.name == "postgresql"
+    if postgres:  # as if the migration had made none of them
+        with transaction(redis_rt.sessions) as session:
+            for name in months:
+                session.execute(text(f"DROP TABLE {name}"))
+    clicks.send(redis_web, "flyer", 3)
+    redis_rt.sink.flush()  # type: ignore[attr-defined]
+
+    stats = in_process_worker.run(drain=True).totals
+
+    assert stats.inserted == 3
+    with redis_rt.sessions() as session:
+        assert clicks.stored(session) == (3, 3)
+        if not postgres:  # one plain table: nothing to make
+            return
+        assert set(months) <= set(monthly_partitions(session))
+        where = session.scalars(text("SELECT tableoid::regclass::text FROM clicks"))
+        assert list(where) == [months[0]] * 3  # none left in the default partition

@@ -42,6 +42,7 @@ from bench.common import POSTGRES, touchlink  # noqa: E402
 from bench.reports import (  # noqa: E402
     check_loader_against_ingest,
     load_clicks,
+    make_partitions,
     p95,
     seed_workspace,
     server,
@@ -62,6 +63,8 @@ def build(args: argparse.Namespace, url: str, env: dict[str, str], now: datetime
         conn.execute(f'CREATE DATABASE "{args.database}"')
     touchlink(env, "init")
     sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    # The ingest check goes 45 days back.
+    make_partitions(sa_url, since=now - timedelta(days=max(args.days, 45)), now=now)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
         workspace = seed_workspace(conn, args)

@@ -47,6 +47,7 @@ from analytics.dimension_rollups import VALUES as DIMENSION_VALUES  # noqa: E402
 from analytics.dimension_rollups import rebuild_sql as dimension_sql  # noqa: E402
 from analytics.enrich import make_enricher  # noqa: E402
 from analytics.ingest import store_clicks  # noqa: E402
+from analytics.partitions import ensure_partitions  # noqa: E402
 from analytics.reports import engagement as reports  # noqa: E402
 from analytics.reports import stages  # noqa: E402
 from analytics.reports.periods import plan_pieces  # noqa: E402
@@ -225,6 +226,18 @@ def seed_workspace(conn: psycopg.Connection[Any], args: argparse.Namespace) -> d
 
 
 # --- the loader, checked against ingest -----------------------------------------------------------
+
+
+def make_partitions(url: str, *, since: datetime, now: datetime) -> list[str]:
+    """The month partitions of the clicks to be loaded, from `since` (a new database has this
+    month's and the next two): without them every older click would go to the default
+    partition, where no report prunes by month and from which a month's partition made later
+    would have to move them. Their names."""
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        made = ensure_partitions(session, now=now, since=since)
+    engine.dispose()
+    return made
 
 
 def check_loader_against_ingest(
@@ -578,6 +591,8 @@ def main() -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
 
+    # The ingest check goes 45 days back.
+    make_partitions(sa_url, since=now - timedelta(days=max(args.days, 45)), now=now)
     with psycopg.connect(url, autocommit=True) as conn:  # transactions are explicit below
         conn.execute("SET TIME ZONE 'UTC'")
         workspace = seed_workspace(conn, args)
@@ -593,7 +608,8 @@ def main() -> None:
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
         vacuum_seconds = time.perf_counter() - started
-        sizes = {t: one(conn, f"SELECT count(*) FROM {t}") for t in ("clicks", *ROLLUPS)}
+        sizes = {t: one(conn, f"SELECT count(*) FROM {t}")
+                 for t in ("clicks", "clicks_default", *ROLLUPS)}
         periods: dict[str, int] = dict(conn.execute(
             "SELECT period, count(*) FROM touchpoint_stats GROUP BY period").fetchall())
         never = one(conn, "SELECT count(*) FROM touchpoints t WHERE NOT archived AND NOT EXISTS"

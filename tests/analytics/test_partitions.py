@@ -4,11 +4,13 @@ months wholly past it."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from analytics.models import Click, LinkHourlyStats
@@ -18,6 +20,7 @@ from shortener.clicks import RawClick
 from shortener.runtime import runtime
 from shortener.unit_of_work import transaction
 from tests.analytics.conftest import Ingest, People
+from tests.faults import wait_until
 
 
 def at(moment: str) -> datetime:
@@ -194,3 +197,37 @@ def test_the_raw_clicks_are_one_plain_table_on_sqlite_and_partitioned_on_postgre
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'clicks%'"
         ))
         assert list(tables) == ["clicks"]
+
+
+def test_two_workers_making_the_same_months_at_once_take_turns(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no partitions to make")
+    january = at("2040-01-15 00:00")
+    months = ["clicks_2040_01", "clicks_2040_02", "clicks_2040_03"]
+    second: list[list[str]] = []
+
+    def other_worker() -> None:
+        with Session(engine) as session, session.begin():
+            second.append(ensure_partitions(session, now=january))
+
+    try:
+        with Session(engine) as session, session.begin():
+            first = ensure_partitions(session, now=january)
+            thread = threading.Thread(target=other_worker)
+            thread.start()
+            # The other worker waits for this one's turn to end (its commit) before it looks.
+            waiting = text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            with engine.connect() as watch:
+                wait_until(lambda: watch.scalar(waiting) == 1, timeout=10,
+                           what="the other worker waiting for its turn")
+        thread.join(timeout=30)
+
+        assert first == months
+        assert second == [[]]  # it found them made, and failed on nothing
+    finally:
+        with engine.begin() as conn:
+            for name in months:
+                conn.execute(text(f"DROP TABLE IF EXISTS {name}"))

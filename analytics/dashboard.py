@@ -200,8 +200,8 @@ def index() -> Any:
 
 def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
     query = view.report
-    ranked = engagement.touchpoint_report(session, query, limit=2 * SIDE_BY_SIDE)
-    most, least = _most_and_least(session, ranked)
+    ranked, lowest = engagement.most_and_least(session, query, limit=2 * SIDE_BY_SIDE)
+    most, least = _most_and_least(ranked, lowest)
     people = journey_panels(session, view.report, mode=view.funnel)
     jmap = journey_map(session, query, limit=MAP_ROWS)
     # Visitors by stage, where there is no funnel of journeys to show instead.
@@ -279,24 +279,17 @@ def rate_top(rows: Sequence[Any]) -> float:
 
 
 def _most_and_least(
-    session: Session, ranked: engagement.TouchpointReport
+    ranked: engagement.TouchpointReport, lowest: engagement.TouchpointReport
 ) -> tuple[list[engagement.TouchpointRow], list[engagement.TouchpointRow]]:
     """The most and the least engaged touchpoints, side by side, none in both tables."""
-    listed = ranked.listed.touchpoints
     if ranked.empty:  # nothing to rank as most engaged: the least are every touchpoint, silent
-        silent = engagement.touchpoint_report(
-            session, ranked.query, order="least", limit=SIDE_BY_SIDE
-        )
-        return [], list(silent.rows)
+        return [], list(lowest.rows[:SIDE_BY_SIDE])
     rows = ranked.rows
-    if listed <= 2 * SIDE_BY_SIDE:  # all of them are here: split them in two
+    if ranked.listed.touchpoints <= 2 * SIDE_BY_SIDE:  # all of them are here: split them in two
         shown = min(SIDE_BY_SIDE, math.ceil(len(rows) / 2))
         return list(rows[:shown]), list(reversed(rows[shown:]))[:SIDE_BY_SIDE]
     most = list(rows[:SIDE_BY_SIDE])
     keys = {row.touchpoint.key for row in most}
-    lowest = engagement.touchpoint_report(
-        session, ranked.query, order="least", limit=2 * SIDE_BY_SIDE
-    )
     return most, [row for row in lowest.rows if row.touchpoint.key not in keys][:SIDE_BY_SIDE]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import Subquery, asc, case, desc, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
@@ -238,12 +238,7 @@ def touchpoint_report(
         postgres=is_postgres(session),
     )
     found = run_report(session, query, statement)
-    width = len(found[0]) - len(LISTED_TOTALS) if found else 0
-    rows = [_touchpoint_row(*row[:width]) for row in found]
-    listed = ListedTotals(*(int(n or 0) for n in found[0][width:])) if found else ListedTotals()
-    # The window's total (taken before LIMIT), not this page's: a page of the least engaged
-    # may hold no click while the window does.
-    empty = not any(int(row[width - 1] or 0) for row in found)
+    rows, listed, empty = _parsed(found)
     if empty and order == "most":
         rows = []
     if journeys.journeys_touched(session, query):
@@ -256,6 +251,55 @@ def touchpoint_report(
     return TouchpointReport(
         query=query, order=order, by=by, rows=tuple(rows), empty=empty, listed=listed
     )
+
+
+def most_and_least(
+    session: Session, query: ReportQuery, *, limit: int = DEFAULT_LIMIT
+) -> tuple[TouchpointReport, TouchpointReport]:
+    """The touchpoint reports ranked by clicks, most and least engaged first (as
+    `touchpoint_report` gives them), from one reading of the rollups: the dashboard's tables."""
+    check_limit(limit)
+    if query.empty:
+        return (
+            TouchpointReport(query=query, order="most", by="clicks", rows=(), empty=True),
+            TouchpointReport(query=query, order="least", by="clicks", rows=(), empty=True),
+        )
+    stage = find_stage_id(session, query.stage) if query.stage else None
+    statement = partial(
+        _touchpoint_statement, query, stage, "both", "clicks", limit,
+        postgres=is_postgres(session),
+    )
+    found = run_report(session, query, statement)
+    places = [(int(row[-2]), int(row[-1])) for row in found]
+    rows, listed, empty = _parsed([row[:-2] for row in found])
+    if journeys.journeys_touched(session, query):
+        rows = _with_journeys(session, query, rows)
+    rows = _with_outcomes(session, query, rows)
+
+    def ranked(side: int) -> tuple[TouchpointRow, ...]:
+        placed = sorted((place[side], row) for place, row in zip(places, rows, strict=True)
+                        if place[side] <= limit)
+        return tuple(row for _, row in placed)
+
+    most = () if empty else ranked(0)  # a window without any click ranks nothing as most
+    return (
+        TouchpointReport(query=query, order="most", by="clicks", rows=most, empty=empty,
+                         listed=listed),
+        TouchpointReport(query=query, order="least", by="clicks", rows=ranked(1), empty=empty,
+                         listed=listed),
+    )
+
+
+def _parsed(found: Sequence[Any]) -> tuple[list[TouchpointRow], ListedTotals, bool]:
+    """The rows of the touchpoint statement, the sums of all listed, and whether the window
+    holds no click at all."""
+    width = len(found[0]) - len(LISTED_TOTALS) if found else 0
+    rows = [_touchpoint_row(*row[:width]) for row in found]
+    listed = ListedTotals(*(int(n or 0) for n in found[0][width:])) if found else ListedTotals()
+    # The window's total (taken before LIMIT), not this page's: a page of the least engaged
+    # may hold no click while the window does.
+    empty = not any(int(row[width - 1] or 0) for row in found)
+    return rows, listed, empty
 
 
 def _with_journeys(
@@ -373,7 +417,7 @@ def _touchpoint_row(
 def _touchpoint_statement(
     query: ReportQuery,
     stage_id: int | None,
-    order: Order,
+    order: Order | Literal["both"],
     by: RankBy,
     limit: int,
     open_end: bool,
@@ -415,7 +459,7 @@ def _touchpoint_rows(
     query: ReportQuery,
     stage_id: int | None,
     totals: Subquery,
-    order: Order,
+    order: Order | Literal["both"],
     by: RankBy,
     limit: int,
     *,
@@ -479,8 +523,20 @@ def _touchpoint_rows(
             or_(links.c.touchpoint_id.is_not(None), totals.c.activity > 0)
         )
         stmt = stmt.add_columns(func.coalesce(links.c.links, 0).label("links"))
-    ranking = _ranking(clicks, visitors, reach.c.reached, order, by, postgres)
-    page = stmt.order_by(*ranking).limit(limit).subquery()
+    ranks: list[Any] = []
+    if order == "both":  # the first `limit` rows of either ranking, each row with its places
+        ranked = stmt.add_columns(*(
+            func.row_number().over(
+                order_by=_ranking(clicks, visitors, reach.c.reached, side, by, postgres)
+            ).label(f"{side}_rank") for side in ("most", "least")
+        )).subquery()
+        page = select(ranked).where(
+            or_(ranked.c.most_rank <= limit, ranked.c.least_rank <= limit)
+        ).subquery()
+        ranks = [page.c.most_rank, page.c.least_rank]
+    else:
+        ranking = _ranking(clicks, visitors, reach.c.reached, order, by, postgres)
+        page = stmt.order_by(*ranking).limit(limit).subquery()
     # Without a filter every live link counts: counted for the page only, not for every touchpoint.
     n_links = page.c.links if filtered else live.where(
         Link.touchpoint_id == Touchpoint.id
@@ -501,11 +557,12 @@ def _touchpoint_rows(
             page.c.reached,
             page.c.total,
             *(page.c[name] for name in LISTED_TOTALS),
+            *ranks,
         )
         .join(page, page.c.id == Touchpoint.id)
-        .order_by(
-            *_ranking(page.c.clicks, page.c.visitors, page.c.reached, order, by, postgres)
-        )
+        .order_by(*ranks[:1] or _ranking(
+            page.c.clicks, page.c.visitors, page.c.reached, order, by, postgres  # type: ignore[arg-type]
+        ))
     )
 
 

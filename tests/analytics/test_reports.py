@@ -26,7 +26,12 @@ from analytics.reports.drilldown import (
     LinkRow,
     LinkRowOut,
 )
-from analytics.reports.engagement import TouchpointRow, TouchpointRowOut
+from analytics.reports.engagement import (
+    TouchpointRow,
+    TouchpointRowOut,
+    most_and_least,
+    touchpoint_report,
+)
 from analytics.reports.feedback import Comment, CommentOut, FeedbackFigures, FeedbackFiguresOut
 from analytics.reports.journeys import FunnelRow, FunnelRowOut, NextRow, NextRowOut
 from analytics.reports.query import (
@@ -42,6 +47,7 @@ from analytics.reports.stages import StageRow, StageRowOut
 from analytics.reports.timeseries import GROUPS
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError
+from shortener.runtime import runtime
 from shortener.schemas import validate_query
 from tests.documented import Documented
 
@@ -145,6 +151,32 @@ def test_least_engaged_includes_touchpoints_without_clicks(reports: Any) -> None
     ]
     assert body["rows"][0]["links"] == 1
     assert (body["order"], body["empty"]) == ("least", False)
+
+
+@pytest.mark.usefixtures("journey")
+@pytest.mark.parametrize(
+    "args", [{}, {"bots": "include"}, {"stage": "awareness"}, {"channel": "physical"}]
+)
+def test_most_and_least_in_one_reading_are_the_two_rankings(
+    app: Flask, args: dict[str, str]
+) -> None:
+    """The dashboard's tables: the touchpoint report ranked both ways by one statement."""
+    query = ReportQuery.from_args(args, now=utcnow())
+    with runtime(app).sessions() as session:
+        for limit in (1, 2, 3, 5, DEFAULT_LIMIT):
+            most, least = most_and_least(session, query, limit=limit)
+            for found, order in ((most, "most"), (least, "least")):
+                alone = touchpoint_report(session, query, order=order, limit=limit)
+                assert found.rows == alone.rows, (order, limit)
+                assert (found.order, found.listed, found.empty) == (
+                    order, alone.listed, alone.empty
+                )
+        if not args:  # the journey's human clicks: insta-bio 4, store-flyer 3, packaging none
+            most, least = most_and_least(session, query, limit=2)
+            assert [(r.touchpoint.key, r.clicks) for r in most.rows] == [
+                ("insta-bio", 4), ("store-flyer", 3)
+            ]
+            assert (least.rows[0].touchpoint.key, least.rows[0].clicks) == ("packaging", 0)
 
 
 @pytest.mark.usefixtures("journey")

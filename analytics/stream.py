@@ -65,6 +65,7 @@ class _Shard:
     pending_from: str | None = "0"  # re-read our own pending entries first
     next_reclaim: float = 0.0
     away_until: float = 0.0  # its Redis did not answer: not asked again before then
+    grouped: bool = False  # its group is known to exist
 
 
 class ClickStream:
@@ -98,16 +99,23 @@ class ClickStream:
         return [shard.stream for shard in self.shards]
 
     def ensure_group(self) -> None:
+        """Each shard's group, from the start of its stream. A shard that does not answer (its
+        node away as the worker starts) gets it before it is first read."""
         for shard in self.shards:
-            self._ensure_group(shard.stream)
+            try:
+                self._ensure_group(shard)
+            except UNREACHABLE as exc:
+                log.warning("%s is not answering (%s); its group is checked later", shard.stream,
+                            exc)
 
-    def _ensure_group(self, stream: str) -> None:
+    def _ensure_group(self, shard: _Shard) -> None:
         try:
             # From id 0, so a group created after clicks arrived still reads all of them.
-            self.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            self.client.xgroup_create(shard.stream, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        shard.grouped = True
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -145,6 +153,8 @@ class ClickStream:
     def _read_shard(self, shard: _Shard, block_ms: int) -> tuple[list[Entry], bool]:
         """Own pending entries first, then entries idle for too long at another consumer, then
         new ones."""
+        if not shard.grouped:
+            self._ensure_group(shard)
         if shard.pending_from is not None:
             entries = self._xreadgroup(shard, shard.pending_from, block_ms=None)
             if entries:
@@ -190,7 +200,7 @@ class ClickStream:
                 GROUP,
                 shard.stream,
             )
-            self._ensure_group(shard.stream)
+            self._ensure_group(shard)
             shard.pending_from = None
             return []
         if not reply:

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 import click
-import redis
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import Connection, Engine
@@ -38,6 +37,7 @@ from shortener.db import make_engine, make_sessionmaker, utcnow
 from shortener.domains import DomainMap
 from shortener.journey_cookie import JourneyCapture
 from shortener.outcomes import ClickTokens
+from shortener.redis_client import connect
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings, SettingsError
 from shortener.signin_limiter import FAILURE_WINDOW, MAX_FAILURES, SignInLimiter
@@ -81,16 +81,16 @@ def build_runtime(settings: Settings, *, bind: Engine | Connection | None = None
     )
     client = fast = subscriber = None
     if settings.redis_url:
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=5
-        )
-        fast = redis.Redis.from_url(
-            settings.redis_url,
+        url, cluster = settings.redis_url, settings.redis_cluster
+        client = connect(url, cluster=cluster, socket_connect_timeout=2, socket_timeout=5)
+        fast = connect(
+            url,
+            cluster=cluster,
             socket_connect_timeout=HOT_PATH_REDIS_TIMEOUT,
             socket_timeout=HOT_PATH_REDIS_TIMEOUT,
         )
         # Listening for edits blocks on its socket: no timeout at all.
-        subscriber = redis.Redis.from_url(settings.redis_url)
+        subscriber = connect(url, cluster=cluster)
     resolver = LinkResolver(sessions, fast, subscriber=subscriber, ttl=settings.cache_ttl)
     publish_changes_after_commit(sessions, resolver)
     metrics = Metrics()

@@ -18,6 +18,7 @@ from analytics.alert_watch import AlertWatch
 from analytics.alerts import Notify
 from analytics.dimension_rollups import ensure_dimension_zone
 from analytics.mail import MailSettings
+from analytics.metrics import BacklogCollector
 from analytics.retry import Backoff, is_transient
 from analytics.runtime import Runtime, runtime
 from analytics.stream import ClickStream
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 def worker_command(
     drain: bool, consumer: str, batch_size: int | None, metrics_port: int | None
 ) -> None:
-    """Move clicks from the Redis stream into SQL (the embedded default needs no worker)."""
+    """Move clicks from the Redis stream (every shard of it) into SQL (the embedded default needs
+    no worker)."""
     rt = runtime()
     settings = rt.settings
     logging.basicConfig(
@@ -72,7 +74,17 @@ def worker_command(
             watch.stop()
         return
     rt.enricher.load()  # a bad TOUCHLINK_GEOIP_MMDB stops the worker here, not each click
+    stream = ClickStream(
+        rt.redis,
+        settings.stream,
+        shards=settings.stream_shards,
+        consumer=consumer,
+        batch_size=batch_size or settings.batch_size,
+        reclaim_idle=settings.reclaim_idle,
+        max_deliveries=settings.max_deliveries,
+    )
     if metrics_port:
+        rt.metrics.registry.register(BacklogCollector(rt.redis, stream.streams))
         prometheus_client.start_http_server(
             metrics_port, addr="127.0.0.1", registry=rt.metrics.registry
         )
@@ -84,14 +96,6 @@ def worker_command(
 
     signal.signal(signal.SIGTERM, finish_batch_then_exit)
     signal.signal(signal.SIGINT, finish_batch_then_exit)
-    stream = ClickStream(
-        rt.redis,
-        settings.stream,
-        consumer=consumer,
-        batch_size=batch_size or settings.batch_size,
-        reclaim_idle=settings.reclaim_idle,
-        max_deliveries=settings.max_deliveries,
-    )
     _cut_rollups_in_the_time_zone(rt, stop)
     worker = IngestWorker(
         stream,

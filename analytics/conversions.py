@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import pycountry
-import redis
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +23,7 @@ from shortener import schemas
 from shortener.clicks import new_click_id
 from shortener.errors import InvalidFieldError
 from shortener.outcomes import ClickTokens, ConversionEvent
+from shortener.redis_client import ERRORS, Client
 from shortener.touchpoints import find_coupon
 
 EVENT = re.compile(r"[a-z0-9_-]{1,40}")
@@ -179,7 +179,7 @@ def _value(value: Decimal | None, currency: str | None) -> tuple[int | None, str
 
 
 def accept(
-    session: Session, conversion: ConversionEvent, client: redis.Redis | None
+    session: Session, conversion: ConversionEvent, client: Client | None
 ) -> Accepted:
     """Whether the conversion is new (to be recorded) or a retry of one seen before, by its
     external id: in SQL, or (while it travels through the stream) in Redis."""
@@ -197,17 +197,17 @@ def accept(
                 if first is not None:
                     text = first.decode() if isinstance(first, bytes) else str(first)
                     return Accepted(text, duplicate=True)
-        except redis.RedisError:
+        except ERRORS:
             pass  # SQL's unique external id still keeps the sale from counting twice
     return Accepted(conversion.id, duplicate=False)
 
 
-def release(client: redis.Redis | None, external_id: str | None) -> None:
+def release(client: Client | None, external_id: str | None) -> None:
     """Forget an external id claimed for a conversion that was not taken after all, so that the
     shop's retry is recorded rather than called a duplicate."""
     if client is None or external_id is None:
         return
-    with contextlib.suppress(redis.RedisError):
+    with contextlib.suppress(*ERRORS):
         client.delete(_external_key(external_id))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
@@ -14,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from analytics.models import Journey, JourneyTouch
 from analytics.runtime import runtime
-from analytics.stream import GROUP
+from analytics.stream import shard_backlog, shard_streams
 from shortener.db import Base
+from shortener.redis_client import ERRORS, Client
 
 bp = Blueprint("health", __name__)
 
@@ -34,7 +34,8 @@ def healthz() -> tuple[dict[str, Any], int]:
     if checks["sql"]["ok"]:
         checks["journeys"] = _check_journeys(rt.settings.journeys)
     if rt.redis is not None:
-        checks["redis"] = _check_redis(rt.redis, rt.settings.stream)
+        streams = shard_streams(rt.settings.stream, rt.settings.stream_shards)
+        checks["redis"] = _check_redis(rt.redis, streams)
         if not checks["redis"]["ok"]:
             problems.append("redis")
         elif checks["redis"]["oldest_pending_seconds"] > LAG_SECONDS or (
@@ -91,27 +92,34 @@ def _check_sql() -> dict[str, Any]:
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def _check_redis(client: redis.Redis, stream: str) -> dict[str, Any]:
+def _check_redis(client: Client, streams: list[str]) -> dict[str, Any]:
+    """Every shard's backlog, and the sums (the oldest pending entry: of any shard). A shard
+    that does not answer (its cluster node is away) fails the check, naming the shard."""
     started = time.perf_counter()
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            pipe.ping()
-            pipe.xlen(stream)
-            results = pipe.execute()
-        length = int(results[1])
+    shards: list[dict[str, Any]] = []
+    error = None
+    for stream in streams:
         try:
-            summary = client.xpending(stream, GROUP)
-        except redis.ResponseError:  # no stream or no group yet
-            summary = {"pending": 0, "min": None}
-    except redis.RedisError as exc:
-        return {"ok": False, "error": type(exc).__name__}
-    oldest = 0.0
-    if summary["pending"] and summary["min"]:
-        oldest = max(0.0, time.time() - int(summary["min"].split(b"-")[0]) / 1000)
-    return {
-        "ok": True,
+            backlog = shard_backlog(client, stream)
+        except ERRORS as exc:
+            error = type(exc).__name__
+            shards.append({"stream": stream, "ok": False, "error": error})
+            continue
+        shards.append({
+            "stream": stream, "ok": True, "length": backlog.length, "pending": backlog.pending,
+            "oldest_pending_seconds": backlog.oldest_pending_seconds,
+        })
+    answered = [shard for shard in shards if shard["ok"]]
+    if not answered:
+        return {"ok": False, "error": error, "shards": shards}
+    check: dict[str, Any] = {
+        "ok": error is None,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        "stream_length": length,
-        "pending": int(summary["pending"]),
-        "oldest_pending_seconds": round(oldest, 1),
+        "stream_length": sum(shard["length"] for shard in answered),
+        "pending": sum(shard["pending"] for shard in answered),
+        "oldest_pending_seconds": max(shard["oldest_pending_seconds"] for shard in answered),
+        "shards": shards,
     }
+    if error is not None:
+        check["error"] = error
+    return check

@@ -17,12 +17,11 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-import redis
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,12 +29,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.retry import Backoff
 from shortener.errors import DomainError
 from shortener.models import Link, Stage, Touchpoint
+from shortener.redis_client import ERRORS, Client, database_of, subscribers
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 64  # messages (one per batch) a viewer may fall behind by before it is dropped
 RETRY_MS = 3000  # how soon a browser's EventSource comes back after its stream ends
 POLL_SECONDS = 1.0  # how often the subscriber looks whether anyone still watches
+STORES_DOWN: tuple[type[Exception], ...] = (*ERRORS, SQLAlchemyError)
 
 
 class LiveFullError(DomainError):
@@ -56,24 +57,22 @@ class LivePublisher(Protocol):
     def publish(self, message: bytes) -> None: ...
 
 
-def channel_of(client: redis.Redis, stream: str) -> str:
+def channel_of(client: Client, stream: str) -> str:
     """The channel of the feed: pub/sub ignores the database number, so the name carries it,
     and two installations sharing one Redis server keep their feeds apart."""
-    db = client.connection_pool.connection_kwargs.get("db", 0)
-    return f"{stream}:live:{db}"
+    return f"{stream}:live:{database_of(client)}"
 
 
 class RedisChannel:
     """The worker's side of the channel."""
 
-    def __init__(self, client: redis.Redis, channel: str) -> None:
+    def __init__(self, client: Client, channel: str) -> None:
         self._client = client
         self.channel = channel
 
     def listening(self) -> bool:
         # One round trip; it spares the message when nobody watches.
-        counts = self._client.pubsub_numsub(self.channel)
-        return bool(counts and int(counts[0][1]) > 0)
+        return subscribers(self._client, self.channel) > 0
 
     def publish(self, message: bytes) -> None:
         self._client.publish(self.channel, message)
@@ -138,7 +137,7 @@ def publish_stored(
         with sessions() as session:
             clicks = live_clicks(session, names, rows)
         publisher.publish(orjson.dumps(clicks))
-    except (redis.RedisError, SQLAlchemyError) as exc:
+    except STORES_DOWN as exc:
         log.warning("the live feed missed %d clicks: %s", len(rows), exc)
         return 0
     except Exception:  # a fault of the feed's: logged in full, never the batch's failure
@@ -192,8 +191,9 @@ class Viewer:
 class LiveHub:
     """This process's viewers, and the fan-out of each message to them.
 
-    With a Redis URL, a subscriber thread (started on the first viewer, in each process that
-    serves one) feeds it from the channel; without, the embedded sink calls `publish` itself.
+    With `connect` (a new Redis client), a subscriber thread (started on the first viewer, in
+    each process that serves one) feeds it from the channel; without, the embedded sink calls
+    `publish` itself.
     """
 
     def __init__(
@@ -201,12 +201,12 @@ class LiveHub:
         *,
         max_viewers: int,
         queue_size: int = QUEUE_SIZE,
-        redis_url: str | None = None,
+        connect: Callable[[], Client] | None = None,
         channel: str | None = None,
     ) -> None:
         self.max_viewers = max_viewers
         self._queue_size = queue_size
-        self._redis_url = redis_url
+        self._connect = connect
         self._channel = channel
         self._viewers: set[Viewer] = set()  # those receiving
         self._open = 0  # streams not ended yet, dropped ones included: each holds a thread
@@ -224,7 +224,7 @@ class LiveHub:
             viewer = Viewer(wanted, self._queue_size)
             self._viewers.add(viewer)
             self._open += 1
-        if self._redis_url is not None and self._pid != os.getpid():
+        if self._connect is not None and self._pid != os.getpid():
             self._start_subscriber()
         return viewer
 
@@ -279,16 +279,17 @@ class LiveHub:
 
     def _subscribe(self) -> None:
         """Hold the subscription while anyone watches; come back after Redis goes away."""
-        assert self._redis_url is not None and self._channel is not None
+        assert self._connect is not None and self._channel is not None
         channel, backoff = self._channel, Backoff()
         while True:
             try:
-                # Blocking reads, so no socket timeout; the health check notices a dead server.
-                client = redis.Redis.from_url(self._redis_url, health_check_interval=30)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                client = self._connect()
+                pubsub: Any = client.pubsub(  # type: ignore[no-untyped-call]
+                    ignore_subscribe_messages=True
+                )
                 with pubsub:
                     self._relay(pubsub, channel)
-            except redis.RedisError as exc:
+            except ERRORS as exc:
                 pause = backoff.next()
                 log.warning("live feed: Redis is not answering (%s); again in %.1fs", exc, pause)
                 time.sleep(pause)

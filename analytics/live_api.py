@@ -25,6 +25,7 @@ from shortener.api_auth import authenticate_request
 from shortener.errors import AuthenticationError, PermissionDeniedError
 from shortener.models import Role
 from shortener.openapi import operation
+from shortener.redis_client import connect
 from shortener.runtime import runtime
 from shortener.signin import current_user
 from shortener.unit_of_work import db_session
@@ -113,9 +114,12 @@ def init_app(app: Flask) -> None:
     """One hub per process: fed from the Redis channel, or (embedded) by the sink itself."""
     rt = runtime(app)
     if rt.redis is not None:
+        url, cluster = rt.settings.redis_url, rt.settings.redis_cluster
+        assert url is not None
         hub = LiveHub(
             max_viewers=rt.settings.live_viewers,
-            redis_url=rt.settings.redis_url,
+            # Blocking reads, so no socket timeout; the health check notices a dead server.
+            connect=lambda: connect(url, cluster=cluster, health_check_interval=30),
             channel=channel_of(rt.redis, rt.settings.stream),
         )
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -10,6 +12,11 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from analytics.stream import shard_backlog
+from shortener.redis_client import ERRORS, Client
 
 
 class Metrics:
@@ -56,3 +63,40 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
+
+
+class BacklogCollector(Collector):
+    """Each shard's backlog, read from Redis when the worker's metrics are scraped: the stream's
+    length, its pending entries and the age of the oldest. A shard whose Redis does not answer
+    is left out of that scrape (and `touchlink_stream_up` says 0 for it)."""
+
+    def __init__(self, client: Client, streams: Sequence[str]) -> None:
+        self._client = client
+        self._streams = list(streams)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "touchlink_stream_up", "Whether the shard's Redis answered", labels=["stream"]
+        )
+        length = GaugeMetricFamily(
+            "touchlink_stream_length", "Entries in the shard's stream", labels=["stream"]
+        )
+        pending = GaugeMetricFamily(
+            "touchlink_stream_pending", "Entries delivered and not acknowledged",
+            labels=["stream"],
+        )
+        oldest = GaugeMetricFamily(
+            "touchlink_stream_oldest_pending_seconds", "Age of the oldest pending entry",
+            labels=["stream"],
+        )
+        for stream in self._streams:
+            try:
+                backlog = shard_backlog(self._client, stream)
+            except ERRORS:
+                up.add_metric([stream], 0)
+                continue
+            up.add_metric([stream], 1)
+            length.add_metric([stream], backlog.length)
+            pending.add_metric([stream], backlog.pending)
+            oldest.add_metric([stream], backlog.oldest_pending_seconds)
+        yield from (up, length, pending, oldest)

@@ -1,4 +1,5 @@
-"""Where the redirect hands its clicks: a Redis stream, or (embedded default) straight to SQL.
+"""Where the redirect hands its clicks: a Redis stream (the shard of each click's link), or
+(embedded default) straight to SQL.
 
 Neither makes the redirect wait: `emit` appends to an in-process queue that a background thread
 flushes every few milliseconds, pipelining many clicks into one round trip. The price is the
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
-import redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,10 +38,12 @@ from analytics.outcome_ingest import store_outcomes
 from analytics.partitions import PARTITIONS_EVERY, keep_partitions_ahead
 from analytics.retention import forget_old
 from analytics.retry import Backoff, store_in_parts
+from analytics.stream import shard_of, shard_streams
 from shortener.clicks import RawClick
 from shortener.errors import UnavailableError
 from shortener.outcomes import Outcome
 from shortener.ports import ClickSink
+from shortener.redis_client import ERRORS, Client
 from shortener.settings import Settings
 from shortener.unit_of_work import transaction
 
@@ -126,22 +128,24 @@ _XADD_CHUNK = 500  # clicks per script call, so one call never holds Redis for l
 
 
 class RedisStreamSink(_Flusher):
-    """Pipelines clicks into a Redis stream; spools them to local files while Redis is away."""
+    """Pipelines clicks into the shards of a Redis stream; spools them to local files while their
+    shard's Redis (a node of a cluster, or the one server) is away."""
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         stream: str,
         metrics: Metrics,
         *,
         spool_dir: Path,
+        shards: int = 1,
         interval: float = 0.005,
         strict: bool = False,
     ) -> None:
         super().__init__(interval, "click-flusher")
         self._client = client
         self._metrics = metrics
-        self._stream = stream
+        self._streams = shard_streams(stream, shards)
         self._spool = Spool(spool_dir)
         self._strict = strict
         self._xadd_many = client.register_script(_XADD_MANY)
@@ -162,11 +166,17 @@ class RedisStreamSink(_Flusher):
     def record(self, outcome: Outcome) -> None:
         """In Redis before this returns, or (Redis away) in the spool: either way it is taken."""
         try:
-            self._client.xadd(self._stream, {OUTCOME_FIELD: outcome_payload(outcome)})
-        except redis.RedisError as exc:
+            self._xadd_outcomes(self.stream_of(outcome), [outcome])
+        except ERRORS as exc:
             log.warning("Redis unavailable (%s); spooling outcome %s locally", exc, outcome.id)
             self._spool.write([outcome])
             self._next_spool_look = 0.0
+
+    def stream_of(self, event: RawClick | Outcome) -> str:
+        """The shard an event goes to: its link's, or (a coupon's conversion, which has no link)
+        its touchpoint's."""
+        key = event.link_id if event.link_id is not None else event.touchpoint_id or 0
+        return self._streams[shard_of(key, len(self._streams))]
 
     def flush(self) -> None:
         """Hand on everything queued now, spooled clicks included, in the caller's thread."""
@@ -184,12 +194,11 @@ class RedisStreamSink(_Flusher):
                 self._replay_spool()
 
     def _send(self, clicks: list[RawClick]) -> None:
-        try:
-            self._xadd_all(clicks)
-        except redis.RedisError as exc:
-            log.warning("Redis unavailable (%s); spooling %d clicks locally", exc, len(clicks))
-            self._spool.write(clicks)
-            self._metrics.clicks_spooled.inc(len(clicks))
+        left, error = self._deliver(clicks)
+        if left:
+            log.warning("Redis unavailable (%s); spooling %d clicks locally", error, len(left))
+            self._spool.write(left)
+            self._metrics.clicks_spooled.inc(len(left))
             self._next_spool_look = 0.0
 
     def _replay_spool(self) -> None:
@@ -197,20 +206,44 @@ class RedisStreamSink(_Flusher):
         # file): harmless, since ingest keeps the first copy of each id.
         for path in self._spool.claim():
             events = self._spool.read(path)
-            try:
-                self._xadd_all([e for e in events if isinstance(e, RawClick)])
-                for outcome in (e for e in events if not isinstance(e, RawClick)):
-                    self._client.xadd(self._stream, {OUTCOME_FIELD: outcome_payload(outcome)})
-            except redis.RedisError:
-                return  # the file keeps our pid in its name: retried on the next flush
+            left, _ = self._deliver(events)
+            if events and len(left) == len(events):
+                return  # nothing taken; the file keeps our pid in its name: retried later
+            # Some shards took theirs: the rest wait in a spool file of their own, so that the
+            # delivered ones are not sent again at every retry while a node is away.
+            if left:
+                self._spool.write(left)
             path.unlink()
-            log.info("delivered %d spooled events from %s", len(events), path.name)
+            log.info("delivered %d spooled events from %s", len(events) - len(left), path.name)
 
-    def _xadd_all(self, clicks: Sequence[RawClick]) -> None:
+    def _deliver(
+        self, events: Sequence[RawClick | Outcome]
+    ) -> tuple[list[RawClick | Outcome], Exception | None]:
+        """XADD each event to its shard: the events of the shards that did not take them, and
+        why (on a cluster, one node may be away while the others answer)."""
+        by_stream: dict[str, list[RawClick | Outcome]] = {}
+        for event in events:
+            by_stream.setdefault(self.stream_of(event), []).append(event)
+        left: list[RawClick | Outcome] = []
+        error = None
+        for stream, of_shard in by_stream.items():
+            try:
+                self._xadd_clicks(stream, [e for e in of_shard if isinstance(e, RawClick)])
+                self._xadd_outcomes(stream, [e for e in of_shard if not isinstance(e, RawClick)])
+            except ERRORS as exc:
+                left += of_shard
+                error = exc
+        return left, error
+
+    def _xadd_clicks(self, stream: str, clicks: Sequence[RawClick]) -> None:
         """One XADD per click, all in one command: the script loops on the server side."""
         for start in range(0, len(clicks), _XADD_CHUNK):
             chunk = clicks[start : start + _XADD_CHUNK]
-            self._xadd_many(keys=[self._stream], args=[click_payload(c) for c in chunk])
+            self._xadd_many(keys=[stream], args=[click_payload(c) for c in chunk])
+
+    def _xadd_outcomes(self, stream: str, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            self._client.xadd(stream, {OUTCOME_FIELD: outcome_payload(outcome)})
 
     def spooled(self) -> int:
         return self._spool.count()
@@ -362,8 +395,8 @@ def make_sink(
     settings: Settings,
     *,
     sessions: sessionmaker[Session],
-    redis_client: redis.Redis | None,
-    fast_redis: redis.Redis | None,
+    redis_client: Client | None,
+    fast_redis: Client | None,
     enricher: Enricher,
     metrics: Metrics,
     journey_keys: JourneyKeys | None = None,
@@ -379,6 +412,7 @@ def make_sink(
             settings.stream,
             metrics,
             spool_dir=Path(settings.spool_dir),
+            shards=settings.stream_shards,
             interval=settings.flush_interval,
             strict=settings.strict_capture,
         )

@@ -16,7 +16,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +33,7 @@ from analytics.scanners import BurstWatch, MultiLinkTouchpoints
 from analytics.stream import ClickStream, Entry
 from shortener.clicks import RawClick
 from shortener.outcomes import Outcome
+from shortener.redis_client import UNREACHABLE
 from shortener.unit_of_work import transaction
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class IngestWorker:
                     if stopping:
                         break
                     read = self._read_batch(block_ms=0 if drain else self._wait_ms(block_ms))
-                except redis.ConnectionError as exc:
+                except UNREACHABLE as exc:
                     pause = backoff.next()
                     log.warning("Redis is not answering (%s); retrying in %.1fs", exc, pause)
                     time.sleep(pause)
@@ -256,7 +256,7 @@ class IngestWorker:
 
         started = time.perf_counter()
         self.stream.dead_letter(bad)
-        self.stream.ack([e.entry_id for e in stored] + [e.entry_id for e in bad])
+        self.stream.ack([*stored, *bad])
         result.ack_seconds = time.perf_counter() - started
         result.dead_lettered = len(bad)
         self.metrics.dead_lettered.inc(len(bad))

@@ -17,16 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import redis
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shortener.models import Hub, Link, SlugHistory
+from shortener.redis_client import ERRORS, Client, database_of
 from shortener.slugs import slug_key
 from shortener.urls import build_location, is_safe_redirect_target
 
 log = logging.getLogger(__name__)
+
+STORES_DOWN: tuple[type[Exception], ...] = (*ERRORS, SQLAlchemyError)
+# Redis went away, or close() pulled the connection from under listen().
+LISTENER_DOWN: tuple[type[Exception], ...] = (*ERRORS, OSError, ValueError, AttributeError)
 
 INVALIDATE_CHANNEL = "touchlink:links:invalidate"
 # Edits delete the Redis entry at once; the TTL only bounds the rare race of a reader that
@@ -122,9 +126,9 @@ class LinkResolver:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        redis_client: redis.Redis | None,
+        redis_client: Client | None,
         *,
-        subscriber: redis.Redis | None = None,
+        subscriber: Client | None = None,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = MAX_LOCAL_ENTRIES,
@@ -152,7 +156,7 @@ class LinkResolver:
         self._ensure_listener()
         try:
             target = self._load(key, domain, slug)
-        except (redis.RedisError, SQLAlchemyError):
+        except STORES_DOWN:
             if entry is None:
                 raise
             log.warning("serving a stale cache entry for %s: the stores did not answer", key)
@@ -168,11 +172,10 @@ class LinkResolver:
         self._local.pop(key, None)
         if self._redis is not None:
             try:
-                with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.delete(_redis_key(key))
-                    pipe.publish(invalidate_channel(self._redis), key)
-                    pipe.execute()
-            except redis.RedisError:
+                # Two round trips, not a pipeline: a cluster pipeline refuses PUBLISH.
+                self._redis.delete(_redis_key(key))
+                self._redis.publish(invalidate_channel(self._redis), key)
+            except ERRORS:
                 # Other processes learn of the edit when their entry expires (TOUCHLINK_CACHE_TTL),
                 # and each listener clears its cache when it reconnects to Redis.
                 log.warning("could not publish the edit of %s: Redis is not answering", key)
@@ -185,7 +188,7 @@ class LinkResolver:
         self._closed.set()
         pubsub = self._pubsub
         if pubsub is not None:
-            with contextlib.suppress(redis.RedisError, OSError):
+            with contextlib.suppress(*ERRORS, OSError):
                 pubsub.close()
 
     def _evict(self, now: float) -> None:
@@ -201,7 +204,7 @@ class LinkResolver:
         if self._redis is not None:
             try:
                 cached = self._redis.get(_redis_key(key))
-            except redis.RedisError:
+            except ERRORS:
                 cached = None  # Redis is down: SQL still knows
             if cached is not None:
                 return Target.from_json(cached)
@@ -216,7 +219,7 @@ class LinkResolver:
                 )).one_or_none()
             target = Target.of(row[0], hub=row[1] is not None) if row is not None else None
         if target is not None and self._redis is not None:
-            with contextlib.suppress(redis.RedisError):
+            with contextlib.suppress(*ERRORS):
                 self._redis.set(_redis_key(key), target.to_json(), ex=REDIS_TTL)
         return target
 
@@ -234,23 +237,23 @@ class LinkResolver:
         assert self._subscriber is not None
         while not self._closed.is_set():
             try:
-                pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub: Any = self._subscriber.pubsub(  # type: ignore[no-untyped-call]
+                    ignore_subscribe_messages=True
+                )
                 self._pubsub = pubsub
                 pubsub.subscribe(invalidate_channel(self._subscriber))
                 # Whatever was published while we were not listening is lost: start afresh.
                 self.clear()
                 for message in pubsub.listen():
                     self._local.pop(_decode(message.get("data")), None)
-            except (redis.RedisError, OSError, ValueError, AttributeError):
-                # Redis went away (or close() pulled the connection from under listen()).
+            except LISTENER_DOWN:
                 self._closed.wait(1.0)
 
 
-def invalidate_channel(client: redis.Redis) -> str:
+def invalidate_channel(client: Client) -> str:
     """The channel edits are published on. Pub/sub ignores Redis's numbered databases, so the
     database is part of the name: instances sharing a server on different databases keep apart."""
-    db = client.connection_pool.connection_kwargs.get("db", 0)
-    return f"{INVALIDATE_CHANNEL}:{db}"
+    return f"{INVALIDATE_CHANNEL}:{database_of(client)}"
 
 
 def _key(domain: str, slug: str) -> str:

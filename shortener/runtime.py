@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
-from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shortener.journey_cookie import JourneyCapture
 from shortener.outcomes import ClickTokens
 from shortener.ports import ClickFigures, ClickSink
+from shortener.redis_client import Client
 from shortener.resolver import LinkResolver
 from shortener.settings import Settings
 from shortener.signin_limiter import SignInLimiter
@@ -33,8 +33,8 @@ class LinkRuntime:
     engine: Engine
     sessions: sessionmaker[Session]
     report_sessions: sessionmaker[Session]  # the reports' reads: a replica's, or `sessions`
-    redis: Redis | None  # for work off the redirect path
-    fast_redis: Redis | None  # the redirect's, with short timeouts
+    redis: Client | None  # for work off the redirect path
+    fast_redis: Client | None  # the redirect's, with short timeouts
     resolver: LinkResolver
     domains: DomainMap  # the redirect's: which domain a request's Host names
     signin_limiter: SignInLimiter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,10 +37,14 @@ class Settings:
     instance_path: str = "instance"
     base_url: str = "http://localhost:5000"
     redis_url: str | None = None
+    # redis_url names one node of a Redis Cluster; the client finds the others from it.
+    redis_cluster: bool = False
     short_domains: tuple[str, ...] = ()
     cache_ttl: float = 10.0
     default_redirect_status: int = 302
     stream: str = "touchlink:clicks"
+    # Clicks are spread over this many streams by link id (analytics.stream.shard_streams).
+    stream_shards: int = 1
     strict_capture: bool = False
     flush_interval: float = 0.005
     batch_size: int = 1000
@@ -128,6 +132,9 @@ class Settings:
         take("TOUCHLINK_CACHE_TTL", "cache_ttl", _number(0, 3600))
         take("TOUCHLINK_REDIRECT_STATUS", "default_redirect_status", _redirect_status)
         take("TOUCHLINK_STREAM", "stream", _nonempty)
+        take("TOUCHLINK_STREAM_SHARDS", "stream_shards", _integer(1, MAX_STREAM_SHARDS))
+        take("TOUCHLINK_REDIS_CLUSTER", "redis_cluster", _boolean)
+        problems.update(_stream_problems(values, already=problems.keys()))
         take("TOUCHLINK_STRICT_CAPTURE", "strict_capture", _boolean)
         take("TOUCHLINK_FLUSH_INTERVAL", "flush_interval", _number(0.001, 1))
         take("TOUCHLINK_BATCH_SIZE", "batch_size", _integer(1, 100_000))
@@ -178,6 +185,35 @@ class Settings:
         if "secure_cookies" not in values:
             values["secure_cookies"] = values.get("base_url", "").startswith("https://")
         return cls(**values)
+
+
+MAX_STREAM_SHARDS = 1024
+
+
+def _stream_problems(values: Mapping[str, Any], *, already: Iterable[str]) -> dict[str, str]:
+    """What the Redis and stream settings get wrong together, by the variable to change (none
+    for a variable already found wrong on its own)."""
+    problems = {}
+    if values.get("stream_shards", 1) > 1 and any(c in values.get("stream", "") for c in "{}"):
+        # Each shard's name is a hash tag, `{<stream>:<i>}`: braces inside would cut it short.
+        problems["TOUCHLINK_STREAM"] = (
+            "must not hold { or } when TOUCHLINK_STREAM_SHARDS is above 1"
+        )
+    if values.get("redis_cluster") and "TOUCHLINK_REDIS_URL" not in already:
+        url = values.get("redis_url")
+        if url is None:
+            problems["TOUCHLINK_REDIS_CLUSTER"] = "needs TOUCHLINK_REDIS_URL: a node of the cluster"
+        elif url.startswith("unix://"):
+            problems["TOUCHLINK_REDIS_URL"] = (
+                "must be a redis:// or rediss:// URL with TOUCHLINK_REDIS_CLUSTER: cluster nodes "
+                "are reached over TCP"
+            )
+        elif urlsplit(url).path.strip("/") not in ("", "0"):
+            problems["TOUCHLINK_REDIS_URL"] = (
+                "must name database 0 (or none) with TOUCHLINK_REDIS_CLUSTER: a Redis Cluster has "
+                "no other"
+            )
+    return problems
 
 
 def _instance_secret(instance: Path) -> str:

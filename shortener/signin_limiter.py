@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 
-import redis
+from shortener.redis_client import ERRORS, Client
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class SignInLimiter:
     process's memory. A Redis that does not answer falls back to memory rather than lock people out.
     """
 
-    def __init__(self, client: redis.Redis | None, *, limit: int, window: int) -> None:
+    def __init__(self, client: Client | None, *, limit: int, window: int) -> None:
         self._redis = client
         self.limit = limit
         self.window = window
@@ -47,7 +47,7 @@ class SignInLimiter:
             try:
                 self._redis.delete(_redis_key(key))
                 return
-            except redis.RedisError as exc:
+            except ERRORS as exc:
                 log.warning("sign-in limiter: Redis unavailable (%s); using memory", exc)
         with self._lock:
             self._memory.pop(key, None)
@@ -60,7 +60,7 @@ class SignInLimiter:
                 pipe.ttl(_redis_key(key))
                 count, ttl = pipe.execute()
                 return float(max(ttl, 1)) if count is not None and int(count) >= self.limit else 0
-            except redis.RedisError as exc:
+            except ERRORS as exc:
                 log.warning("sign-in limiter: Redis unavailable (%s); using memory", exc)
         now = time.monotonic()
         with self._lock:
@@ -78,7 +78,7 @@ class SignInLimiter:
                 pipe.expire(_redis_key(key), self.window, nx=True)
                 pipe.execute()
                 return
-            except redis.RedisError as exc:
+            except ERRORS as exc:
                 log.warning("sign-in limiter: Redis unavailable (%s); using memory", exc)
         now = time.monotonic()
         with self._lock:

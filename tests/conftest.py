@@ -41,7 +41,7 @@ from shortener.stages import apply_preset
 from shortener.unit_of_work import transaction
 from shortener.users import create_user
 from tests import services
-from tests.faults import RedisServer, Workers
+from tests.faults import LocalRedisCluster, RedisServer, Workers
 from tests.user_agents import BROWSER
 from wsgi import create_app
 
@@ -501,6 +501,16 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[LocalRedisCluster]:
+    """A Redis Cluster of the test's own: three masters with AOF, whose nodes it may kill and
+    start again."""
+    cluster = LocalRedisCluster(tmp_path / "cluster")
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

@@ -1,14 +1,17 @@
-"""Real faults for tests: a private redis-server, a TCP proxy that can cut SQL, worker processes
-(optionally killed at a chosen point of the real code path), and bounded waits on what they do.
+"""Real faults for tests: a private redis-server, a Redis Cluster of our own, a TCP proxy that
+can cut SQL, worker processes (optionally killed at a chosen point of the real code path), and
+bounded waits on what they do.
 
-The conftest turns these into fixtures (`private_redis`, `workers`); tests use the fixtures and
-the injections below.
+The conftest turns these into fixtures (`private_redis`, `redis_cluster`, `workers`); tests use
+the fixtures and the injections below.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -84,6 +88,161 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+class ClusterNode:
+    """One master of a `LocalRedisCluster`: cluster mode and AOF in a folder of its own, so that
+    a node killed with SIGKILL comes back with its data and its place in the cluster."""
+
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                _binary("redis-server"),
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf",
+                # Short, so that a dead node is noticed (and a returning one taken back) within
+                # seconds rather than the default 15.
+                "--cluster-node-timeout", "2000",
+                # The shards on the living nodes keep taking clicks while one node is away.
+                "--cluster-require-full-coverage", "no",
+                "--appendonly", "yes",
+                "--save", "",
+                "--dir", str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        try:
+            wait_until(lambda: _answers(client), timeout=10, what=f"cluster node on {self.port}")
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a power cut of the process would."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def info(self) -> dict[str, str]:
+        """CLUSTER INFO as this node sees it."""
+        client = redis.Redis(port=self.port, socket_timeout=2)
+        try:
+            info: Any = client.execute_command("CLUSTER INFO")  # parsed by redis-py
+        finally:
+            client.close()
+        return {str(key): str(value) for key, value in info.items()}
+
+
+class LocalRedisCluster:
+    """A Redis Cluster of three masters (no replicas) on free ports of 127.0.0.1, made with
+    `redis-cli --cluster create`; `kill(i)` and `restart(i)` take a node away and back."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        ports = _cluster_ports(masters)
+        self.nodes = [ClusterNode(directory / f"node-{port}", port) for port in ports]
+
+    @property
+    def url(self) -> str:
+        """The first node's URL: the client finds the others from it."""
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> None:
+        try:
+            self._create()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _create(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        done = subprocess.run(
+            [_binary("redis-cli"), "--cluster", "create", *addresses,
+             "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout}{done.stderr}")
+        self.wait_ok()
+
+    def wait_ok(self) -> None:
+        """Until every node says `cluster_state:ok` and knows all the others."""
+
+        def ok() -> bool:
+            try:
+                infos = [node.info() for node in self.nodes]
+            except redis.ConnectionError:
+                return False
+            return all(
+                info.get("cluster_state") == "ok"
+                and info.get("cluster_known_nodes") == str(len(self.nodes))
+                and info.get("cluster_slots_fail") == "0"
+                and info.get("cluster_slots_pfail") == "0"
+                for info in infos
+            )
+
+        wait_until(ok, timeout=60, what="cluster_state:ok on every node")
+
+    def node_of(self, key: str) -> ClusterNode:
+        """The node that serves `key`'s slot."""
+        client = redis.Redis(port=self.nodes[0].port)
+        try:
+            slot = int(client.execute_command("CLUSTER KEYSLOT", key))
+            shards: Any = client.execute_command("CLUSTER SLOTS")
+        finally:
+            client.close()
+        for first, last, master, *_ in shards:
+            if int(first) <= slot <= int(last):
+                return next(node for node in self.nodes if node.port == int(master[1]))
+        raise AssertionError(f"no node serves the slot of {key}")
+
+    def kill(self, node: ClusterNode) -> None:
+        node.kill()
+
+    def restart(self, node: ClusterNode) -> None:
+        """Start a killed node again on its port and folder, and wait until the cluster is
+        whole again."""
+        node.start()
+        self.wait_ok()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (apt-get install redis-server)")
+    return found
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus ports (port + 10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(20000, 40000)
+        if port in ports:
+            continue
+        try:
+            for each in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", each))
+        except OSError:
+            continue
+        ports.append(port)
+    return ports
 
 
 def _answers(client: redis.Redis) -> bool:
@@ -226,12 +385,12 @@ class WatchedProcess:
 # Python run in a worker process before the CLI starts: it kills the process with SIGKILL at
 # a chosen point of the real code path, like a power cut or the OOM killer would.
 # The worker acknowledges through analytics.stream.ClickStream.ack, which calls client.xack on
-# its redis.Redis client, only after the batch's transaction has committed.
+# its redis.Redis (or RedisCluster) client, only after the batch's transaction has committed.
 KILL_AFTER_COMMIT = """
-import os, signal, redis
+import os, signal, redis, redis.cluster
 def xack(self, *args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)   # committed to SQL, not yet acknowledged
-redis.Redis.xack = xack
+redis.Redis.xack = redis.cluster.RedisCluster.xack = xack
 """
 
 # IngestWorker._store calls analytics.worker.store_clicks inside the batch's transaction.

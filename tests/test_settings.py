@@ -24,6 +24,8 @@ BAD = {
     "TOUCHLINK_CACHE_TTL": "ten",
     "TOUCHLINK_REDIRECT_STATUS": "303",
     "TOUCHLINK_STREAM": "   ",
+    "TOUCHLINK_STREAM_SHARDS": "0",
+    "TOUCHLINK_REDIS_CLUSTER": "perhaps",
     "TOUCHLINK_STRICT_CAPTURE": "maybe",
     "TOUCHLINK_FLUSH_INTERVAL": "0",
     "TOUCHLINK_BATCH_SIZE": "1e3",
@@ -258,6 +260,60 @@ def test_values_are_parsed_and_blank_ones_count_as_unset(tmp_path: Path) -> None
     assert settings.log_level == "DEBUG"
     assert settings.stream == "touchlink:clicks"
     assert settings.base_url == "http://localhost:5000"
+
+
+# --- the click stream: shards and Redis Cluster ---------------------------------------------
+
+
+def test_one_stream_on_one_redis_unless_told_otherwise(tmp_path: Path) -> None:
+    settings = Settings.from_env({"TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
+
+    assert (settings.stream, settings.stream_shards, settings.redis_cluster) == (
+        "touchlink:clicks", 1, False,
+    )
+
+
+def test_shards_and_a_cluster_are_read(tmp_path: Path) -> None:
+    settings = Settings.from_env({
+        "TOUCHLINK_STREAM_SHARDS": "8", "TOUCHLINK_REDIS_CLUSTER": "true",
+        "TOUCHLINK_REDIS_URL": "redis://redis-1:7000", "TOUCHLINK_INSTANCE_PATH": str(tmp_path),
+    })
+
+    assert (settings.stream_shards, settings.redis_cluster) == (8, True)
+    assert settings.redis_url == "redis://redis-1:7000"
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "says"),
+    [
+        ({"TOUCHLINK_STREAM_SHARDS": "1025"}, "TOUCHLINK_STREAM_SHARDS", "between 1 and 1024"),
+        ({"TOUCHLINK_STREAM_SHARDS": "two"}, "TOUCHLINK_STREAM_SHARDS", "whole number"),
+        ({"TOUCHLINK_STREAM_SHARDS": "4", "TOUCHLINK_STREAM": "clicks{eu}"}, "TOUCHLINK_STREAM",
+         "must not hold { or }"),
+        ({"TOUCHLINK_REDIS_CLUSTER": "1"}, "TOUCHLINK_REDIS_CLUSTER", "needs TOUCHLINK_REDIS_URL"),
+        ({"TOUCHLINK_REDIS_CLUSTER": "1", "TOUCHLINK_REDIS_URL": "redis://redis-1:7000/3"},
+         "TOUCHLINK_REDIS_URL", "database 0"),
+        ({"TOUCHLINK_REDIS_CLUSTER": "1", "TOUCHLINK_REDIS_URL": "unix:///run/redis.sock"},
+         "TOUCHLINK_REDIS_URL", "over TCP"),
+    ],
+    ids=["too-many-shards", "not-a-number", "braces", "no-url", "database-3", "unix-socket"],
+)
+def test_stream_settings_that_cannot_work_are_refused_naming_the_variable(
+    tmp_path: Path, env: dict[str, str], name: str, says: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**env, "TOUCHLINK_INSTANCE_PATH": str(tmp_path)})
+
+    assert list(raised.value.problems) == [name]
+    assert says in raised.value.problems[name]
+
+
+def test_a_stream_name_with_braces_is_kept_while_there_is_one_shard(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"TOUCHLINK_STREAM": "clicks{eu}", "TOUCHLINK_INSTANCE_PATH": str(tmp_path)}
+    )
+
+    assert (settings.stream, settings.stream_shards) == ("clicks{eu}", 1)
 
 
 

@@ -37,6 +37,7 @@ from analytics.reports.timeseries import (
     MAX_HOURLY_SPAN,
     GroupBy,
     Interval,
+    Ranked,
     Timeseries,
     parse_group_by,
     parse_interval,
@@ -208,8 +209,13 @@ def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
     journey = None if people["touched"] else stage_reports.stage_report(
         session, replace(query, stage=None)
     )
+    # The chart's lines are the tables' most engaged: ranked once, for both.
+    top = Ranked(
+        tuple(row.touchpoint.key for row in ranked.rows if row.clicks), ranked.listed.clicked
+    )
     series = timeseries(
-        session, query, interval=view.interval, group_by=view.group_by, top=CHART_SERIES
+        session, query, interval=view.interval, group_by=view.group_by, top=CHART_SERIES,
+        ranked=top,
     )
     return {
         **page_context(view),

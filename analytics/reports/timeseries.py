@@ -166,11 +166,13 @@ def timeseries(
     interval: Interval = "day",
     group_by: GroupBy = "touchpoint",
     top: int | None = None,
+    ranked: Ranked | None = None,
 ) -> Timeseries:
     """Figures per bucket and group; every bucket of the window is there, zeros included.
 
     Only groups with clicks (as counted) in the window get a series; with `top`, only the `top`
-    groups with most clicks, the others added up as `other`.
+    groups with most clicks, the others added up as `other`. `ranked`: the top touchpoints as
+    the caller ranked them already, by clicks (the dashboard's table), not ranked again.
     """
     if interval == "hour" and query.end - query.start > MAX_HOURLY_SPAN:
         raise InvalidParameterError(
@@ -182,7 +184,7 @@ def timeseries(
         interval == "day" and query.whole_days and group_by != "link"
         and query.campaign is None and query.link_id is None
     )
-    found = _daily_rows(session, query, group_by, top) if daily else _hourly_rows(
+    found = _daily_rows(session, query, group_by, top, ranked) if daily else _hourly_rows(
         session, query, interval, group_by
     )
     width = len(buckets)
@@ -263,7 +265,8 @@ def _hourly_rows(
 
 
 def _daily_rows(
-    session: Session, query: ReportQuery, group_by: GroupBy, top: int | None
+    session: Session, query: ReportQuery, group_by: GroupBy, top: int | None,
+    ranked: Ranked | None,
 ) -> Iterable[Row]:
     """Whole days, from the daily rollups: by stage or channel from `dimension_stats` (a few
     rows a day); by touchpoint from `touchpoint_stats`, the `top` ones alone when asked (found
@@ -271,7 +274,7 @@ def _daily_rows(
     if query.touchpoint_id is None and group_by != "touchpoint":
         return _dimension_days(session, query, group_by)
     if query.touchpoint_id is None and top is not None:
-        return _top_touchpoint_days(session, query, top)
+        return _top_touchpoint_days(session, query, top, ranked)
     return _touchpoint_days(session, query, group_by)
 
 
@@ -297,12 +300,19 @@ def _dimension_days(session: Session, query: ReportQuery, group_by: GroupBy) -> 
         yield (query.local(day_start(day, query.zone)), *figures, 0)
 
 
-def _top_touchpoint_days(session: Session, query: ReportQuery, top: int) -> Iterable[Row]:
+def _top_touchpoint_days(
+    session: Session, query: ReportQuery, top: int, ranked: Ranked | None
+) -> Iterable[Row]:
     """The `top` touchpoints' days, and every other click of each day as one group (key None)."""
-    only = stage_id(session, query.stage) if query.stage is not None else None
-    ranked = run_report(session, query, partial(_ranking, query, only, top))
-    ids = [touchpoint_id for touchpoint_id, _ in ranked]
-    groups = int(ranked[0][1]) if ranked else 0
+    if ranked is None:
+        only = stage_id(session, query.stage) if query.stage is not None else None
+        found = run_report(session, query, partial(_ranking, query, only, top))
+        ids = [touchpoint_id for touchpoint_id, _ in found]
+        groups = int(found[0][1]) if found else 0
+    else:
+        keys = list(ranked.keys[:top])
+        ids = list(session.scalars(select(Touchpoint.id).where(Touchpoint.key.in_(keys))))
+        groups = ranked.groups
     top_sums: dict[datetime, list[int]] = {}
     for row in _touchpoint_days(session, query, "touchpoint", ids=ids) if ids else ():
         yield row
@@ -321,6 +331,15 @@ def _top_touchpoint_days(session: Session, query: ReportQuery, top: int) -> Iter
         rest = [total - shown for total, shown in zip(sums, top_sums.get(bucket, [0] * 4),
                                                         strict=True)]
         yield bucket, None, "Other", rest[0], rest[1], rest[2], rest[3], groups - len(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Touchpoints ranked by clicks (as counted) in the window: the keys of the first, with
+    clicks, and how many have any."""
+
+    keys: tuple[str, ...]
+    groups: int
 
 
 @lru_cache(maxsize=128)

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from analytics.dimension_rollups import ensure_dimension_zone, rebuild_dimension_stats
 from analytics.models import DimensionStats
 from analytics.reports.breakdowns import ALL_DIMENSIONS
+from analytics.reports.engagement import most_and_least
 from analytics.reports.query import ReportQuery
-from analytics.reports.timeseries import timeseries
+from analytics.reports.timeseries import Ranked, timeseries
 from shortener.db import utcnow
 from shortener.runtime import runtime
 from shortener.unit_of_work import transaction
@@ -239,3 +240,23 @@ def test_the_charts_series_are_the_top_groups_and_the_rest_added_up(
             assert found.other_groups == len(rest)
         else:
             assert found.other is None and found.other_groups == 0
+
+
+@pytest.mark.parametrize("top", [1, 2, 3])
+def test_the_chart_takes_its_top_lines_from_the_tables_ranking_unchanged(
+    app: Flask, sent: list[Sent], top: int
+) -> None:
+    """The dashboard ranks the touchpoints once, for its tables, and hands the chart its top."""
+    rt = runtime(app)
+    query = ReportQuery.from_args(WEEK, now=utcnow(), zone=rt.settings.zone)
+    with rt.sessions() as session:
+        most, _ = most_and_least(session, query, limit=top)
+        ranked = Ranked(tuple(row.touchpoint.key for row in most.rows if row.clicks),
+                        most.listed.clicked)
+        given = timeseries(session, query, interval="day", top=top, ranked=ranked)
+        alone = timeseries(session, query, interval="day", top=top)
+    assert given == alone
+    assert sum(sum(s.clicks) for s in given.series) + sum(
+        given.other.clicks if given.other else ()
+    ) == sum(1 for c in sent if not c.bot)
+

@@ -12,6 +12,7 @@ from analytics import (
     dashboard,
     detail_pages,
     health,
+    list_pages,
     live_api,
     outcomes_api,
     share_pages,
@@ -32,6 +33,7 @@ def init_app(app: Flask) -> None:
     live_api.init_app(app)
     dashboard.init_app(app)
     detail_pages.init_app(app)
+    list_pages.init_app(app)
     share_pages.init_app(app)
     app.cli.add_command(report_cli)
     app.cli.add_command(alerts_cli)

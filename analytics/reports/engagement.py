@@ -216,8 +216,10 @@ def touchpoint_report(
     order: Order = "most",
     by: RankBy = "clicks",
     limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
 ) -> TouchpointReport:
-    """Engagement per touchpoint, most engaged first (or least: zero-click touchpoints first).
+    """Engagement per touchpoint, most engaged first (or least: zero-click touchpoints first);
+    `limit` rows from the `offset`-th on.
 
     A touchpoint is listed when it existed at some time in the window (made before it ended, not
     archived before it began) or had clicks in it, with zeros when it had none; with a stage or
@@ -232,10 +234,12 @@ def touchpoint_report(
         return TouchpointReport(query=query, order=order, by=by, rows=(), empty=True)
     stage = find_stage_id(session, query.stage) if query.stage else None
     # Ranked by the moved-on rate, every touchpoint is read and ranked here, after the rollups.
-    sql_by, sql_limit = ("clicks", MAX_LIMIT) if by == "moved_on" else (by, limit)
+    sql_by, sql_limit, sql_offset = (
+        ("clicks", MAX_LIMIT, 0) if by == "moved_on" else (by, limit, offset)
+    )
     statement = partial(
         _touchpoint_statement, query, stage, order, sql_by, sql_limit,
-        postgres=is_postgres(session),
+        postgres=is_postgres(session), offset=sql_offset,
     )
     found = run_report(session, query, statement)
     rows, listed, empty = _parsed(found)
@@ -246,7 +250,7 @@ def touchpoint_report(
         if by == "moved_on":
             rows = _by_moved_on(rows, order)
     if by == "moved_on":  # read to MAX_LIMIT above, with journeys or without
-        rows = rows[:limit]
+        rows = rows[offset:offset + limit]
     rows = _with_outcomes(session, query, rows)
     return TouchpointReport(
         query=query, order=order, by=by, rows=tuple(rows), empty=empty, listed=listed
@@ -423,6 +427,7 @@ def _touchpoint_statement(
     open_end: bool,
     *,
     postgres: bool,
+    offset: int = 0,
 ) -> AnySelect:
     """The touchpoint report in one statement; kept, as the same report is asked for again and
     again (a dashboard's, up to the current hour)."""
@@ -441,7 +446,9 @@ def _touchpoint_statement(
         .group_by(rows.c.touchpoint_id)
         .subquery()
     )
-    return _touchpoint_rows(query, stage_id, totals, order, by, limit, postgres=postgres)
+    return _touchpoint_rows(
+        query, stage_id, totals, order, by, limit, postgres=postgres, offset=offset
+    )
 
 
 def _reach(query: ReportQuery) -> Subquery:
@@ -464,6 +471,7 @@ def _touchpoint_rows(
     limit: int,
     *,
     postgres: bool,
+    offset: int = 0,
 ) -> AnySelect:
     live = select(func.count().label("links")).where(link_live_in(query))
     if stage_id is not None:
@@ -536,7 +544,7 @@ def _touchpoint_rows(
         ranks = [page.c.most_rank, page.c.least_rank]
     else:
         ranking = _ranking(clicks, visitors, reach.c.reached, order, by, postgres)
-        page = stmt.order_by(*ranking).limit(limit).subquery()
+        page = stmt.order_by(*ranking).offset(offset).limit(limit).subquery()
     # Without a filter every live link counts: counted for the page only, not for every touchpoint.
     n_links = page.c.links if filtered else live.where(
         Link.touchpoint_id == Touchpoint.id

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from analytics import list_pages
 from analytics.models import Click
 from shortener.demo import DEMO_EMAIL, DEMO_PASSWORD
 from shortener.models import Link
@@ -150,6 +151,48 @@ def test_most_and_least_engaged_show_human_figures_and_the_silent_touchpoints(
     assert 'class="num zero" data-figure="human_clicks">0<' in least
     assert "Bot clicks" not in most  # no column of bots unless they are included
     assert _tile(page, "silent") == ("1", "of 3 touchpoints")
+
+
+@pytest.mark.usefixtures("journey")
+def test_show_all_lists_every_touchpoint_a_page_at_a_time_in_the_tables_order(
+    dashboard: Any, analyst_client: FlaskClient, pages: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(list_pages, "PAGE_ROWS", 2)  # three touchpoints: two pages
+    assert 'href="/dashboard/all/most?range=30d"' in _table(dashboard(), "Most engaged touchpoints")
+
+    def page(table: str, query: str = "") -> tuple[int, str]:
+        response = analyst_client.get(f"/dashboard/all/{table}?range=30d{query}")
+        return response.status_code, pages.text(response)
+
+    status, first = page("most")
+    assert status == 200
+    assert ">3 touchpoints, 1\u20132</h2>" in first
+    assert _figures(first, "Store flyer")["human_clicks"] == "4"  # 3 people on spring, 1 on faq
+    assert _figures(first, "<b>Bold</b> & <script>x</script>")["human_clicks"] == "1"
+    assert "Silent poster" not in first and 'rel="next"' in first
+    status, second = page("most", "&page=2")
+    assert (status, _figures(second, "Silent poster")["human_clicks"]) == (200, "0")
+    assert "Store flyer" not in second and 'rel="prev"' in second
+    _, least = page("least")
+    evil = html.escape("<b>Bold</b> & <script>x</script>", quote=False)
+    assert least.index(">Silent poster</a>") < least.index(f">{evil}</a>")  # 0 clicks, then 1
+    assert "Store flyer" not in least  # the most engaged is last, on page 2
+
+    for bad in ("&page=3", "&page=0", "&page=two"):
+        status, text = page("most", bad)
+        assert status == 400 and "page" in text, bad
+    assert page("nothing")[0] == 404
+
+
+@pytest.mark.usefixtures("journey")
+def test_show_all_of_a_breakdown_lists_its_values_with_the_windows_clicks(
+    analyst_client: FlaskClient, pages: Any
+) -> None:
+    response = analyst_client.get("/dashboard/all/device?range=30d")
+    assert response.status_code == 200
+    card = _text(pages.text(response))
+    # Five people's clicks, all on iPhones; Googlebot's is no device of a person.
+    assert "Device CSV Mobile 5 100%" in card, card[:1500]
 
 
 @pytest.mark.usefixtures("journey")

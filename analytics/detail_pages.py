@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, render_template, request, url_for
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.dashboard import PARAMETERS, DashboardQuery, draw_timeseries, page_context
@@ -26,7 +27,7 @@ from analytics.reports.render import Report, csv_response
 from shortener import links, stages, touchpoints
 from shortener.db import utcnow
 from shortener.errors import InvalidParameterError, NotFoundError
-from shortener.models import Link, Role
+from shortener.models import Link, Role, Touchpoint
 from shortener.runtime import runtime
 from shortener.signin import signed_in
 from shortener.unit_of_work import report_session, rollback_request
@@ -218,10 +219,10 @@ def _page(
         "error": error,
         "detail": detail,
         "stage_names": {s.key: s.name for s in stages.list_stages(session)},
+        # A campaign's links name their touchpoints: keys and names alone, not every model.
         "touchpoint_names": {
-            tp.key: tp.name
-            for tp in touchpoints.list_touchpoints(session, include_archived=True)
-        },
+            key: name for key, name in session.execute(select(Touchpoint.key, Touchpoint.name))
+        } if subject.kind == "campaign" else {},
     }
     # With journeys (on, or touches in the window): a touchpoint's journeys and where they went.
     context["with_journeys"] = (

@@ -29,8 +29,9 @@ class Click(Base):
     """One click as it was at click time; enriched, and never holding the raw IP.
 
     An append-only table written at ingest speed: keyed by the click id made at redirect time
-    (time-ordered, so inserts land at the right edge of the index) with its time, with no other
-    index and no foreign keys to check on every row; ingest checks the link exists, and links,
+    (time-ordered, so inserts land at the right edge of the index) with its time, indexed only
+    by touchpoint and by link in time order (what a touchpoint's and a link's page read), with
+    no foreign keys to check on every row; ingest checks the link exists, and links,
     touchpoints and stages are archived, never deleted. On PostgreSQL it is partitioned by month
     of `occurred_at` (analytics.partitions), and a partitioned table's key must hold the
     partition key: hence (click_id, occurred_at), on SQLite too, so that both backends hold the
@@ -40,7 +41,11 @@ class Click(Base):
 
     __tablename__ = "clicks"
     # The partitions themselves are made by migration 0020 and the worker, not by the models.
-    __table_args__ = {"postgresql_partition_by": "RANGE (occurred_at)"}
+    __table_args__ = (
+        Index("ix_clicks_touchpoint_id_occurred_at", "touchpoint_id", "occurred_at"),
+        Index("ix_clicks_link_id_occurred_at", "link_id", "occurred_at"),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
+    )
 
     click_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)

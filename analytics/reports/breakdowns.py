@@ -191,22 +191,21 @@ def _from_clicks(
         since=day_start,
     ).subquery()
     in_window = clicks.c.at >= query.start
-    found = [
-        (str(v or ""), int(c), int(u or 0))
-        for v, c, u in session.execute(
-            select(
-                clicks.c.value,
-                func.count(),
-                func.sum(case((clicks.c.nth == 1, 1), else_=0)),
-            )
-            .where(in_window)
-            .group_by(clicks.c.value)
-            .order_by(func.count().desc(), clicks.c.value)
-            .limit(limit)
+    # The window's total is the sum over every value, taken before LIMIT.
+    found = session.execute(
+        select(
+            clicks.c.value,
+            func.count(),
+            func.sum(case((clicks.c.nth == 1, 1), else_=0)),
+            func.sum(func.count()).over(),
         )
-    ]
-    total = int(session.scalar(_matching_clicks(session, select(func.count()), query)) or 0)
-    return found, total
+        .where(in_window)
+        .group_by(clicks.c.value)
+        .order_by(func.count().desc(), clicks.c.value)
+        .limit(limit)
+    ).all()
+    total = int(found[0][3]) if found else 0
+    return [(str(v or ""), int(c), int(u or 0)) for v, c, u, _ in found], total
 
 
 def _matching_clicks(

@@ -294,6 +294,17 @@ def link_table(session: Session, query: ReportQuery) -> LinkTable:
             Touchpoint.channel == query.channel
         )
         live = and_(live, Link.touchpoint.has(Touchpoint.channel == query.channel))
+    # Only the links listed are summed: not every link of the workspace, then most left out.
+    if query.touchpoint_id is not None:
+        figures = figures.where(Stats.link_id.in_(
+            select(Link.id).where(Link.touchpoint_id == query.touchpoint_id)
+        ))
+    if query.link_id is not None:
+        figures = figures.where(Stats.link_id == query.link_id)
+    if query.campaign is not None:
+        figures = figures.where(Stats.link_id.in_(
+            select(Link.id).where(Link.campaign == query.campaign)
+        ))
     found = figures.subquery()
     stmt = select(Link, found).outerjoin(found, found.c.link_id == Link.id).where(
         or_(live, found.c.human + found.c.bots > 0)

@@ -145,6 +145,27 @@ def _empty_tables(engine: Engine) -> None:
 
 
 @pytest.fixture
+def scratch(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of the same kind as `engine`, to migrate step by step; on PostgreSQL
+    its sessions are far from UTC (+14:00), as a server's TimeZone may be."""
+    if engine.dialect.name == "sqlite":
+        scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
+        yield scratch
+        scratch.dispose()
+        return
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS scratch CASCADE"))
+        conn.execute(text("CREATE SCHEMA scratch"))
+    url = engine.url.render_as_string(hide_password=False)
+    options = "-csearch_path=scratch -ctimezone=Pacific/Kiritimati"
+    made = make_engine(url, connect_args={"options": options})
+    yield made
+    made.dispose()
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA scratch CASCADE"))
+
+
+@pytest.fixture
 def bind(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine | Connection]:
     """What the test's apps are bound to: a connection inside a transaction that is rolled back
     at the end, or (marked `commits`) the engine itself, emptied afterwards."""

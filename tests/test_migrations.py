@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -25,7 +22,7 @@ from analytics.ingest import store_clicks
 from analytics.partitions import month_after, month_start, monthly_partitions, partition_name
 from analytics.retention import forget_old
 from shortener.clicks import RawClick
-from shortener.db import Base, make_engine
+from shortener.db import Base
 from shortener.models import Link, Stage, Touchpoint
 from tests.user_agents import IPHONE
 
@@ -69,25 +66,6 @@ def test_db_upgrade_on_the_command_line_is_idempotent(
 # --- 0020: the raw clicks partitioned by month on PostgreSQL ------------------------------------
 
 
-@pytest.fixture
-def scratch(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of the same kind as `engine`, to migrate step by step; on PostgreSQL
-    its sessions are far from UTC (+14:00), as a server's TimeZone may be."""
-    if engine.dialect.name == "sqlite":
-        scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
-        yield scratch
-        scratch.dispose()
-        return
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS partitions_scratch CASCADE"))
-        conn.execute(text("CREATE SCHEMA partitions_scratch"))
-    url = engine.url.render_as_string(hide_password=False)
-    options = "-csearch_path=partitions_scratch -ctimezone=Pacific/Kiritimati"
-    scratch = make_engine(url, connect_args={"options": options})
-    yield scratch
-    scratch.dispose()
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA partitions_scratch CASCADE"))
 
 
 def at(moment: str) -> datetime:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, MetaData, Table, event, func, insert, inspect, or_, select, text
+from sqlalchemy import Engine, MetaData, Table, event, func, insert, inspect, or_, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 import migrations
@@ -23,7 +23,7 @@ from analytics.reports.periods import HOURS, Piece, plan_pieces
 from analytics.reports.query import ReportQuery
 from analytics.reports.stages import stage_report
 from shortener.clicks import RawClick
-from shortener.db import make_engine, utcnow
+from shortener.db import utcnow
 from shortener.models import Link, Placement, Stage, Touchpoint
 from tests.user_agents import ANDROID, DESKTOP, GOOGLEBOT, IPHONE, SLACKBOT
 
@@ -459,25 +459,6 @@ def _moved(click: RawClick, at: datetime) -> RawClick:
 # --- the migrations -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def scratch(engine: Engine, tmp_path: Any) -> Iterator[Engine]:
-    """An empty database of the same kind as `engine`, for migrating step by step; on
-    PostgreSQL its sessions are far from UTC (+14:00), as a server's TimeZone may be."""
-    if engine.dialect.name == "sqlite":
-        scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
-        yield scratch
-        scratch.dispose()
-        return
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS rollups_scratch CASCADE"))
-        conn.execute(text("CREATE SCHEMA rollups_scratch"))
-    url = engine.url.render_as_string(hide_password=False)
-    options = "-csearch_path=rollups_scratch -ctimezone=Pacific/Kiritimati"
-    scratch = make_engine(url, connect_args={"options": options})
-    yield scratch
-    scratch.dispose()
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA rollups_scratch CASCADE"))
 
 
 def tables(bind: Engine) -> dict[str, Table]:

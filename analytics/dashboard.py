@@ -26,7 +26,13 @@ from analytics.journey_panels import journey_panels
 from analytics.outcome_panels import outcome_panel
 from analytics.reports import attribution, conversions, drilldown, engagement, journeys
 from analytics.reports import stages as stage_reports
-from analytics.reports.breakdowns import DIMENSION_NAMES, DIMENSIONS, MAX_LIMIT, breakdown
+from analytics.reports.breakdowns import (
+    DIMENSION_NAMES,
+    DIMENSIONS,
+    MAX_LIMIT,
+    breakdown,
+    breakdowns,
+)
 from analytics.reports.feedback import feedback_report
 from analytics.reports.journey_map import journey_map, nps_map
 from analytics.reports.query import MAX_LIMIT as MAX_ROWS
@@ -235,7 +241,7 @@ def dashboard_context(session: Session, view: DashboardQuery) -> dict[str, Any]:
         **alert_panel(session),
         "heat": charts.heat_level,
         "chart": draw_timeseries(series),
-        "breakdowns": [breakdown(session, query, dimension) for dimension in DIMENSIONS],
+        "breakdowns": list(breakdowns(session, query, DIMENSIONS).values()),
         "stage_options": [(s.key, s.name) for s in stages.list_stages(session)],
         "channel_options": [c.value for c in Channel],
         "campaign_options": links.campaign_names(session),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
@@ -121,13 +121,29 @@ def breakdown(
     session: Session, query: ReportQuery, dimension: Dimension, *, limit: int = DEFAULT_LIMIT
 ) -> Breakdown:
     """The period's clicks by one dimension, the `limit` most frequent values first."""
+    return breakdowns(session, query, (dimension,), limit=limit)[dimension]
+
+
+def breakdowns(
+    session: Session,
+    query: ReportQuery,
+    dimensions: Sequence[Dimension],
+    *,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[Dimension, Breakdown]:
+    """`breakdown` of each of `dimensions`; from the raw clicks (a touchpoint's or a link's, or
+    a window cut inside a day), all of them in one reading of the clicks."""
     check_limit(limit, MAX_LIMIT)
     if query.empty:
-        return Breakdown(query=query, dimension=dimension, rows=(), total=0)
+        return {d: Breakdown(query=query, dimension=d, rows=(), total=0) for d in dimensions}
     if query.whole_days and query.touchpoint_id is None and query.link_id is None:
-        found, total = _from_rollups(session, query, dimension, limit)
+        counted = {d: _from_rollups(session, query, d, limit) for d in dimensions}
     else:
-        found, total = _from_clicks(session, query, dimension, limit)
+        counted = _from_clicks(session, query, dimensions, limit)
+    return {d: _breakdown(query, d, *counted[d]) for d in dimensions}
+
+
+def _breakdown(query: ReportQuery, dimension: Dimension, found: Counts, total: int) -> Breakdown:
     rows = tuple(
         BreakdownRow(
             value=v,
@@ -169,11 +185,12 @@ def _from_rollups(
 
 
 def _from_clicks(
-    session: Session, query: ReportQuery, dimension: Dimension, limit: int
-) -> tuple[Counts, int]:
+    session: Session, query: ReportQuery, dimensions: Sequence[Dimension], limit: int
+) -> dict[Dimension, tuple[Counts, int]]:
     """The same from the raw clicks: for one touchpoint or link, or a window cut inside a day.
     A visitor counts as in the rollups: once per link per day (visitor ids rotate daily), under
-    the value of their first human click of the day, when it is in the window."""
+    the value of their first human click of the day, when it is in the window. The clicks are
+    read once, whatever the number of dimensions."""
     person = and_(Click.is_bot.is_(False), Click.is_test.is_(False), Click.visitor_id != "")
     nth = func.row_number().over(
         partition_by=(person, Click.visitor_id, Click.link_id),
@@ -183,29 +200,41 @@ def _from_clicks(
     clicks = _matching_clicks(
         session,
         select(
-            _column(dimension).label("value"),
+            *(_column(d).label(d) for d in dimensions),
             Click.occurred_at.label("at"),
             case((person, nth), else_=0).label("nth"),
         ),
         query,
         since=day_start,
-    ).subquery()
-    in_window = clicks.c.at >= query.start
-    # The window's total is the sum over every value, taken before LIMIT.
-    found = session.execute(
+    ).cte("matching")
+    per_value = union_all(*(
         select(
-            clicks.c.value,
-            func.count(),
-            func.sum(case((clicks.c.nth == 1, 1), else_=0)),
-            func.sum(func.count()).over(),
+            literal(d).label("dimension"),
+            clicks.c[d].label("value"),
+            func.count().label("clicks"),
+            func.sum(case((clicks.c.nth == 1, 1), else_=0)).label("visitors"),
         )
-        .where(in_window)
-        .group_by(clicks.c.value)
-        .order_by(func.count().desc(), clicks.c.value)
-        .limit(limit)
-    ).all()
-    total = int(found[0][3]) if found else 0
-    return [(str(v or ""), int(c), int(u or 0)) for v, c, u, _ in found], total
+        .where(clicks.c.at >= query.start)
+        .group_by(clicks.c[d])
+        for d in dimensions
+    )).subquery()
+    # Each dimension's first `limit` values, and its total over all of them (before LIMIT).
+    ranked = select(
+        per_value,
+        func.row_number().over(
+            partition_by=per_value.c.dimension,
+            order_by=(per_value.c.clicks.desc(), per_value.c.value),
+        ).label("place"),
+        func.sum(per_value.c.clicks).over(partition_by=per_value.c.dimension).label("total"),
+    ).subquery()
+    found: dict[Dimension, tuple[Counts, int]] = {d: ([], 0) for d in dimensions}
+    for dimension, value, count, visitors, _, total in session.execute(
+        select(ranked).where(ranked.c.place <= limit).order_by(ranked.c.dimension, ranked.c.place)
+    ):
+        rows, _ = found[dimension]
+        rows.append((str(value or ""), int(count), int(visitors or 0)))
+        found[dimension] = rows, int(total)
+    return found
 
 
 def _matching_clicks(

@@ -528,7 +528,4 @@ def _no_clicks(ref: LinkRef) -> LinkRow:
 
 
 def _sources(session: Session, query: ReportQuery) -> dict[Dimension, Breakdown]:
-    return {
-        dimension: breakdowns.breakdown(session, query, dimension, limit=BREAKDOWN_ROWS)
-        for dimension in ALL_DIMENSIONS
-    }
+    return breakdowns.breakdowns(session, query, ALL_DIMENSIONS, limit=BREAKDOWN_ROWS)

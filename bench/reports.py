@@ -52,7 +52,14 @@ from analytics.reports import engagement as reports  # noqa: E402
 from analytics.reports import stages  # noqa: E402
 from analytics.reports.periods import plan_pieces  # noqa: E402
 from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, Order, ReportQuery  # noqa: E402
-from bench.common import AGENTS, free_port, fresh_postgres, touchlink, wait_for_http  # noqa: E402
+from bench.common import (  # noqa: E402
+    AGENTS,
+    POSTGRES,
+    free_port,
+    fresh_postgres,
+    touchlink,
+    wait_for_http,
+)
 from shortener.clicks import RawClick  # noqa: E402
 from shortener.db import make_engine  # noqa: E402
 from shortener.models import Channel  # noqa: E402
@@ -567,30 +574,12 @@ def time_variant(
     return entry
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--touchpoints", type=int, default=5_000)
-    parser.add_argument("--links", type=int, default=50_000)
-    parser.add_argument("--clicks", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--runs", type=int, default=20, help="timed calls per report variant")
-    parser.add_argument("--raw-runs", type=int, default=3, help="timed raw queries (headline)")
-    parser.add_argument("--sample", type=int, default=5_000, help="clicks through ingest")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
-    args = parser.parse_args()
-    if args.smoke:
-        args.touchpoints, args.links, args.clicks = 100, 1_000, 50_000
-        args.runs, args.raw_runs, args.sample = 3, 1, 1_000
-
-    workdir = Path(tempfile.mkdtemp(prefix="touchlink-reports-"))
-    url = fresh_postgres("touchlink_reports")
-    env = {**os.environ, "TOUCHLINK_INSTANCE_PATH": str(workdir / "instance"),
-           "TOUCHLINK_DATABASE_URL": url, "TOUCHLINK_LOG_LEVEL": "WARNING"}
-    env.pop("TOUCHLINK_REDIS_URL", None)
+def build(args: argparse.Namespace, url: str, env: dict[str, str], now: datetime) -> dict[str, Any]:
+    """A new workspace in `args.database`: the loader checked against ingest, then every click
+    and rollup; what it holds, also kept as the database's comment for `--reuse`."""
+    fresh_postgres(args.database)
     touchlink(env, "init")
-    now = datetime.now(UTC).replace(microsecond=0)
     sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-
     # The ingest check goes 45 days back.
     make_partitions(sa_url, since=now - timedelta(days=max(args.days, 45)), now=now)
     with psycopg.connect(url, autocommit=True) as conn:  # transactions are explicit below
@@ -608,6 +597,28 @@ def main() -> None:
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
         vacuum_seconds = time.perf_counter() - started
+        about = {"now": now.isoformat(), "days": args.days, "touchpoints": args.touchpoints,
+                 "links": args.links, "load_s": round(load_seconds)}
+        conn.execute(f"COMMENT ON DATABASE \"{args.database}\" IS "
+                     f"'{json.dumps(about)}'")
+    print(f"loaded in {load_seconds:.0f}s (+ VACUUM ANALYZE {vacuum_seconds:.0f}s)")
+    return about
+
+
+def reused(url: str, database: str) -> dict[str, Any]:
+    """What the workspace a previous `--keep` run left holds."""
+    with psycopg.connect(url) as conn:
+        comment = one(conn, f"SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+                            f" WHERE datname = '{database}'")
+    if not comment:
+        raise SystemExit(f"{database} holds no workspace of this bench: run it with --keep")
+    about: dict[str, Any] = json.loads(comment)
+    return about
+
+
+def describe(url: str) -> tuple[dict[str, int], dict[str, int], str]:
+    """Rows per table and per touchpoint_stats period, and the first stage's key."""
+    with psycopg.connect(url, autocommit=True) as conn:
         sizes = {t: one(conn, f"SELECT count(*) FROM {t}")
                  for t in ("clicks", "clicks_default", *ROLLUPS)}
         periods: dict[str, int] = dict(conn.execute(
@@ -615,10 +626,48 @@ def main() -> None:
         never = one(conn, "SELECT count(*) FROM touchpoints t WHERE NOT archived AND NOT EXISTS"
                           " (SELECT 1 FROM touchpoint_stats s WHERE s.touchpoint_id = t.id)")
         stage = one(conn, "SELECT key FROM stages ORDER BY position LIMIT 1")
-    print(f"loaded in {load_seconds:.0f}s (+ VACUUM ANALYZE {vacuum_seconds:.0f}s): "
-          + ", ".join(f"{t} {n:,}" for t, n in sizes.items())
+    print("workspace: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items())
           + f" ({', '.join(f'{n:,} {p}s' for p, n in periods.items())}); "
           f"{never} live touchpoints never clicked")
+    return sizes, periods, stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--touchpoints", type=int, default=5_000)
+    parser.add_argument("--links", type=int, default=50_000)
+    parser.add_argument("--clicks", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=180, help="of clicks, up to now")
+    parser.add_argument("--runs", type=int, default=20, help="timed calls per report variant")
+    parser.add_argument("--raw-runs", type=int, default=3, help="timed raw queries (headline)")
+    parser.add_argument("--sample", type=int, default=5_000, help="clicks through ingest")
+    parser.add_argument("--database", default="touchlink_reports", help="on the local PostgreSQL")
+    parser.add_argument("--reuse", action="store_true", help="the workspace left by --keep")
+    parser.add_argument("--keep", action="store_true", help="leave the workspace for --reuse")
+    parser.add_argument("--load-only", action="store_true", help="build the workspace, keep it")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    args = parser.parse_args()
+    if args.smoke:
+        args.touchpoints, args.links, args.clicks = 100, 1_000, 50_000
+        args.runs, args.raw_runs, args.sample = 3, 1, 1_000
+
+    workdir = Path(tempfile.mkdtemp(prefix="touchlink-reports-"))
+    url = f"{POSTGRES}/{args.database}"
+    env = {**os.environ, "TOUCHLINK_INSTANCE_PATH": str(workdir / "instance"),
+           "TOUCHLINK_DATABASE_URL": url, "TOUCHLINK_LOG_LEVEL": "WARNING"}
+    env.pop("TOUCHLINK_REDIS_URL", None)
+    env.pop("TOUCHLINK_TIMEZONE", None)  # the raw queries cut days in UTC
+    sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    if args.reuse:
+        about = reused(url, args.database)
+    else:
+        about = build(args, url, env, datetime.now(UTC).replace(microsecond=0))
+    if args.load_only:
+        return
+    args.touchpoints, args.links, args.days = about["touchpoints"], about["links"], about["days"]
+    now = datetime.fromisoformat(about["now"])
+    load_seconds = about["load_s"]
+    sizes, periods, stage = describe(url)
 
     engine = make_engine(sa_url)
     results: dict[str, dict[str, Any]] = {}
@@ -675,6 +724,9 @@ def main() -> None:
         "variants": {name: {k: round(v, 2) if isinstance(v, float) else v for k, v in e.items()}
                      for name, e in results.items()},
     }))
+    if not args.keep:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

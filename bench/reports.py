@@ -1,18 +1,21 @@
-"""Report speed over a large workspace: the touchpoint and stage reports against a plain GROUP BY
-over the raw clicks, on the same database in the same run.
+"""Report speed over a large workspace: every report the API serves over clicks, over windows
+from 7 to 400 days, against queries over the raw clicks giving the same answer, in the same run.
 
 Builds 5,000 touchpoints (1 or 2 journey stages each, Zipf-like popularity, the least popular
-never clicked, 1% archived), 50,000 links and 10,000,000 clicks over 90 days (~10% bots, ~15%
+never clicked, 1% archived), 50,000 links and 10,000,000 clicks over 180 days (~10% bots, ~15%
 scans, visitors repeating within a day) with a bulk loader in SQL that writes the clicks and
 every rollup as ingest would. That claim is checked first: a sample of raw clicks goes through the
 real ingest (`store_clicks`), then the loader rebuilds every rollup table from the clicks ingest
-stored, and both must be identical row for row. Then each report variant is timed through
-`analytics.reports`, planned from scratch (caches cleared: p50, p95) and with its plan kept (warm
-p50), a few over HTTP, the raw GROUP BY a few times; the figures of both are compared touchpoint
-by touchpoint. Prints p50/p95 per variant, the raw query's time and the ratio, and one JSON line.
+stored, and both must be identical row for row. Then each report is asked over each window
+(hour-cut and whole days, mid-month, ending in the past, reaching before the first click):
+once to warm the server, then `--runs` times through HTTP for p50 and p95 (the journey map,
+which the API does not serve, as a function), and its answer is compared with a raw query's,
+timed `--raw-runs` times. Prints a table, one JSON line, and the cells that miss the target.
 
-    python bench/reports.py                 # 10,000,000 clicks: loading takes minutes
-    python bench/reports.py --smoke         # tiny sizes, seconds
+    python bench/reports.py                       # 10,000,000 clicks: loading takes minutes
+    python bench/reports.py --clicks 1000000 --keep --runs 5 --raw-runs 1
+    python bench/reports.py --reuse --keep --only touchpoints   # the kept workspace again
+    python bench/reports.py --smoke               # tiny sizes, three windows
 """
 
 from __future__ import annotations

@@ -1,18 +1,21 @@
-"""Report speed over a large workspace: the touchpoint and stage reports against a plain GROUP BY
-over the raw clicks, on the same database in the same run.
+"""Report speed over a large workspace: every report the API serves over clicks, over windows
+from 7 to 400 days, against queries over the raw clicks giving the same answer, in the same run.
 
 Builds 5,000 touchpoints (1 or 2 journey stages each, Zipf-like popularity, the least popular
-never clicked, 1% archived), 50,000 links and 10,000,000 clicks over 90 days (~10% bots, ~15%
+never clicked, 1% archived), 50,000 links and 10,000,000 clicks over 180 days (~10% bots, ~15%
 scans, visitors repeating within a day) with a bulk loader in SQL that writes the clicks and
 every rollup as ingest would. That claim is checked first: a sample of raw clicks goes through the
 real ingest (`store_clicks`), then the loader rebuilds every rollup table from the clicks ingest
-stored, and both must be identical row for row. Then each report variant is timed through
-`analytics.reports`, planned from scratch (caches cleared: p50, p95) and with its plan kept (warm
-p50), a few over HTTP, the raw GROUP BY a few times; the figures of both are compared touchpoint
-by touchpoint. Prints p50/p95 per variant, the raw query's time and the ratio, and one JSON line.
+stored, and both must be identical row for row. Then each report is asked over each window
+(hour-cut and whole days, mid-month, ending in the past, reaching before the first click):
+once to warm the server, then `--runs` times through HTTP for p50 and p95 (the journey map,
+which the API does not serve, as a function), and its answer is compared with a raw query's,
+timed `--raw-runs` times. Prints a table, one JSON line, and the cells that miss the target.
 
-    python bench/reports.py                 # 10,000,000 clicks: loading takes minutes
-    python bench/reports.py --smoke         # tiny sizes, seconds
+    python bench/reports.py                       # 10,000,000 clicks: loading takes minutes
+    python bench/reports.py --clicks 1000000 --keep --runs 5 --raw-runs 1
+    python bench/reports.py --reuse --keep --only touchpoints   # the kept workspace again
+    python bench/reports.py --smoke               # tiny sizes, three windows
 """
 
 from __future__ import annotations
@@ -48,14 +51,18 @@ from analytics.dimension_rollups import rebuild_sql as dimension_sql  # noqa: E4
 from analytics.enrich import make_enricher  # noqa: E402
 from analytics.ingest import store_clicks  # noqa: E402
 from analytics.partitions import ensure_partitions  # noqa: E402
-from analytics.reports import engagement as reports  # noqa: E402
-from analytics.reports import stages  # noqa: E402
-from analytics.reports.periods import plan_pieces  # noqa: E402
-from analytics.reports.query import DEFAULT_LIMIT, MAX_LIMIT, Order, ReportQuery  # noqa: E402
-from bench.common import AGENTS, free_port, fresh_postgres, touchlink, wait_for_http  # noqa: E402
+from analytics.reports.journey_map import journey_map  # noqa: E402
+from analytics.reports.query import DEFAULT_LIMIT, ReportQuery  # noqa: E402
+from bench.common import (  # noqa: E402
+    AGENTS,
+    POSTGRES,
+    free_port,
+    fresh_postgres,
+    touchlink,
+    wait_for_http,
+)
 from shortener.clicks import RawClick  # noqa: E402
 from shortener.db import make_engine  # noqa: E402
-from shortener.models import Channel  # noqa: E402
 
 ROLLUPS = ("link_hourly_stats", "daily_visitors", "touchpoint_stats", "dimension_stats")
 ZIPF = 1.1  # touchpoint popularity: rank r gets a share ∝ r^-1.1
@@ -335,26 +342,27 @@ def load_clicks(
         touchpoint_stats_from_hourly(conn)
 
 
-# --- the raw answer -------------------------------------------------------------------------------
+# --- the raw answers ------------------------------------------------------------------------------
 
 RAW_TOUCHPOINTS = """
 WITH counts AS (
     SELECT touchpoint_id,
            count(*) FILTER (WHERE occurred_at >= %(start)s AND NOT is_bot) AS clicks,
            count(*) FILTER (WHERE occurred_at >= %(start)s AND NOT is_bot AND via_qr) AS scans,
-           count(*) FILTER (WHERE occurred_at < %(start)s AND NOT is_bot) AS previous_clicks,
+           count(*) FILTER (WHERE occurred_at < %(previous_end)s AND NOT is_bot)
+               AS previous_clicks,
            max(occurred_at) FILTER (WHERE occurred_at >= %(start)s AND NOT is_bot) AS last_click_at,
-           count(*) FILTER (WHERE occurred_at >= %(start)s) AS current_clicks,
-           count(*) AS any_clicks
+           count(*) FILTER (WHERE occurred_at >= %(start)s) AS current_clicks
     FROM clicks
-    WHERE occurred_at >= %(previous)s AND occurred_at < %(end)s {stage}
+    WHERE (occurred_at >= %(start)s AND occurred_at < %(end)s)
+       OR (occurred_at >= %(previous_start)s AND occurred_at < %(previous_end)s)
     GROUP BY touchpoint_id
 ), visits AS (
     -- A visitor of a link on a day counts where their first click of that day is.
     SELECT touchpoint_id, count(*) AS visitors
     FROM (SELECT touchpoint_id, min(occurred_at) AS first_at
           FROM clicks
-          WHERE NOT is_bot AND occurred_at >= %(start_day)s AND occurred_at < %(end)s {stage}
+          WHERE NOT is_bot AND occurred_at >= %(start_day)s AND occurred_at < %(end)s
           GROUP BY CAST(occurred_at AT TIME ZONE 'UTC' AS date), link_id, visitor_id,
                    touchpoint_id) AS firsts
     WHERE first_at >= %(start)s
@@ -366,15 +374,8 @@ FROM touchpoints AS t
 LEFT JOIN counts AS c ON c.touchpoint_id = t.id
 LEFT JOIN visits AS v ON v.touchpoint_id = t.id
 -- Every touchpoint that existed in the window (archived ones too: their clicks happened).
-WHERE ((t.created_at < %(end)s AND (t.archived_at IS NULL OR t.archived_at > %(start)s))
-       OR c.current_clicks > 0) {member}
-"""
-# With a stage filter, the touchpoints with a link at that stage live in the window, or any
-# click there.
-STAGE_MEMBER = """
-AND (c.any_clicks > 0 OR EXISTS (SELECT 1 FROM links AS l WHERE l.touchpoint_id = t.id
-     AND l.created_at < %(end)s AND (l.archived_at IS NULL OR l.archived_at > %(start)s)
-     AND l.stage_id = (SELECT id FROM stages WHERE key = %(stage)s)))
+WHERE (t.created_at < %(end)s AND (t.archived_at IS NULL OR t.archived_at > %(start)s))
+      OR c.current_clicks > 0
 """
 
 RAW_STAGES = """
@@ -403,98 +404,305 @@ LEFT JOIN visits AS v ON v.stage_id = s.id
 ORDER BY s.position, s.id
 """
 
+# Figures per group of raw clicks (the groups `keys`, over clicks `c` joined with `join`,
+# narrowed by `where`): human clicks, bot clicks, scans, human clicks of the previous window,
+# the first and last human click, and visitors, each counted once per link per UTC day where
+# their first human click of that day is (and only when that click is in the window).
+RAW_GROUPED = """
+WITH counts AS (
+    SELECT {keys},
+           count(*) FILTER (WHERE {current} AND NOT c.is_bot) AS human,
+           count(*) FILTER (WHERE {current} AND c.is_bot) AS bots,
+           count(*) FILTER (WHERE {current} AND NOT c.is_bot AND c.via_qr) AS scans,
+           count(*) FILTER (WHERE NOT ({current}) AND NOT c.is_bot) AS previous,
+           min(c.occurred_at) FILTER (WHERE {current} AND NOT c.is_bot) AS first_at,
+           max(c.occurred_at) FILTER (WHERE {current} AND NOT c.is_bot) AS last_at
+    FROM clicks AS c {join}
+    WHERE ({current} OR (c.occurred_at >= %(previous_start)s
+                         AND c.occurred_at < %(previous_end)s)) {where}
+    GROUP BY {groups}
+), firsts AS (
+    SELECT DISTINCT ON (CAST(c.occurred_at AT TIME ZONE 'UTC' AS date), c.link_id, c.visitor_id)
+           c.*
+    FROM clicks AS c {join}
+    WHERE NOT c.is_bot AND c.occurred_at >= %(start_day)s AND c.occurred_at < %(end)s {where}
+    ORDER BY CAST(c.occurred_at AT TIME ZONE 'UTC' AS date), c.link_id, c.visitor_id,
+             c.occurred_at, c.click_id
+), visits AS (
+    SELECT {keys}, count(*) AS visitors
+    FROM firsts AS c {join}
+    WHERE c.occurred_at >= %(start)s
+    GROUP BY {groups}
+)
+SELECT counts.*, coalesce(visits.visitors, 0) FROM counts LEFT JOIN visits USING ({names})
+"""
+CURRENT = "(c.occurred_at >= %(start)s AND c.occurred_at < %(end)s)"
 
-def raw_answer(conn: psycopg.Connection[Any], variant: Variant) -> dict[str, tuple[Any, ...]]:
-    q = variant.query
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    human: int
+    bots: int
+    scans: int
+    previous: int
+    first_at: datetime | None
+    last_at: datetime | None
+    visitors: int
+
+
+Grouped = dict[tuple[Any, ...], Figures]
+
+
+def window_params(q: ReportQuery, *, previous: bool = True) -> dict[str, Any]:
     start_day = datetime(q.start.year, q.start.month, q.start.day, tzinfo=UTC)
-    params: dict[str, Any] = {
-        "start": q.start, "end": q.end, "previous": q.previous_start, "start_day": start_day,
-    }
-    if variant.kind == "stages":
-        rows = conn.execute(RAW_STAGES, params).fetchall()
-    else:
-        stage = member = ""
-        if q.stage is not None:
-            stage, member = "AND stage_id = (SELECT id FROM stages WHERE key = %(stage)s)", STAGE_MEMBER
-            params["stage"] = q.stage
-        sql = RAW_TOUCHPOINTS.format(stage=stage, member=member)
-        rows = conn.execute(sql, params).fetchall()
+    # Without the previous window, an empty one: the raw query reads what the report needs.
+    return {"start": q.start, "end": q.end, "start_day": start_day,
+            "previous_start": q.previous_start if previous else q.start,
+            "previous_end": q.previous_end if previous else q.start}
+
+
+def raw_grouped(
+    conn: psycopg.Connection[Any], q: ReportQuery, keys: list[str], *, join: str = "",
+    where: str = "", previous: bool = False, params: dict[str, Any] | None = None,
+) -> Grouped:
+    names = [f"g{i}" for i in range(len(keys))]
+    sql = RAW_GROUPED.format(
+        keys=", ".join(f"{k} AS {n}" for k, n in zip(keys, names, strict=True)),
+        groups=", ".join(str(i + 1) for i in range(len(keys))), names=", ".join(names),
+        join=join, where=where, current=CURRENT,
+    )
+    rows = conn.execute(sql, {**window_params(q, previous=previous), **(params or {})})
+    found = {tuple(row[:len(keys)]): Figures(*row[len(keys):]) for row in rows}
     conn.rollback()
-    return {row[0]: tuple(row[1:]) for row in rows}
+    return found
 
 
-# --- the variants ----------------------------------------------------------------------------------
+def at(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def differences(got: dict[Any, Any], expected: dict[Any, Any]) -> list[str]:
+    """The first few keys on which two answers differ, with both values."""
+    wrong = [k for k in {**expected, **got} if got.get(k) != expected.get(k)]
+    return [f"{k}: {got.get(k)} != {expected.get(k)}" for k in wrong[:3]]
+
+
+# Each check takes the raw connection, the window and the report's JSON; it returns its
+# differences from the raw answer (none: equal).
+Check = Callable[[psycopg.Connection[Any], ReportQuery, dict[str, Any]], list[str]]
+
+
+def check_touchpoints(order: str) -> Check:
+    def check(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+        rows = conn.execute(RAW_TOUCHPOINTS, window_params(q)).fetchall()
+        conn.rollback()
+        expected = {row[0]: tuple(row[1:]) for row in rows}
+        got = {
+            r["touchpoint"]["key"]: (r["clicks"], r["scans"], r["visitors"], r["previous_clicks"],
+                                     at(r["last_click_at"]))
+            for r in answer["rows"]
+        }
+        wrong = differences(got, {k: expected.get(k) for k in got})
+        # The rows the report chose are the most (least) clicked, in that order.
+        ranked = sorted((v[0] for v in expected.values()), reverse=order == "most")
+        shown = [r["clicks"] for r in answer["rows"]]
+        if shown != ranked[:len(shown)] or len(shown) != min(DEFAULT_LIMIT, len(ranked)):
+            wrong.append(f"ranking: {shown[:5]}… != {ranked[:5]}…")
+        return wrong
+    return check
+
+
+def check_stages(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+    rows = conn.execute(RAW_STAGES, window_params(q)).fetchall()
+    conn.rollback()
+    got = {r["stage"]["key"]: (r["clicks"], r["scans"], r["visitors"], r["touchpoints"])
+           for r in answer["rows"]}
+    return differences(got, {row[0]: tuple(row[1:]) for row in rows})
+
+
+GROUP_KEYS = {
+    "stage": ("s.key", "JOIN stages AS s ON s.id = c.stage_id"),
+    "touchpoint": ("t.key", "JOIN touchpoints AS t ON t.id = c.touchpoint_id"),
+}
+
+
+def check_timeseries(interval: str, group_by: str) -> Check:
+    key, join = GROUP_KEYS[group_by]
+
+    def check(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+        found = raw_grouped(conn, q, [key, f"date_trunc('{interval}', c.occurred_at)"], join=join)
+        totals: dict[Any, int] = {}
+        for (group, _), f in found.items():
+            totals[group] = totals.get(group, 0) + f.human
+        expected = {  # a series for each group with clicks, every bucket with any figure
+            k: (f.human, f.bots, f.scans, f.visitors) for k, f in found.items()
+            if totals[k[0]] and (f.human, f.bots, f.scans, f.visitors) != (0, 0, 0, 0)
+        }
+        buckets = [datetime.fromisoformat(b) for b in answer["buckets"]]
+        got = {}
+        for s in answer["series"]:
+            for i, bucket in enumerate(buckets):
+                figures = (s["human_clicks"][i], s["bot_clicks"][i], s["scans"][i],
+                           s["visitors"][i])
+                if figures != (0, 0, 0, 0):
+                    got[(s["key"], bucket)] = figures
+        return differences(got, expected)
+    return check
+
+
+DIMENSION_KEYS = {
+    "device": "c.device", "os": "c.os", "browser": "c.browser",
+    "country": "coalesce(c.country, '')", "referrer": "coalesce(c.referrer_site, '')",
+    "source": "CASE WHEN c.via_qr THEN 'scan' ELSE 'click' END",
+}
+
+
+def check_breakdown(dimension: str) -> Check:
+    def check(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+        found = raw_grouped(conn, q, [DIMENSION_KEYS[dimension]])
+        expected = {k[0]: (f.human, f.visitors) for k, f in found.items() if f.human}
+        got = {r["value"]: (r["clicks"], r["visitors"]) for r in answer["rows"]}
+        wrong = differences(got, {k: expected.get(k) for k in got})
+        ranked = sorted((c for c, _ in expected.values()), reverse=True)
+        shown = [r["clicks"] for r in answer["rows"]]
+        if shown != ranked[:len(shown)] or len(shown) != min(len(ranked), 10):
+            wrong.append(f"ranking: {shown} != {ranked[:10]}")
+        if answer["total"] != sum(ranked):
+            wrong.append(f"total: {answer['total']} != {sum(ranked)}")
+        return wrong
+    return check
+
+
+def link_figures(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["human_clicks"], r["bot_clicks"], r["scans"], r["visitors"], r["previous_clicks"],
+            at(r["first_click_at"]), at(r["last_click_at"]))
+
+
+def raw_link_figures(f: Figures) -> tuple[Any, ...]:
+    return (f.human, f.bots, f.scans, f.visitors, f.previous, f.first_at, f.last_at)
+
+
+def check_campaigns(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+    found = raw_grouped(conn, q, ["l.campaign"], join="JOIN links AS l ON l.id = c.link_id",
+                        where="AND l.campaign IS NOT NULL")
+    expected = {k[0]: (f.human, f.bots, f.scans, f.visitors, f.last_at)
+                for k, f in found.items() if f.human or f.bots}
+    got = {r["campaign"]: (r["human_clicks"], r["bot_clicks"], r["scans"], r["visitors"],
+                           at(r["last_click_at"])) for r in answer["rows"]}
+    return differences(got, expected)
+
+
+def check_touchpoint_detail(key: str) -> Check:
+    def check(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+        found = raw_grouped(conn, q, ["c.link_id"], previous=True,
+                            where="AND c.touchpoint_id = (SELECT id FROM touchpoints"
+                                  " WHERE key = %(key)s)", params={"key": key})
+        expected = {k[0]: raw_link_figures(f) for k, f in found.items() if f.human or f.bots}
+        got = {r["link"]["id"]: link_figures(r) for r in answer["links"]
+               if r["human_clicks"] or r["bot_clicks"]}
+        return differences(got, expected)
+    return check
+
+
+def check_link_detail(link_id: int) -> Check:
+    def check(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+        found = raw_grouped(conn, q, ["c.link_id"], previous=True,
+                            where="AND c.link_id = %(link)s", params={"link": link_id})
+        expected = raw_link_figures(found[(link_id,)]) if (link_id,) in found else None
+        return differences({link_id: link_figures(answer["figures"])}, {link_id: expected})
+    return check
+
+
+def check_journey_map(conn: psycopg.Connection[Any], q: ReportQuery, answer: dict[str, Any]) -> list[str]:
+    found = raw_grouped(conn, q, ["t.key", "s.key"],
+                        join=GROUP_KEYS["touchpoint"][1] + " " + GROUP_KEYS["stage"][1])
+    expected = {k: (f.human, f.visitors) for k, f in found.items() if f.human or f.visitors}
+    got = {}
+    for row in answer["rows"]:
+        for stage, cell in zip(answer["stages"], row["cells"], strict=True):
+            if cell["clicks"] or cell["visitors"]:
+                got[(row["touchpoint"]["key"], stage["key"])] = (cell["clicks"], cell["visitors"])
+    return differences(got, expected)
+
+
+# --- the reports and the windows ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Variant:
+class Report:
     name: str
-    kind: str  # "touchpoints" or "stages"
-    query: ReportQuery
-    order: Order = "most"
-    raw_runs: int = 0  # how often to time the raw GROUP BY (0: not compared)
-
-    def run(self, session: Session, *, limit: int = DEFAULT_LIMIT) -> reports.TouchpointReport | stages.StageReport:
-        if self.kind == "stages":
-            return stages.stage_report(session, self.query)
-        return reports.touchpoint_report(session, self.query, order=self.order, limit=limit)
-
-    def http_path(self) -> str:
-        args = {"from": self.query.start.isoformat(), "to": self.query.end.isoformat()}
-        if self.query.stage:
-            args["stage"] = self.query.stage
-        if self.kind == "touchpoints":
-            args["order"] = self.order
-        return f"/api/v1/reports/{self.kind}?{urlencode(args)}"
+    path: str  # under /api/v1/reports; "" for a report the API does not serve
+    params: dict[str, str]
+    check: Check | None
+    hourly: bool = False  # hours: only windows of at most 31 days
+    function: Callable[[Session, ReportQuery], dict[str, Any]] | None = None  # when no path
 
 
-def variants(now: datetime, stage: str, raw_runs: int) -> list[Variant]:
+def reports_served(touchpoint: str, link_id: int) -> list[Report]:
+    """Every report the API serves over clicks, as this bench asks it, with its raw check."""
+    found = [
+        Report("touchpoints most", "/touchpoints", {"order": "most"}, check_touchpoints("most")),
+        Report("touchpoints least", "/touchpoints", {"order": "least"},
+               check_touchpoints("least")),
+        Report("stages", "/stages", {}, check_stages),
+        Report("timeseries day/stage", "/timeseries", {"interval": "day", "group_by": "stage"},
+               check_timeseries("day", "stage")),
+        Report("timeseries day/touchpoint", "/timeseries",
+               {"interval": "day", "group_by": "touchpoint"},
+               check_timeseries("day", "touchpoint")),
+        Report("timeseries hour/stage", "/timeseries", {"interval": "hour", "group_by": "stage"},
+               check_timeseries("hour", "stage"), hourly=True),
+    ]
+    found += [Report(f"breakdown {d}", "/breakdown", {"dimension": d}, check_breakdown(d))
+              for d in DIMENSION_KEYS]
+    found += [
+        Report("campaigns", "/campaigns", {}, check_campaigns),
+        Report("touchpoint detail", f"/touchpoints/{touchpoint}", {},
+               check_touchpoint_detail(touchpoint)),
+        Report("link detail", f"/links/{link_id}", {}, check_link_detail(link_id)),
+        Report("campaign detail", "/campaigns/spring", {}, None),
+        Report("journey map", "", {}, check_journey_map,
+               function=lambda s, q: journey_map(s, q).to_json()),
+    ]
+    return found
+
+
+# Reports over data this workspace has none of: said, not timed.
+NOT_MEASURED = {
+    "funnel, paths, next": "no journeys in this workspace (bench/journeys.py measures them)",
+    "attribution, feedback, feedback/comments": "no conversions or answers in this workspace",
+}
+NOT_CHECKED = {
+    "campaign detail": "not checked: the same link rows as the touchpoint detail, one campaign",
+}
+
+
+def windows(now: datetime) -> list[tuple[str, dict[str, str]]]:
+    """(name, from and to) of each window, at `now`: whole hours up to the end of the current
+    one, whole local days (today included, cut at the current hour), a mid-month 30-day window
+    (the 15th to the 14th) and hours ending in the past."""
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    today = now.date()
+    month = today.replace(day=1) - timedelta(days=1 if today.day > 14 else 32)
+    mid_start = month.replace(day=15)
+    mid_end = (mid_start + timedelta(days=31)).replace(day=14)
+    past = end - timedelta(days=3, hours=5)
 
-    def period(days: int, stage_key: str | None = None, until: datetime = end) -> ReportQuery:
-        return ReportQuery(start=until - timedelta(days=days), end=until, stage=stage_key)
+    def hours(days: int, until: datetime = end) -> dict[str, str]:
+        return {"from": (until - timedelta(days=days)).isoformat(), "to": until.isoformat()}
+
+    def dates(days: int) -> dict[str, str]:
+        return {"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
 
     return [
-        Variant("touchpoints most 30d", "touchpoints", period(30), raw_runs=raw_runs),
-        Variant("touchpoints least 30d", "touchpoints", period(30), "least"),
-        Variant("touchpoints most 30d stage", "touchpoints", period(30, stage)),
-        Variant("touchpoints most 90d", "touchpoints", period(90), raw_runs=raw_runs),
-        Variant("touchpoints least 90d", "touchpoints", period(90), "least"),
-        Variant("touchpoints most 90d stage", "touchpoints", period(90, stage), raw_runs=1),
-        Variant("touchpoints least 90d stage", "touchpoints", period(90, stage), "least"),
-        # From a date to a date: whole days, the last one today.
-        Variant("touchpoints most 90d dates", "touchpoints",
-                period(90, until=today + timedelta(days=1))),
-        # Ending at the start of today: clicks stored after the end, the bounded plan.
-        Variant("touchpoints most 89d to today", "touchpoints", period(89, until=today), raw_runs=1),
-        Variant("stages 30d", "stages", period(30)),
-        Variant("stages 90d", "stages", period(90), raw_runs=1),
+        ("7d hours", hours(7)), ("7d dates", dates(7)),
+        ("30d hours", hours(30)), ("30d mid-month", {"from": mid_start.isoformat(),
+                                                     "to": mid_end.isoformat()}),
+        ("30d hours, past", hours(30, past)),
+        ("90d hours", hours(90)), ("90d dates", dates(90)),
+        ("180d hours", hours(180)), ("180d dates", dates(180)),
+        ("400d hours", hours(400)), ("400d dates", dates(400)),
     ]
-
-
-def report_values(report: reports.TouchpointReport | stages.StageReport) -> dict[str, tuple[Any, ...]]:
-    if isinstance(report, stages.StageReport):
-        return {r.stage.key: (r.clicks, r.scans, r.visitors, r.touchpoints) for r in report.rows}
-    return {
-        r.touchpoint.key: (r.clicks, r.scans, r.visitors, r.previous_clicks, r.last_click_at)
-        for r in report.rows
-    }
-
-
-def full_report(session: Session, variant: Variant) -> dict[str, tuple[Any, ...]]:
-    """Every touchpoint's figures: the most and the least engaged 1,000 of each channel."""
-    if variant.kind == "stages":
-        return report_values(variant.run(session))
-    found: dict[str, tuple[Any, ...]] = {}
-    for channel in Channel:
-        for order in ("most", "least"):
-            query = ReportQuery(variant.query.start, variant.query.end, stage=variant.query.stage,
-                                channel=channel.value)
-            report = reports.touchpoint_report(session, query, order=order,
-                                               limit=MAX_LIMIT)
-            found |= report_values(report)
-    return found
 
 
 def timed(fn: Callable[[], Any], runs: int) -> list[float]:
@@ -531,66 +739,12 @@ def server(env: dict[str, str]) -> Iterator[int]:
             process.wait()
 
 
-def time_variant(
-    session: Session, raw_conn: psycopg.Connection[Any], variant: Variant, runs: int
-) -> dict[str, Any]:
-    """p50/p95 planned from scratch (caches cleared) and with the plan kept; the raw query; and
-    whether both give every touchpoint the same figures."""
-
-    def call(cold: bool) -> None:
-        if cold:
-            reports.clear_caches()
-        variant.run(session)
-        session.rollback()
-
-    call(True)  # the connection and the page cache warm, as in a running server
-    cold = timed(lambda: call(True), runs)
-    warm = timed(lambda: call(False), runs)
-    q = variant.query
-    pieces = plan_pieces(q.previous_start if variant.kind == "touchpoints" else q.start, q.start,
-                         q.end, open_end=q.end > datetime.now(UTC))
-    entry: dict[str, Any] = {"p50": statistics.median(cold), "p95": p95(cold),
-                             "warm_p50": statistics.median(warm), "pieces": len(pieces)}
-    if variant.raw_runs:
-        expected: dict[str, tuple[Any, ...]] = {}
-
-        def raw() -> None:
-            expected.update(raw_answer(raw_conn, variant))
-
-        raw_times = timed(raw, variant.raw_runs)
-        got = full_report(session, variant)
-        session.rollback()
-        entry |= {"raw": statistics.median(raw_times), "agree": got == expected}
-        if got != expected:
-            wrong = [k for k in expected if got.get(k) != expected[k]][:5]
-            print(f"  {variant.name}: DISAGREE on {[(k, got.get(k), expected[k]) for k in wrong]}")
-    return entry
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--touchpoints", type=int, default=5_000)
-    parser.add_argument("--links", type=int, default=50_000)
-    parser.add_argument("--clicks", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--runs", type=int, default=20, help="timed calls per report variant")
-    parser.add_argument("--raw-runs", type=int, default=3, help="timed raw queries (headline)")
-    parser.add_argument("--sample", type=int, default=5_000, help="clicks through ingest")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
-    args = parser.parse_args()
-    if args.smoke:
-        args.touchpoints, args.links, args.clicks = 100, 1_000, 50_000
-        args.runs, args.raw_runs, args.sample = 3, 1, 1_000
-
-    workdir = Path(tempfile.mkdtemp(prefix="touchlink-reports-"))
-    url = fresh_postgres("touchlink_reports")
-    env = {**os.environ, "TOUCHLINK_INSTANCE_PATH": str(workdir / "instance"),
-           "TOUCHLINK_DATABASE_URL": url, "TOUCHLINK_LOG_LEVEL": "WARNING"}
-    env.pop("TOUCHLINK_REDIS_URL", None)
+def build(args: argparse.Namespace, url: str, env: dict[str, str], now: datetime) -> dict[str, Any]:
+    """A new workspace in `args.database`: the loader checked against ingest, then every click
+    and rollup; what it holds, also kept as the database's comment for `--reuse`."""
+    fresh_postgres(args.database)
     touchlink(env, "init")
-    now = datetime.now(UTC).replace(microsecond=0)
     sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-
     # The ingest check goes 45 days back.
     make_partitions(sa_url, since=now - timedelta(days=max(args.days, 45)), now=now)
     with psycopg.connect(url, autocommit=True) as conn:  # transactions are explicit below
@@ -608,73 +762,203 @@ def main() -> None:
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
         vacuum_seconds = time.perf_counter() - started
+        about = {"now": now.isoformat(), "days": args.days, "touchpoints": args.touchpoints,
+                 "links": args.links, "load_s": round(load_seconds)}
+        conn.execute(f"COMMENT ON DATABASE \"{args.database}\" IS "
+                     f"'{json.dumps(about)}'")
+    print(f"loaded in {load_seconds:.0f}s (+ VACUUM ANALYZE {vacuum_seconds:.0f}s)")
+    return about
+
+
+def reused(url: str, database: str) -> dict[str, Any]:
+    """What the workspace a previous `--keep` run left holds."""
+    with psycopg.connect(url) as conn:
+        comment = one(conn, f"SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+                            f" WHERE datname = '{database}'")
+    if not comment:
+        raise SystemExit(f"{database} holds no workspace of this bench: run it with --keep")
+    about: dict[str, Any] = json.loads(comment)
+    return about
+
+
+def describe(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows per table and per touchpoint_stats period."""
+    with psycopg.connect(url, autocommit=True) as conn:
         sizes = {t: one(conn, f"SELECT count(*) FROM {t}")
                  for t in ("clicks", "clicks_default", *ROLLUPS)}
         periods: dict[str, int] = dict(conn.execute(
             "SELECT period, count(*) FROM touchpoint_stats GROUP BY period").fetchall())
         never = one(conn, "SELECT count(*) FROM touchpoints t WHERE NOT archived AND NOT EXISTS"
                           " (SELECT 1 FROM touchpoint_stats s WHERE s.touchpoint_id = t.id)")
-        stage = one(conn, "SELECT key FROM stages ORDER BY position LIMIT 1")
-    print(f"loaded in {load_seconds:.0f}s (+ VACUUM ANALYZE {vacuum_seconds:.0f}s): "
-          + ", ".join(f"{t} {n:,}" for t, n in sizes.items())
+    print("workspace: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items())
           + f" ({', '.join(f'{n:,} {p}s' for p, n in periods.items())}); "
           f"{never} live touchpoints never clicked")
+    return sizes, periods
 
+
+TARGET_MS, TARGET_RATIO = 50, 100
+SMOKE_WINDOWS = (0, 3, 10)  # 7 days of hours, mid-month, 400 dates
+
+
+def measure_cell(
+    report: Report, name: str, args: dict[str, str], now: datetime, *, get: Callable[[str], bytes],
+    session: Session, raw_conn: psycopg.Connection[Any], runs: int, raw_runs: int,
+) -> dict[str, Any]:
+    """One report over one window: its first call, p50 and p95 of the next `runs`, the raw
+    query's time and whether both answer the same."""
+    q = ReportQuery.from_args(args, now=now)
+    if report.hourly and q.end - q.start > timedelta(days=31):
+        return {"skipped": "hours cover at most 31 days"}
+    body: list[bytes] = []
+    function = report.function
+    if function is not None:
+        def call() -> None:
+            body[:] = [json.dumps(function(session, q), default=str).encode()]
+            session.rollback()
+    else:
+        path = f"/api/v1/reports{report.path}?{urlencode({**args, **report.params})}"
+
+        def call() -> None:
+            body[:] = [get(path)]
+    first = timed(call, 1)[0]  # the plan made; kept by the server, as after any first request
+    times = timed(call, runs)
+    answer = json.loads(body[0])
+    entry: dict[str, Any] = {
+        "via": "function" if report.function else "http", "first": first,
+        "p50": statistics.median(times), "p95": p95(times), "kb": len(body[0]) / 1024,
+    }
+    if report.check is None:
+        entry["agree"] = NOT_CHECKED.get(report.name, "not checked")
+        return entry
+    wrong: list[str] = []
+    if (at(answer["from"]), at(answer["to"])) != (q.start, q.end):
+        wrong = [f"window {answer['from']} to {answer['to']} (the hour turned)"]
+    check = report.check
+
+    def raw() -> None:
+        wrong.extend(check(raw_conn, q, answer))
+    raw_times = timed(raw, raw_runs)
+    entry |= {"raw": statistics.median(raw_times), "agree": not wrong}
+    entry["ratio"] = entry["raw"] / entry["p50"]
+    if wrong:
+        entry["differences"] = wrong[:3]
+        print(f"  {report.name}, {name}: DIFFERS: {'; '.join(wrong[:3])}")
+    return entry
+
+
+def misses(entry: dict[str, Any]) -> list[str]:
+    if "skipped" in entry:
+        return []
+    found = []
+    if entry["p50"] > TARGET_MS:
+        found.append(f"p50 {entry['p50']:.0f} ms")
+    if "ratio" in entry and entry["ratio"] < TARGET_RATIO:
+        found.append(f"{entry['ratio']:.0f}x")
+    if entry["agree"] is False:
+        found.append("differs from the raw query")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--touchpoints", type=int, default=5_000)
+    parser.add_argument("--links", type=int, default=50_000)
+    parser.add_argument("--clicks", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=180, help="of clicks, up to now")
+    parser.add_argument("--runs", type=int, default=10, help="timed calls per report and window")
+    parser.add_argument("--raw-runs", type=int, default=1, help="timed raw queries per cell")
+    parser.add_argument("--sample", type=int, default=5_000, help="clicks through ingest")
+    parser.add_argument("--database", default="touchlink_reports", help="on the local PostgreSQL")
+    parser.add_argument("--reuse", action="store_true", help="the workspace left by --keep")
+    parser.add_argument("--keep", action="store_true", help="leave the workspace for --reuse")
+    parser.add_argument("--load-only", action="store_true", help="build the workspace, keep it")
+    parser.add_argument("--only", help="the reports whose name holds this text")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, three windows")
+    args = parser.parse_args()
+    if args.smoke:
+        args.touchpoints, args.links, args.clicks = 100, 1_000, 20_000
+        args.runs, args.raw_runs, args.sample = 2, 1, 500
+
+    workdir = Path(tempfile.mkdtemp(prefix="touchlink-reports-"))
+    url = f"{POSTGRES}/{args.database}"
+    env = {**os.environ, "TOUCHLINK_INSTANCE_PATH": str(workdir / "instance"),
+           "TOUCHLINK_DATABASE_URL": url, "TOUCHLINK_LOG_LEVEL": "WARNING"}
+    env.pop("TOUCHLINK_REDIS_URL", None)
+    env.pop("TOUCHLINK_TIMEZONE", None)  # the raw queries cut days in UTC
+    sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    if args.reuse:
+        about = reused(url, args.database)
+    else:
+        about = build(args, url, env, datetime.now(UTC).replace(microsecond=0))
+    if args.load_only:
+        return
+    sizes, periods = describe(url)
+
+    key = touchlink(env, "keys", "create", "--name", "bench", "--role", "analyst").split()[0]
     engine = make_engine(sa_url)
-    results: dict[str, dict[str, Any]] = {}
-    print(f"{'variant':32} {'p50':>8} {'p95':>8} {'warm p50':>9} {'raw':>9} {'ratio':>7}  agree")
-    with Session(engine) as session, psycopg.connect(url, autocommit=True) as raw_conn:
+    served = [r for r in reports_served("tp-00001", 1) if (args.only or "") in r.name]
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    print(f"{'report':26} {'window':16} {'via':4} {'first':>8} {'p50':>8} {'p95':>8} {'KB':>7} "
+          f"{'raw':>9} {'ratio':>7}  agree")
+    with server(env) as port, Session(engine) as session, \
+            psycopg.connect(url, autocommit=True) as raw_conn:
         raw_conn.execute("SET TIME ZONE 'UTC'")
         raw_conn.execute("SET work_mem = '256MB'")
-        for variant in variants(now, stage, args.raw_runs):
-            entry = results[variant.name] = time_variant(session, raw_conn, variant, args.runs)
-            raw = (f" {entry['raw']:7.0f}ms {entry['raw'] / entry['p50']:6.0f}x  {entry['agree']}"
-                   if "raw" in entry else "")
-            print(f"{variant.name:32} {entry['p50']:6.1f}ms {entry['p95']:6.1f}ms "
-                  f"{entry['warm_p50']:7.1f}ms{raw}", flush=True)
-    engine.dispose()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 
-    over_http: dict[str, float] = {}
-    key = touchlink(env, "keys", "create", "--name", "bench", "--role", "analyst").split()[0]
-    with server(env) as port:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for variant in variants(now, stage, 0):
-            if variant.name not in ("touchpoints most 90d", "touchpoints most 30d", "stages 90d"):
-                continue
+        def get(path: str) -> bytes:
+            connection.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+            response = connection.getresponse()
+            body = response.read()
+            assert response.status == 200, body[:300]
+            return body
 
-            def get(v: Variant = variant) -> None:
-                connection.request("GET", v.http_path(), headers={"Authorization": f"Bearer {key}"})
-                response = connection.getresponse()
-                body = response.read()
-                assert response.status == 200, body[:300]
-
-            get()
-            times = timed(get, args.runs)
-            over_http[variant.name] = statistics.median(times)
-            print(f"HTTP {variant.name:27} {statistics.median(times):6.1f}ms {p95(times):6.1f}ms"
-                  "  (plan kept by the server after the first request)")
+        for report in served:
+            cells = results[report.name] = {}
+            for index in range(len(windows(datetime.now(UTC)))):
+                if args.smoke and index not in SMOKE_WINDOWS:
+                    continue
+                now = datetime.now(UTC)  # each cell's window as the server sees it then
+                name, window = windows(now)[index]
+                e = cells[name] = measure_cell(
+                    report, name, window, now, get=get, session=session, raw_conn=raw_conn,
+                    runs=args.runs, raw_runs=args.raw_runs,
+                )
+                if "skipped" in e:
+                    continue
+                raw = (f"{e['raw']:7.0f}ms {e['ratio']:6.0f}x  {e['agree']}" if "raw" in e
+                       else f"{'':17}  {e['agree']}")
+                print(f"{report.name:26} {name:16} {e['via'][:4]:4} {e['first']:6.1f}ms "
+                      f"{e['p50']:6.1f}ms {e['p95']:6.1f}ms {e['kb']:7.1f} {raw}", flush=True)
         connection.close()
+    engine.dispose()
+    for names, reason in NOT_MEASURED.items():
+        print(f"{names}: not measured, {reason}")
 
-    agree = all(e["agree"] for e in results.values() if "agree" in e)
-    head, month = results["touchpoints most 90d"], results["touchpoints most 30d"]
-    print(f"touchpoint report over 90 days: p50 {head['p50']:.1f} ms, p95 {head['p95']:.1f} ms "
-          f"(plan kept: {head['warm_p50']:.1f} ms); raw GROUP BY {head['raw']:.0f} ms; "
-          f"{head['raw'] / head['p50']:,.0f}x faster; agree: {agree}")
+    failing = {f"{report} / {window}": found for report, cells in results.items()
+               for window, entry in cells.items() if (found := misses(entry))}
+    timed_cells = [e for c in results.values() for e in c.values() if "skipped" not in e]
     print(json.dumps({
-        "bench": "reports", "clicks": sizes["clicks"], "touchpoints": args.touchpoints,
-        "links": args.links,
-        "p50_ms_90d": round(head["p50"], 2), "p95_ms_90d": round(head["p95"], 2),
-        "warm_p50_ms_90d": round(head["warm_p50"], 2),
-        "raw_ms_90d": round(head["raw"]), "speedup": round(head["raw"] / head["p50"]),
-        "p50_ms_30d": round(month["p50"], 2), "raw_ms_30d": round(month["raw"]),
-        "p50_ms_90d_stage": round(results["touchpoints most 90d stage"]["p50"], 2),
-        "p50_ms_stages_90d": round(results["stages 90d"]["p50"], 2),
-        "http_p50_ms_90d": round(over_http["touchpoints most 90d"], 2),
-        "agree": agree, "loader_matches_ingest": True, "load_s": round(load_seconds),
+        "bench": "reports", "clicks": sizes["clicks"], "touchpoints": about["touchpoints"],
+        "links": about["links"], "days": about["days"], "runs": args.runs,
+        "raw_runs": args.raw_runs, "load_s": about["load_s"], "loader_matches_ingest": True,
         "rows": {**sizes, **{f"touchpoint_stats_{p}": n for p, n in periods.items()}},
-        "variants": {name: {k: round(v, 2) if isinstance(v, float) else v for k, v in e.items()}
-                     for name, e in results.items()},
+        "cells": len(timed_cells), "failing": failing, "met": not failing,
+        "results": {report: {window: {k: round(v, 2) if isinstance(v, float) else v
+                                      for k, v in entry.items()}
+                             for window, entry in c.items()} for report, c in results.items()},
+        "not_measured": NOT_MEASURED,
     }))
+    target = f"p50 <= {TARGET_MS} ms, >= {TARGET_RATIO}x the raw query, the same answer"
+    if failing:
+        print(f"targets ({target}): NOT met in {len(failing)} of {len(timed_cells)} cells:")
+        for cell, found in failing.items():
+            print(f"  {cell}: {', '.join(found)}")
+    else:
+        print(f"targets ({target}): met in all {len(timed_cells)} cells")
+    if not args.keep:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -425,7 +425,10 @@ def campaign_report(session: Session, query: ReportQuery) -> CampaignReport:
     )
     grouped: dict[str, list[LinkRow]] = {}
     for row in per_link.rows:
-        if row.link.campaign is not None and (row.link.id in live or row.clicks):
+        # Any click counts a link in, a bot's too: its campaign's bot clicks include it.
+        if row.link.campaign is not None and (
+            row.link.id in live or row.human_clicks or row.bot_clicks
+        ):
             grouped.setdefault(row.link.campaign, []).append(row)
     outcomes = conversions.outcomes_by(session, query, "campaign")
     rows = []
